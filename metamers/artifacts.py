@@ -1,0 +1,221 @@
+"""The artifact store: HDF5 files of metamers, one per generation job.
+
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 1).
+N is the number of images of the job, T the iteration budget, D the size of the
+generator's activation at the target layer::
+
+    /                     attributes: schema_version, project_version, git_commit, packages (JSON),
+                          job_config (JSON), seed, host, method, generator, layer, batch,
+                          iterations, created (ISO 8601, UTC)
+    /image_ids            (N,)          UTF-8 strings, the reference image ids
+    /labels               (N,)          int64, true labels
+    /reference            (N, C, H, W)  uint8, the reference as shown to the generator
+    /metamer              (N, C, H, W)  float32 in [0, 1], the last iterate
+    /metamer_uint8        (N, C, H, W)  uint8, the saved image that other models see
+    /loss                 (N, T)        float32, loss before every step
+    /final_loss           (N,)          float32, loss of the float32 metamer
+    /generator_prediction (N,)          int64, the generator's class for the reference
+    /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
+    /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
+
+Files are written under a temporary name in the same folder and renamed when complete,
+so a reader never sees a partial file and a killed job leaves none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+#: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
+DATASETS: dict[str, tuple[str, int]] = {
+    "image_ids": ("O", 1),
+    "labels": ("i", 1),
+    "reference": ("u", 4),
+    "metamer": ("f", 4),
+    "metamer_uint8": ("u", 4),
+    "loss": ("f", 2),
+    "final_loss": ("f", 1),
+    "generator_prediction": ("i", 1),
+    "activations/reference": ("f", 2),
+    "activations/metamer": ("f", 2),
+}
+
+#: Attributes every file carries.
+REQUIRED_ATTRS = (
+    "schema_version",
+    "project_version",
+    "packages",
+    "job_config",
+    "seed",
+    "method",
+    "generator",
+    "layer",
+    "batch",
+    "iterations",
+    "created",
+)
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that is missing, unreadable or not of the expected schema."""
+
+
+@dataclass
+class MetamerBatch:
+    """The content of one metamer artifact (see the module docstring for shapes)."""
+
+    image_ids: list[str]
+    labels: np.ndarray
+    reference: np.ndarray
+    metamer: np.ndarray
+    metamer_uint8: np.ndarray
+    loss: np.ndarray
+    final_loss: np.ndarray
+    generator_prediction: np.ndarray
+    activations_reference: np.ndarray
+    activations_metamer: np.ndarray
+    attrs: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and value.shape[0] != n:
+                raise ArtifactError(f"{f.name} has {value.shape[0]} rows for {n} image ids")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
+    """Write ``batch`` to ``path`` atomically (temporary name, then rename)."""
+    attrs = {
+        "schema_version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **batch.attrs,
+    }
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing:
+        raise ArtifactError(f"metamer artifact {str(path)!r} lacks attribute(s) {missing}")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            f.create_dataset("image_ids", data=np.asarray(batch.image_ids, dtype=object),
+                             dtype=h5py.string_dtype())
+            f.create_dataset("labels", data=np.asarray(batch.labels, dtype=np.int64))
+            f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
+            f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
+            f.create_dataset("metamer_uint8", data=np.asarray(batch.metamer_uint8, dtype=np.uint8))
+            f.create_dataset("loss", data=np.asarray(batch.loss, dtype=np.float32),
+                             compression="gzip", shuffle=True)
+            f.create_dataset("final_loss", data=np.asarray(batch.final_loss, dtype=np.float32))
+            f.create_dataset("generator_prediction",
+                             data=np.asarray(batch.generator_prediction, dtype=np.int64))
+            for name in ("reference", "metamer"):
+                data = getattr(batch, f"activations_{name}")
+                f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
+                                 compression="gzip", shuffle=True)
+    return Path(path)
+
+
+def _check_schema(f: h5py.File, path: str) -> None:
+    version = _attr(f.attrs.get("schema_version"))
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"metamer artifact {path!r} has schema version {version!r}; this version reads {SCHEMA_VERSION}"
+        )
+    missing = [a for a in REQUIRED_ATTRS if a not in f.attrs]
+    if missing:
+        raise ArtifactError(f"metamer artifact {path!r} lacks attribute(s) {missing}")
+    for name, (kind, ndim) in DATASETS.items():
+        if name not in f:
+            raise ArtifactError(f"metamer artifact {path!r} lacks dataset {name!r}")
+        ds = f[name]
+        if ds.ndim != ndim or (kind != "O" and ds.dtype.kind != kind):
+            raise ArtifactError(
+                f"metamer artifact {path!r}: dataset {name!r} is {ds.dtype}{ds.shape}, "
+                f"expected kind {kind!r} with {ndim} dimensions"
+            )
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> MetamerBatch:
+    """Read and validate a metamer artifact; errors name the file and what is wrong.
+
+    With ``activations=False`` the (large) activation datasets are not read and are empty.
+    """
+    path = str(path)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
+    try:
+        with f:
+            _check_schema(f, path)
+            n = f["image_ids"].shape[0]
+            acts = {
+                name: f[f"activations/{name}"][()] if activations else np.empty((n, 0), np.float16)
+                for name in ("reference", "metamer")
+            }
+            return MetamerBatch(
+                image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]],
+                labels=f["labels"][()],
+                reference=f["reference"][()],
+                metamer=f["metamer"][()],
+                metamer_uint8=f["metamer_uint8"][()],
+                loss=f["loss"][()],
+                final_loss=f["final_loss"][()],
+                generator_prediction=f["generator_prediction"][()],
+                activations_reference=acts["reference"],
+                activations_metamer=acts["metamer"],
+                attrs={k: _attr(v) for k, v in f.attrs.items()},
+            )
+    except (OSError, KeyError) as err:
+        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
+
+
+def metamer_path(root: str | os.PathLike, method: str, generator: str, layer: str, batch: str) -> Path:
+    """Where the artifact of a job lives under results root ``root``."""
+    return Path(root) / "metamers" / method / generator / layer / f"{batch}.h5"
+
+
+def job_seed(base_seed: int, *parts: str) -> int:
+    """A job's seed: a stable hash of the base seed and the job's key (method, generator, ...)."""
+    import hashlib
+
+    digest = hashlib.sha256("/".join([str(base_seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")

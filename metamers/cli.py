@@ -1,0 +1,64 @@
+"""Command line: ``python -m metamers models`` and ``python -m metamers layers MODEL``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import ConfigError, load_config
+
+
+def _models(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    roles = {name: [] for name in config["models"]}
+    for name in config["generators"]:
+        roles[name].append("generator")
+    for name in config["evaluators"]:
+        roles[name].append("evaluator")
+    width = max(map(len, config["models"]))
+    for name, spec in config["models"].items():
+        details = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "source")
+        print(f"{name:<{width}}  {spec['source']:<11}  {'+'.join(roles[name]) or '-':<19}  {details}")
+    return 0
+
+
+def _layers(args: argparse.Namespace) -> int:
+    from .layers import graph_node_names
+    from .registry import load_model
+
+    config = load_config(args.config)
+    model = load_model(config["models"], args.model)
+    print(f"# {args.model}: input {model.input_shape}, {model.num_classes} classes; modules:")
+    for name, module in model.net.named_modules():
+        if name:
+            print(f"{name}\t{type(module).__name__}")
+    if args.graph:
+        print("# torch.fx graph nodes:")
+        for name in graph_node_names(model):
+            print(name)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metamers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("models", help="list the configured models")
+    p.add_argument("--config", default="config.yaml", help="workflow config (default: %(default)s)")
+    p.set_defaults(func=_models)
+    p = sub.add_parser("layers", help="list the layer names of a configured model")
+    p.add_argument("model", help="a model name from the config")
+    p.add_argument("--config", default="config.yaml", help="workflow config (default: %(default)s)")
+    p.add_argument("--graph", action="store_true", help="also list torch.fx graph nodes")
+    p.set_defaults(func=_layers)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, KeyError, RuntimeError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

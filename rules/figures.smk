@@ -1,0 +1,32 @@
+# Figure rules read only the small tables, so `snakemake --cores 2 figures` redraws in seconds.
+
+
+rule figure:
+    """Draw one figure from its table (see FIGURE_TABLES in rules/common.smk)."""
+    input:
+        figure_table,
+    output:
+        report(
+            [f"{RESULTS}/figures/{{figure}}.{fmt}" for fmt in CONFIG["figures"]["formats"]],
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURE_TABLES),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/figure.py"
+
+
+rule figures:
+    """Every figure; `snakemake --cores 2 figures --forcerun figure` redraws them from the tables."""
+    input:
+        [f for name in FIGURE_TABLES for f in figure_files(name)],

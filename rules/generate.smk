@@ -1,0 +1,19 @@
+rule generate:
+    """Synthesise the metamers of one batch of images at one layer of one generator."""
+    output:
+        f"{RESULTS}/metamers/{{method}}/{{generator}}/{{layer}}/{{batch}}.h5",
+    log:
+        f"{RESULTS}/logs/generate/{{method}}/{{generator}}/{{layer}}/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/generate/{{method}}/{{generator}}/{{layer}}/{{batch}}.tsv"
+    params:
+        job=generation_params,
+    threads: CONFIG["threads"]
+    resources:
+        gpu=1,
+        mem_mb=CONFIG["resources"]["generate_mem_mb"],
+        runtime=CONFIG["resources"]["generate_runtime"],
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/generate.py"

@@ -1,0 +1,158 @@
+"""The HDF5 artifact schema: round trip, validation errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from metamers import __version__
+from metamers.artifacts import (
+    DATASETS,
+    SCHEMA_VERSION,
+    ArtifactError,
+    MetamerBatch,
+    atomic_path,
+    job_seed,
+    metamer_path,
+    read_metamer_batch,
+    write_metamer_batch,
+)
+from metamers.provenance import provenance
+
+
+def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
+    rng = np.random.default_rng(seed)
+    metamer = rng.random((n, 1, 28, 28), dtype=np.float32)
+    return MetamerBatch(
+        image_ids=[f"mnist-{i:04d}" for i in range(n)],
+        labels=np.arange(n),
+        reference=rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8),
+        metamer=metamer,
+        metamer_uint8=(metamer * 255).round().astype(np.uint8),
+        loss=rng.random((n, 50), dtype=np.float32),
+        final_loss=rng.random(n, dtype=np.float32),
+        generator_prediction=np.arange(n)[::-1].copy(),
+        activations_reference=rng.normal(size=(n, 200)).astype(np.float32),
+        activations_metamer=rng.normal(size=(n, 200)).astype(np.float32),
+        attrs={**provenance({"method": "adam", "iterations": 50}, seed=17), "seed": 17, "method": "adam",
+               "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50},
+    )
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    batch = make_batch()
+    path = write_metamer_batch(tmp_path / "a.h5", batch)
+    back = read_metamer_batch(path)
+    assert back.image_ids == batch.image_ids
+    for name in ("labels", "reference", "metamer", "metamer_uint8", "loss", "final_loss", "generator_prediction"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(batch, name))
+    for name in ("activations_reference", "activations_metamer"):
+        assert getattr(back, name).dtype == np.float16
+        np.testing.assert_allclose(getattr(back, name), getattr(batch, name), rtol=1e-3, atol=1e-3)
+    assert back.attrs["schema_version"] == SCHEMA_VERSION
+    assert back.attrs["project_version"] == __version__
+    assert back.attrs["seed"] == 17 and back.attrs["layer"] == "relu3"
+    assert json.loads(back.attrs["job_config"]) == {"iterations": 50, "method": "adam"}
+    assert set(json.loads(back.attrs["packages"])) >= {"torch", "numpy", "h5py", "python"}
+
+
+def test_file_layout_is_the_documented_schema(tmp_path):
+    path = write_metamer_batch(tmp_path / "a.h5", make_batch(n=2))
+    with h5py.File(path) as f:
+        names = []
+        f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+        assert sorted(names) == sorted(DATASETS)
+        assert f["activations/metamer"].dtype == np.float16
+        assert f["activations/metamer"].compression == "gzip"
+        assert f["metamer"].dtype == np.float32 and f["metamer_uint8"].dtype == np.uint8
+        assert f["loss"].shape == (2, 50)
+
+
+def test_missing_dataset_and_wrong_version_are_named(tmp_path):
+    path = write_metamer_batch(tmp_path / "a.h5", make_batch())
+    with h5py.File(path, "a") as f:
+        del f["final_loss"]
+    with pytest.raises(ArtifactError, match=f"artifact '{path}' lacks dataset 'final_loss'"):
+        read_metamer_batch(path)
+    path = write_metamer_batch(tmp_path / "b.h5", make_batch())
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(ArtifactError, match="has schema version 99; this version reads 1"):
+        read_metamer_batch(path)
+
+
+def test_corrupt_file_is_named(tmp_path):
+    path = tmp_path / "broken.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(200))
+    with pytest.raises(ArtifactError, match=f"cannot read metamer artifact '{path}'"):
+        read_metamer_batch(path)
+
+
+def test_inconsistent_rows_are_refused():
+    batch = make_batch()
+    with pytest.raises(ArtifactError, match="labels has 2 rows for 3 image ids"):
+        MetamerBatch(**{**batch.__dict__, "labels": np.arange(2)})
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = write_metamer_batch(tmp_path / "a.h5", make_batch(seed=1))
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("boom")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_killed_writer_leaves_no_partial_file(tmp_path, existing):
+    """A process killed (SIGKILL) in the middle of writing leaves no file at the final path,
+    or the complete earlier file when there was one."""
+    target = tmp_path / "job.h5"
+    if existing:
+        write_metamer_batch(target, make_batch(seed=5))
+    before = target.read_bytes() if existing else None
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        import h5py
+        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        from test_artifacts import make_batch
+        from metamers.artifacts import write_metamer_batch
+        original = h5py.Group.create_dataset
+        count = []
+        def dying(self, *args, **kwargs):
+            count.append(1)
+            if len(count) == 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(self, *args, **kwargs)
+        h5py.Group.create_dataset = dying
+        write_metamer_batch({str(target)!r}, make_batch(seed=6))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if existing:
+        assert target.read_bytes() == before
+        read_metamer_batch(target)
+    else:
+        assert not target.exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "job.h5"]
+    assert all(name.startswith(".job.h5.tmp-") for name in leftovers) and len(leftovers) == 1
+
+
+def test_paths_and_seeds():
+    assert str(metamer_path("results", "adam", "lenet", "relu1", "b002")) == "results/metamers/adam/lenet/relu1/b002.h5"
+    seeds = {job_seed(0, m, "lenet", "relu1", "b000") for m in ("adam", "feather2023")}
+    assert len(seeds) == 2
+    assert job_seed(0, "adam", "lenet", "relu1", "b000") == job_seed(0, "adam", "lenet", "relu1", "b000")
+    assert job_seed(1, "adam", "lenet", "relu1", "b000") != job_seed(0, "adam", "lenet", "relu1", "b000")

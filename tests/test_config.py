@@ -1,0 +1,67 @@
+"""Config validation: the default config, defaults, and messages that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from metamers.config import ConfigError, generator_layers, layer_options, load_config, validate_config
+
+
+def test_default_config_is_valid_and_gets_defaults(repo):
+    config = load_config(repo / "config.yaml")
+    assert config["resources"]["generate_mem_mb"] == 4000
+    assert config["images"]["seed"] == 0
+    assert set(config["generators"]) == set(config["evaluators"]) == {"lenet5_standard", "lenet5_robust"}
+    for gen in config["generators"]:
+        assert len(generator_layers(config, gen)) == 4
+    assert set(config["methods"]) >= {"feather2023", "adam"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(iterations=5), r"\(top level\): Additional properties are not allowed \('iterations'"),
+        (lambda c: c["methods"]["adam"].update(iterations=-1), r"methods\.adam\.iterations: -1 is less than the minimum of 1"),
+        (lambda c: c["methods"]["adam"].update(lr="fast"), r"methods\.adam\.lr: 'fast' is not of type 'number'"),
+        (lambda c: c["methods"]["adam"].update(learning_rate=0.1), r"methods\.adam: Additional properties .*allowed keys: betas, eps"),
+        (lambda c: c["models"]["lenet5_standard"].update(source="hub"), r"models\.lenet5_standard\.source: 'hub' is not one of"),
+        (lambda c: c.update(device="gpu"), r"device: 'gpu' does not match"),
+        (lambda c: c["images"].update(type="folder"), r"images: 'root' is a required property"),
+        (lambda c: c.pop("evaluators"), r"\(top level\): 'evaluators' is a required property"),
+        (lambda c: c["evaluators"].append("vgg"), r"evaluators: 'vgg' is not a configured model; models: lenet5_standard, lenet5_robust"),
+        (lambda c: c["generators"].update(vgg={"layers": ["x"]}), r"generators\.vgg: not a configured model"),
+        (lambda c: c["generators"]["lenet5_robust"]["layers"].append("relu1"), r"listed more than once: \['relu1'\]"),
+        (lambda c: c["generators"]["lenet5_robust"]["layers"].append({"name": "relu1", "fakerelu": True}), r"must be a layer name or \{name"),
+    ],
+)
+def test_invalid_configs_name_the_key_and_reason(config, edit, message):
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_every_error_is_reported_at_once(config):
+    config["methods"]["adam"]["iterations"] = 0
+    config["threads"] = 0
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    assert "methods.adam.iterations" in str(err.value) and "threads: 0 is less than the minimum" in str(err.value)
+
+
+def test_layer_options(config):
+    config["generators"]["lenet5_robust"]["layers"][2] = {"name": "relu3", "fake_relu": True}
+    config = validate_config(config)
+    assert generator_layers(config, "lenet5_robust") == ["relu1", "relu2", "relu3", "linear2"]
+    assert layer_options(config, "lenet5_robust", "relu3") == {"name": "relu3", "fake_relu": True}
+    assert layer_options(config, "lenet5_robust", "relu1") == {"fake_relu": False}
+    with pytest.raises(KeyError, match="configured: relu1, relu2, relu3, linear2"):
+        layer_options(config, "lenet5_robust", "conv1")
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(bad)

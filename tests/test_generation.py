@@ -1,0 +1,75 @@
+"""A generation job end to end through the package: artifact content, reproducibility, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from metamers.artifacts import job_seed, read_metamer_batch
+from metamers.config import validate_config
+from metamers.generation import generate_batch
+from metamers.images import load_image_set
+from metamers.layers import LayerError, LayerReader
+from metamers.registry import load_model
+from metamers.synthesis import SynthesisError
+
+
+@pytest.fixture
+def tiny(config):
+    config["images"].update(per_class=1, limit=2)
+    config["methods"] = {"feather2023": {"iterations": 8}, "adam": {"iterations": 8}}
+    return validate_config(config)
+
+
+def test_artifact_holds_what_the_job_computed(tiny, tmp_path):
+    path = generate_batch(tiny, "feather2023", "lenet5_robust", "relu2", "b000", tmp_path / "a.h5", progress=False)
+    art = read_metamer_batch(path)
+    images = load_image_set(tiny["images"])
+    assert art.image_ids == images.ids and len(art.image_ids) == 2
+    assert art.labels.tolist() == [0, 1]
+    assert art.loss.shape == (2, 8)
+    assert art.attrs["seed"] == job_seed(0, "feather2023", "lenet5_robust", "relu2", "b000")
+    job = json.loads(art.attrs["job_config"])
+    assert job["method_settings"]["iterations"] == 8 and job["layer"] == "relu2"
+    np.testing.assert_array_equal(art.metamer_uint8, np.round(art.metamer * 255).astype(np.uint8))
+    model = load_model(tiny["models"], "lenet5_robust")
+    reader = LayerReader(model, ["relu2"])
+    with torch.no_grad():
+        met = reader(torch.from_numpy(art.metamer_uint8).float() / 255)["relu2"].flatten(1).numpy()
+        ref = model(torch.from_numpy(art.reference).float() / 255)
+    np.testing.assert_allclose(art.activations_metamer, met, rtol=2e-3, atol=2e-3)
+    np.testing.assert_array_equal(art.generator_prediction, ref.argmax(1).numpy())
+
+
+def test_same_config_gives_the_same_numbers(tiny, tmp_path):
+    a = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", "relu3", "b000", tmp_path / "a.h5", progress=False))
+    b = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", "relu3", "b000", tmp_path / "b.h5", progress=False))
+    np.testing.assert_array_equal(a.metamer, b.metamer)
+    np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_bad_job_keys_name_the_valid_choices(tiny, tmp_path):
+    out = tmp_path / "x.h5"
+    with pytest.raises(KeyError, match="configured: relu1, relu2, relu3, linear2"):
+        generate_batch(tiny, "adam", "lenet5_standard", "conv9", "b000", out)
+    with pytest.raises(KeyError, match="unknown batch 'b007'; this config has batches b000"):
+        generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b007", out)
+    with pytest.raises(KeyError, match="unknown method 'lbfgs'; configured: feather2023, adam"):
+        generate_batch(tiny, "lbfgs", "lenet5_standard", "relu1", "b000", out)
+    tiny["generators"]["lenet5_standard"]["layers"].append("conv9")
+    with pytest.raises(LayerError, match="valid layers: conv1, relu1, maxpool1, conv2"):
+        generate_batch(tiny, "adam", "lenet5_standard", "conv9", "b000", out)
+    assert not out.exists()
+
+
+def test_non_finite_loss_fails_the_job_without_an_artifact(tiny, tmp_path, monkeypatch):
+    from metamers import losses
+
+    monkeypatch.setitem(losses.LOSSES, "normalized_l2", lambda a, r: (a - r).flatten(1).sum(1) * float("nan"))
+    out = tmp_path / "x.h5"
+    with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['mnist-"):
+        generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b000", out, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,108 @@
+"""Layer capture equals a manual forward pass; early stop; fake ReLU; errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from metamers.architectures import CifarResNet, LeNet5
+from metamers.layers import LayerError, LayerReader, fake_relu
+from metamers.registry import Classifier
+
+
+@pytest.fixture
+def lenet() -> Classifier:
+    torch.manual_seed(0)
+    return Classifier(LeNet5(), mean=(0.1,), std=(0.3,), input_shape=(1, 28, 28), num_classes=10, name="lenet")
+
+
+def _manual_lenet(model: Classifier, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    n = model.net
+    z = (x - 0.1) / 0.3
+    out = {"conv1": F.conv2d(z, n.conv1.weight, n.conv1.bias, padding=1)}
+    out["relu1"] = out["conv1"].clamp(min=0)
+    out["maxpool1"] = F.max_pool2d(out["relu1"], 2)
+    out["conv2"] = F.conv2d(out["maxpool1"], n.conv2.weight, n.conv2.bias, padding=1)
+    out["relu2"] = out["conv2"].clamp(min=0)
+    out["maxpool2"] = F.max_pool2d(out["relu2"], 2)
+    out["linear1"] = out["maxpool2"].reshape(len(x), -1) @ n.linear1.weight.T + n.linear1.bias
+    out["relu3"] = out["linear1"].clamp(min=0)
+    out["linear2"] = out["relu3"] @ n.linear2.weight.T + n.linear2.bias
+    return out
+
+
+def test_layers_equal_a_manual_forward(lenet):
+    x = torch.rand(3, 1, 28, 28)
+    expected = _manual_lenet(lenet, x)
+    names = ["conv1", "relu1", "maxpool1", "conv2", "relu2", "maxpool2", "linear1", "relu3", "linear2"]
+    got = LayerReader(lenet, names)(x)
+    assert list(got) == names
+    for name in names:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got["linear2"], lenet(x))
+
+
+def test_forward_stops_after_the_deepest_requested_layer(lenet):
+    calls = []
+    lenet.net.conv2.register_forward_hook(lambda *a: calls.append("conv2"))
+    LayerReader(lenet, ["relu1"])(torch.rand(1, 1, 28, 28))
+    assert calls == []
+    LayerReader(lenet, ["relu1"], stop_early=False)(torch.rand(1, 1, 28, 28))
+    assert calls == ["conv2"]
+
+
+def test_fake_relu_passes_gradient_through_negative_inputs(lenet):
+    x = torch.rand(2, 1, 28, 28, requires_grad=True)
+    out = LayerReader(lenet, ["relu3"], fake_relu=["relu3"])(x)["relu3"]
+    torch.testing.assert_close(out, _manual_lenet(lenet, x)["relu3"])
+    (grad_fake,) = torch.autograd.grad(out.sum(), x)
+    pre = LayerReader(lenet, ["linear1"])(x)["linear1"]
+    assert (pre < 0).any()  # the ReLU does cut something off
+    (grad_pre,) = torch.autograd.grad(pre.sum(), x)
+    torch.testing.assert_close(grad_fake, grad_pre)
+    real = LayerReader(lenet, ["relu3"])(x)["relu3"]
+    (grad_real,) = torch.autograd.grad(real.sum(), x)
+    assert not torch.allclose(grad_real, grad_pre)
+
+
+def test_fake_relu_function():
+    x = torch.tensor([-1.0, 0.5], requires_grad=True)
+    y = fake_relu(x)
+    assert y.tolist() == [0.0, 0.5]
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+
+
+def test_unknown_layer_lists_the_valid_ones(lenet):
+    with pytest.raises(LayerError, match=r"has no layer\(s\) \['relu9'\]; valid layers: conv1, relu1, maxpool1"):
+        LayerReader(lenet, ["relu9"])
+
+
+def test_fake_relu_needs_a_relu_layer(lenet):
+    with pytest.raises(LayerError, match="but 'conv2' of model 'lenet' is Conv2d; ReLU layers: relu1, relu2, relu3"):
+        LayerReader(lenet, ["conv2"], fake_relu=["conv2"])
+
+
+def test_graph_nodes_are_read_with_torch_fx():
+    torch.manual_seed(0)
+    model = Classifier(CifarResNet(20), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_shape=(3, 32, 32),
+                       num_classes=10, name="resnet20")
+    x = torch.rand(2, 3, 32, 32)
+    got = LayerReader(model, ["layer1.0.add"])(x)["layer1.0.add"]
+    n = model.net
+    stem = n.relu(n.bn1(n.conv1((x - 0.5) / 0.25)))
+    block = n.layer1[0]
+    expected = block.bn2(block.conv2(block.relu1(block.bn1(block.conv1(stem))))) + stem
+    torch.testing.assert_close(got, expected)
+
+
+def test_inplace_activations_do_not_overwrite_captured_layers():
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    assert net.relu.inplace
+    model = Classifier(net, mean=(0.5,) * 3, std=(0.25,) * 3, input_shape=(3, 64, 64), num_classes=1000)
+    assert not net.relu.inplace
+    bn1 = LayerReader(model, ["bn1", "layer1"])(torch.rand(2, 3, 64, 64))["bn1"]
+    assert (bn1 < 0).any()

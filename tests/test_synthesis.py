@@ -1,0 +1,142 @@
+"""The loss, the normalized-gradient step and the synthesis loop against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from metamers.architectures import LeNet5
+from metamers.losses import l2, normalized_l2
+from metamers.methods import METHOD_PRESETS, resolve_method
+from metamers.optimizers import FEATHER_REFERENCE_NUMEL, NormalizedGradient, effective_step, step_halving
+from metamers.registry import Classifier
+from metamers.synthesis import MetamerSynthesis, SynthesisError, initial_images, to_uint8
+
+
+def test_normalized_l2_matches_numpy():
+    rng = np.random.default_rng(0)
+    a, r = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))
+    expected = [np.linalg.norm(a[i] - r[i]) / np.linalg.norm(r[i]) for i in range(3)]
+    got = normalized_l2(torch.from_numpy(a), torch.from_numpy(r)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(l2(torch.from_numpy(a), torch.from_numpy(r)).numpy(),
+                               [np.linalg.norm(a[i] - r[i]) for i in range(3)], rtol=1e-12)
+
+
+def test_normalized_gradient_step_is_per_image_unit_step():
+    x = torch.zeros(2, 1, 2, 2, requires_grad=True)
+    grad = torch.tensor([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0]]).reshape(2, 1, 2, 2)
+    x.grad = grad.clone()
+    NormalizedGradient([x], lr=0.5).step()
+    expected = -0.5 * np.array([[0.6, 0.8, 0, 0], [0, 0, 0, 1.0]])
+    np.testing.assert_allclose(x.detach().reshape(2, 4).numpy(), expected, rtol=1e-6)
+
+
+def test_step_halving_blocks_of_the_published_schedule():
+    mult = step_halving(24000, blocks=8, gamma=0.5)
+    assert [mult(i) for i in (0, 2999, 3000, 5999, 6000, 23999)] == [1, 1, 0.5, 0.5, 0.25, 0.5**7]
+
+
+def test_effective_step_keeps_rms_per_pixel():
+    assert effective_step(1.0, FEATHER_REFERENCE_NUMEL, True) == pytest.approx(1.0)
+    assert effective_step(1.0, 784, True) == pytest.approx(np.sqrt(784 / 150528))
+    assert effective_step(0.3, 784, False) == 0.3
+
+
+def _hand_loss_and_grad(W, x, r):
+    """Loss ||Wx - Wr|| / ||Wr|| and its gradient W^T (Wx - Wr) / (||Wx - Wr|| ||Wr||)."""
+    d = W @ x - W @ r
+    loss = np.linalg.norm(d) / np.linalg.norm(W @ r)
+    grad = W.T @ d / (np.linalg.norm(d) * np.linalg.norm(W @ r))
+    return loss, grad
+
+
+def test_feather_steps_match_hand_computation(tiny_linear):
+    ref = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    method = resolve_method("feather2023", {"iterations": 2, "step_size": 0.05, "scale_step_to_input": False,
+                                            "schedule": {"type": "step_halving", "blocks": 2}})
+    synth = MetamerSynthesis(tiny_linear, "fc", ref, method, seed=7)
+    x = synth.x.detach().double().reshape(2, 16).numpy().copy()
+    W = tiny_linear.net.fc.weight.double().numpy()
+    r = ref.double().reshape(2, 16).numpy()
+    result = synth.synthesize(progress=False)
+    for i in range(2):
+        xi = x[i]
+        for step, s in enumerate((0.05, 0.025)):
+            loss, g = _hand_loss_and_grad(W, xi, r[i])
+            assert result.loss[i, step] == pytest.approx(loss, rel=1e-5)
+            xi = np.clip(xi - s * g / np.linalg.norm(g), 0, 1)
+        np.testing.assert_allclose(result.metamer[i].reshape(16), xi, atol=1e-6)
+        assert result.final_loss[i] == pytest.approx(_hand_loss_and_grad(W, xi, r[i])[0], rel=1e-5)
+
+
+def test_initial_noise_follows_the_published_distribution():
+    ref = torch.zeros(4, 3, 64, 64)
+    x = initial_images({"type": "noise", "mean": 0.5, "std": 0.05}, ref, torch.Generator().manual_seed(0))
+    assert x.min() >= 0 and x.max() <= 1
+    assert x.mean().item() == pytest.approx(0.5, abs=2e-3)
+    assert x.std().item() == pytest.approx(0.05, rel=0.02)
+
+
+def _lenet() -> Classifier:
+    torch.manual_seed(0)
+    return Classifier(LeNet5(), mean=(0.0,), std=(1.0,), input_shape=(1, 28, 28), num_classes=10, name="lenet")
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_PRESETS))
+def test_batch_gives_the_same_result_as_single_images(method):
+    model = _lenet()
+    ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    settings = resolve_method(method, {"iterations": 15})
+    batch = MetamerSynthesis(model, "relu2", ref, settings, seed=0)
+    start = batch.x.detach().clone()
+    out = batch.synthesize(progress=False)
+    for i in range(3):
+        single = MetamerSynthesis(model, "relu2", ref[i : i + 1], settings, seed=0)
+        with torch.no_grad():
+            single.x.copy_(start[i : i + 1])
+        alone = single.synthesize(progress=False)
+        np.testing.assert_allclose(alone.metamer[0], out.metamer[i], atol=1e-5)
+        np.testing.assert_allclose(alone.loss[0], out.loss[i], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["feather2023", "adam"])
+def test_synthesis_reduces_the_loss_and_is_seeded(method):
+    model = _lenet()
+    ref = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    settings = resolve_method(method, {"iterations": 300})
+    a = MetamerSynthesis(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
+    b = MetamerSynthesis(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
+    c = MetamerSynthesis(model, "relu1", ref, settings, seed=12).synthesize(progress=False)
+    assert np.array_equal(a.metamer, b.metamer) and np.array_equal(a.loss, b.loss)
+    assert not np.array_equal(a.metamer, c.metamer)
+    assert (a.final_loss < 0.5 * a.loss[:, 0]).all()
+    assert a.metamer.min() >= 0 and a.metamer.max() <= 1
+
+
+def test_non_finite_loss_names_images_and_iteration(tiny_linear):
+    tiny_linear.net.fc.weight.data.zero_()  # zero activations: 0 / 0 loss
+    synth = MetamerSynthesis(tiny_linear, "fc", torch.rand(2, 1, 4, 4), resolve_method("adam"), seed=0,
+                             image_ids=["img-a", "img-b"])
+    with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['img-a', 'img-b'\]"):
+        synth.synthesize(progress=False)
+
+
+def test_reference_shape_must_fit_the_model(tiny_linear):
+    with pytest.raises(ValueError, match=r"shape \(N, 1, 4, 4\), got \(2, 3, 4, 4\)"):
+        MetamerSynthesis(tiny_linear, "fc", torch.rand(2, 3, 4, 4), resolve_method("adam"), seed=0)
+
+
+def test_to_uint8_rounds_and_clips():
+    x = torch.tensor([-0.2, 0.0, 0.5 / 255, 0.7 / 255, 1.0, 1.3])
+    assert to_uint8(x).tolist() == [0, 0, 0, 1, 255, 255]
+
+
+def test_method_presets_are_overridden_not_replaced():
+    m = resolve_method("fast", {"preset": "feather2023", "iterations": 10, "init": {"std": 0.1}})
+    assert m["iterations"] == 10 and m["optimizer"] == "normalized_gradient"
+    assert m["init"] == {"type": "noise", "mean": 0.5, "std": 0.1}
+    assert m["schedule"] == METHOD_PRESETS["feather2023"]["schedule"]
+    with pytest.raises(KeyError, match="unknown preset 'nope'; valid presets: feather2023, adam"):
+        resolve_method("x", {"preset": "nope"})
