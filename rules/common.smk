@@ -6,6 +6,7 @@ sys.path.insert(0, workflow.basedir)  # the metamers package of this repository,
 
 from snakemake.exceptions import WorkflowError
 
+from metamers.artifacts import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
 from metamers.images import batch_ids, load_image_set
 
@@ -36,7 +37,7 @@ wildcard_constraints:
 def metamer_artifacts(wildcards=None):
     """Every generation job's artifact of the study."""
     return [
-        f"{RESULTS}/metamers/{method}/{gen}/{layer}/{batch}.h5"
+        str(metamer_path(RESULTS, method, gen, layer, batch))
         for method in CONFIG["methods"]
         for gen in CONFIG["generators"]
         for layer in LAYERS[gen]

@@ -1,7 +1,7 @@
 rule generate:
     """Synthesise the metamers of one batch of images at one layer of one generator."""
     output:
-        f"{RESULTS}/metamers/{{method}}/{{generator}}/{{layer}}/{{batch}}.h5",
+        str(metamer_path(RESULTS, "{method}", "{generator}", "{layer}", "{batch}")),
     log:
         f"{RESULTS}/logs/generate/{{method}}/{{generator}}/{{layer}}/{{batch}}.log",
     benchmark:

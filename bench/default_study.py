@@ -1,0 +1,60 @@
+"""Time the default study (config.yaml) end to end, from an empty results folder.
+
+Target (issue 2): under 15 minutes on a 2-core machine without a GPU.
+
+    python bench/default_study.py [--cores 2] [--configfile config.yaml]
+
+Prints one row per rule (jobs, summed and longest job seconds, largest peak memory, from
+Snakemake's benchmark files), the total wall time, and a last line
+``RESULT seconds=<s> jobs=<n>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--configfile", default="config.yaml", help="relative to the current folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="metamers-bench-") as work:
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores",
+               str(args.cores), "--directory", work, "--configfile", str(Path(args.configfile).resolve()),
+               "--quiet", "all"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            print(proc.stdout[-5000:])
+            return proc.returncode
+        rows = []
+        for tsv in (Path(work) / "results" / "benchmarks").rglob("*.tsv"):
+            rule = tsv.relative_to(Path(work) / "results" / "benchmarks").parts[0]
+            bench = pd.read_csv(tsv, sep="\t")
+            rows.append({"rule": rule.removesuffix(".tsv"), "s": bench["s"].iloc[0], "max_rss": bench["max_rss"].iloc[0]})
+    table = (
+        pd.DataFrame(rows)
+        .groupby("rule")
+        .agg(jobs=("s", "size"), total_s=("s", "sum"), longest_s=("s", "max"), peak_rss_mb=("max_rss", "max"))
+        .round(1)
+    )
+    print(table.to_string())
+    print(f"\nwall time {seconds:.1f} s with --cores {args.cores} ({int(table['jobs'].sum())} jobs)")
+    print(f"reproduce: python bench/default_study.py --cores {args.cores} --configfile {args.configfile}")
+    print(f"RESULT seconds={seconds:.1f} jobs={int(table['jobs'].sum())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
