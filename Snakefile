@@ -15,6 +15,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/generate.smk"
+include: "rules/metamer_test.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 

@@ -1,22 +1,29 @@
 """The artifact store: HDF5 files of metamers, one per generation job.
 
-Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 1).
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 2).
 N is the number of images of the job, T the iteration budget, D the size of the
-generator's activation at the target layer::
+generator's activation at the target layer, C the number of metamer-test checks during
+synthesis (0 when the method does not check)::
 
     /                     attributes: schema_version, project_version, git_commit, packages (JSON),
                           job_config (JSON), seed, host, method, generator, layer, batch,
-                          iterations, created (ISO 8601, UTC)
+                          iterations, iterations_run, check_every, on_success,
+                          thresholds (JSON), created (ISO 8601, UTC)
     /image_ids            (N,)          UTF-8 strings, the reference image ids
     /labels               (N,)          int64, true labels
     /reference            (N, C, H, W)  uint8, the reference as shown to the generator
     /metamer              (N, C, H, W)  float32 in [0, 1], the last iterate
     /metamer_uint8        (N, C, H, W)  uint8, the saved image that other models see
-    /loss                 (N, T)        float32, loss before every step
+    /loss                 (N, T)        float32, loss before every step (NaN after an early stop)
     /final_loss           (N,)          float32, loss of the float32 metamer
     /generator_prediction (N,)          int64, the generator's class for the reference
     /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
     /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
+    /pass_iteration       (N,)          int64, first checked iteration whose 8-bit iterate passed
+                                        the metamer test at the generation layer (-1: none)
+    /test_iterations      (C,)          int64, the checked iterations
+    /test_passed          (N, C)        bool, passed (every statistic and the class) at each check
+    /test_values/<statistic> (N, C)     float32, the statistic at the generation layer at each check
 
 Files are written under a temporary name in the same folder and renamed when complete,
 so a reader never sees a partial file and a killed job leaves none behind.
@@ -36,7 +43,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
 DATASETS: dict[str, tuple[str, int]] = {
@@ -50,6 +57,9 @@ DATASETS: dict[str, tuple[str, int]] = {
     "generator_prediction": ("i", 1),
     "activations/reference": ("f", 2),
     "activations/metamer": ("f", 2),
+    "pass_iteration": ("i", 1),
+    "test_iterations": ("i", 1),
+    "test_passed": ("b", 2),
 }
 
 #: Attributes every file carries.
@@ -64,6 +74,10 @@ REQUIRED_ATTRS = (
     "layer",
     "batch",
     "iterations",
+    "iterations_run",
+    "check_every",
+    "on_success",
+    "thresholds",
     "created",
 )
 
@@ -86,14 +100,24 @@ class MetamerBatch:
     generator_prediction: np.ndarray
     activations_reference: np.ndarray
     activations_metamer: np.ndarray
+    pass_iteration: np.ndarray
+    test_iterations: np.ndarray
+    test_passed: np.ndarray
+    test_values: dict[str, np.ndarray]
     attrs: dict[str, Any]
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
-        for f in fields(self):
-            value = getattr(self, f.name)
+        per_image = {f.name: getattr(self, f.name) for f in fields(self)}
+        per_image.pop("test_iterations")
+        per_image.update({f"test_values/{k}": v for k, v in per_image.pop("test_values").items()})
+        for name, value in per_image.items():
             if isinstance(value, np.ndarray) and value.shape[0] != n:
-                raise ArtifactError(f"{f.name} has {value.shape[0]} rows for {n} image ids")
+                raise ArtifactError(f"{name} has {value.shape[0]} rows for {n} image ids")
+        c = len(self.test_iterations)
+        for name, value in [("test_passed", self.test_passed), *self.test_values.items()]:
+            if value.ndim != 2 or value.shape[1] != c:
+                raise ArtifactError(f"{name} has shape {value.shape}; expected ({n}, {c}) for {c} checks")
 
 
 @contextlib.contextmanager
@@ -142,6 +166,12 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
                 data = getattr(batch, f"activations_{name}")
                 f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
                                  compression="gzip", shuffle=True)
+            f.create_dataset("pass_iteration", data=np.asarray(batch.pass_iteration, dtype=np.int64))
+            f.create_dataset("test_iterations", data=np.asarray(batch.test_iterations, dtype=np.int64))
+            f.create_dataset("test_passed", data=np.asarray(batch.test_passed, dtype=bool))
+            values = f.create_group("test_values")
+            for name, data in batch.test_values.items():
+                values.create_dataset(name, data=np.asarray(data, dtype=np.float32))
     return Path(path)
 
 
@@ -202,6 +232,10 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
                 generator_prediction=f["generator_prediction"][()],
                 activations_reference=acts["reference"],
                 activations_metamer=acts["metamer"],
+                pass_iteration=f["pass_iteration"][()],
+                test_iterations=f["test_iterations"][()],
+                test_passed=f["test_passed"][()],
+                test_values={k: v[()] for k, v in f["test_values"].items()} if "test_values" in f else {},
                 attrs={k: _attr(v) for k, v in f.attrs.items()},
             )
     except (OSError, KeyError) as err:

@@ -42,11 +42,23 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/...``) of the config schema."""
+    while "$ref" in schema:
+        node: Any = config_schema()
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
 def _fill_defaults(schema: Mapping[str, Any], instance: Any) -> None:
     """Fill ``default`` values of object properties, recursively (in place)."""
+    schema = _resolve(schema)
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub) if "default" not in sub else sub
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
@@ -91,6 +103,14 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         dupes = sorted({n for n in layers if layers.count(n) > 1})
         if dupes:
             problems.append(f"  generators.{name}.layers: listed more than once: {dupes}")
+    for name, layer in config["figures"].get("null_layers", {}).items():
+        if name not in config["generators"]:
+            problems.append(f"  figures.null_layers.{name}: not a generator; generators: {', '.join(config['generators'])}")
+        elif layer not in generator_layers(config, name):
+            problems.append(
+                f"  figures.null_layers.{name}: {layer!r} is not a layer of this generator; "
+                f"layers: {', '.join(generator_layers(config, name))}"
+            )
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
     return config

@@ -79,28 +79,93 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def recognizability_by_layer(transfer: pd.DataFrame) -> plt.Figure:
-    """% of metamers an evaluator recognizes against the depth of the generation layer."""
-    df = transfer.assign(
-        pct=100 * transfer["accuracy_metamer"],
-        position=transfer["layer_index"] + 1,
-    )
-    evaluators = list(dict.fromkeys(df["evaluator"]))
-    fig, axes = plt.subplots(1, len(evaluators), figsize=(4.2 * len(evaluators) + 1.5, 3.6),
-                             squeeze=False, sharey=True)
-    for ax, evaluator in zip(axes[0], evaluators):
-        sub = df[df["evaluator"] == evaluator]
-        sns.lineplot(data=sub, x="position", y="pct", hue="generator", style="method",
-                     markers=True, dashes=True, ax=ax, legend=ax is axes[0, -1])
-        ax.axhline(100 * sub["chance"].iloc[0], color="0.5", ls=":", lw=1, label="chance")
-        ax.set_title(f"evaluator: {evaluator}")
+def _depth_panels(panels: Sequence[tuple[str, pd.DataFrame]], ylabel: str) -> plt.Figure:
+    """One panel per ``(title, frame)``: column ``pct`` against the generation layer's
+    position, one line per generator and style per method; a dotted chance line where the
+    frame has a ``chance`` column."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 3.6), sharey=True, squeeze=False)
+    positions = np.arange(1, max(int(frame["position"].max()) for _, frame in panels) + 1)
+    for ax, (title, frame) in zip(axes[0], panels):
+        sns.lineplot(data=frame, x="position", y="pct", hue="generator", style="method", markers=True, ax=ax,
+                     legend=ax is axes[0, -1])
+        if "chance" in frame:
+            ax.axhline(100 * frame["chance"].iloc[0], color="0.5", ls=":", lw=1, label="chance")
+        ax.set_title(title)
         ax.set_xlabel("generation layer (position, early → late)")
-        ax.set_ylabel("metamers recognized (% correct)")
+        ax.set_ylabel(ylabel)
         ax.set_ylim(-3, 103)
-        ax.set_xticks(np.arange(1, int(df["position"].max()) + 1))
+        ax.set_xticks(positions)
     handles, labels = axes[0, -1].get_legend_handles_labels()
     if axes[0, -1].get_legend() is not None:
         axes[0, -1].get_legend().remove()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def recognizability_by_layer(transfer: pd.DataFrame) -> plt.Figure:
+    """% of metamers an evaluator recognizes against the depth of the generation layer."""
+    df = transfer.assign(pct=100 * transfer["accuracy_metamer"], position=transfer["layer_index"] + 1)
+    panels = [(f"evaluator: {e}", df[df["evaluator"] == e]) for e in dict.fromkeys(df["evaluator"])]
+    return _depth_panels(panels, "metamers recognized (% correct)")
+
+
+#: Axis labels of the test statistics, with units.
+STATISTIC_LABELS = {
+    "spearman": "Spearman ρ",
+    "pearson": "Pearson r",
+    "snr_db": "SNR (dB, 20 log10)",
+    "snr_db_feather2023": "SNR (dB, 10 log10)",
+}
+
+
+def metamer_test_by_layer(summary: pd.DataFrame) -> plt.Figure:
+    """% of metamers passing the metamer test against the depth of the generation layer."""
+    df = summary.assign(position=summary["layer_index"] + 1)
+    panels = [
+        ("statistics above the null threshold", "fraction_statistics_pass"),
+        ("same class as the reference", "fraction_class_pass"),
+        ("metamer test (both)", "fraction_metamers"),
+    ]
+    return _depth_panels([(title, df.assign(pct=100 * df[column])) for title, column in panels],
+                         "metamers passing (%)")
+
+
+def null_histograms(
+    histograms: pd.DataFrame, thresholds: pd.DataFrame, tests: pd.DataFrame, layers: Mapping[str, str]
+) -> plt.Figure:
+    """For each generator's chosen layer: the null of each statistic (grey), its threshold
+    (dashed), and the statistics of the metamers generated and measured at that layer."""
+    generators = [g for g in layers if g in set(histograms["generator"])]
+    statistics = list(dict.fromkeys(histograms["statistic"]))
+    fig, axes = plt.subplots(len(generators), len(statistics), squeeze=False,
+                             figsize=(3.6 * len(statistics) + 1.5, 2.8 * len(generators) + 0.4))
+    palette = dict(zip(sorted(set(tests["method"])), sns.color_palette("deep")))
+    for r, gen in enumerate(generators):
+        layer = layers[gen]
+        for c, stat in enumerate(statistics):
+            ax = axes[r, c]
+            hist = histograms[(histograms["generator"] == gen) & (histograms["layer"] == layer)
+                              & (histograms["statistic"] == stat)]
+            edges = np.append(hist["bin_left"].to_numpy(), hist["bin_right"].iloc[-1])
+            density = hist["count"].to_numpy() / (hist["count"].sum() * np.diff(edges))
+            ax.stairs(density, edges, fill=True, color="0.75", label="null (pairs of natural images)")
+            thr = thresholds[(thresholds["generator"] == gen) & (thresholds["layer"] == layer)
+                             & (thresholds["statistic"] == stat)].iloc[0]
+            ax.axvline(thr["threshold"], color="0.2", ls="--", lw=1,
+                       label=f"threshold ({thr['threshold_rule']} of {int(thr['n_pairs']):,} pairs)")
+            own = tests[(tests["generator"] == gen) & (tests["layer"] == layer) & (tests["measured_layer"] == layer)
+                        & (tests["statistic"] == stat)]
+            finite = own["value"].replace([np.inf, -np.inf], np.nan).dropna()
+            top = max(float(hist["bin_right"].max()), float(finite.max()) if len(finite) else float(thr["threshold"]))
+            for method, values in own.groupby("method"):
+                v = values["value"].replace(np.inf, top).dropna()
+                ax.plot(v, np.zeros(len(v)), "|", ms=14, mew=1.5, color=palette[method], label=f"metamers: {method}")
+            ax.set_xlabel(STATISTIC_LABELS.get(stat, stat))
+            ax.set_ylabel("density" if c == 0 else "")
+            ax.set_title(f"{gen} | {layer}", fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     sns.despine(fig)
     fig.tight_layout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from .devices import resolve_device
 from .images import batch_ids, load_image_set
 from .layers import LayerReader
 from .methods import resolve_method
+from .nulls import read_nulls
 from .provenance import provenance
 from .registry import load_model, model_spec
 from .synthesis import MetamerSynthesis, to_uint8
@@ -39,6 +41,7 @@ def generate_batch(
     batch: str,
     out_path: str | Path,
     progress: bool = True,
+    null_path: str | Path | None = None,
 ) -> Path:
     """Synthesise the metamers of one job and write its artifact to ``out_path``.
 
@@ -51,6 +54,9 @@ def generate_batch(
         layers, and a batch name from :func:`metamers.images.batch_ids`.
     out_path
         The HDF5 artifact to write (atomically).
+    null_path
+        The null file of (generator, layer); needed when the method checks the metamer
+        test during synthesis (``check_every > 0``).
     """
     if method not in config["methods"]:
         raise KeyError(f"unknown method {method!r}; configured: {', '.join(config['methods'])}")
@@ -65,8 +71,16 @@ def generate_batch(
     seed = job_seed(config["seed"], method, generator, layer, batch)
     log.info("job %s/%s/%s/%s: %d images on %s, seed %d", method, generator, layer, batch, len(ids), device, seed)
 
+    thresholds = {}
+    if settings.get("check_every", 0):
+        if null_path is None:
+            raise ValueError(f"method {method!r} checks the metamer test during synthesis; it needs a null file")
+        nulls, _ = read_nulls(null_path)
+        thresholds = {name: nulls[name].threshold for name in config["metamer_test"]["statistics"]}
+
     reference = images.tensor(ids, model.input_shape).to(device)
-    synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=options["fake_relu"])
+    synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=options["fake_relu"],
+                             thresholds=thresholds)
     result = synth.synthesize(progress=progress)
 
     metamer8 = to_uint8(torch.from_numpy(result.metamer))
@@ -101,6 +115,10 @@ def generate_batch(
         generator_prediction=prediction.numpy(),
         activations_reference=act_ref.numpy(),
         activations_metamer=act_met.numpy(),
+        pass_iteration=result.pass_iteration,
+        test_iterations=result.test_iterations,
+        test_passed=result.test_passed,
+        test_values=result.test_values,
         attrs={
             **provenance(job_config, seed),
             "seed": seed,
@@ -109,6 +127,10 @@ def generate_batch(
             "layer": layer,
             "batch": batch,
             "iterations": int(settings["iterations"]),
+            "iterations_run": int(result.iterations_run),
+            "check_every": int(settings.get("check_every", 0)),
+            "on_success": settings.get("on_success", "continue"),
+            "thresholds": json.dumps(thresholds, sort_keys=True),
         },
     )
     path = write_metamer_batch(out_path, artifact)

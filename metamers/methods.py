@@ -22,6 +22,8 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "schedule": {"type": "step_halving", "blocks": 8, "gamma": 0.5},
         "loss": "normalized_l2",
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+        "check_every": 0,
+        "on_success": "continue",
     },
     "adam": {
         "optimizer": "adam",
@@ -30,6 +32,8 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "schedule": {"type": "constant"},
         "loss": "normalized_l2",
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+        "check_every": 0,
+        "on_success": "continue",
     },
     "sgd_momentum": {
         "optimizer": "sgd",
@@ -40,6 +44,8 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "schedule": {"type": "constant"},
         "loss": "normalized_l2",
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+        "check_every": 0,
+        "on_success": "continue",
     },
 }
 

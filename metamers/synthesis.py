@@ -19,8 +19,10 @@ from tqdm.auto import tqdm
 
 from .layers import LayerReader
 from .losses import get_loss
+from .metamer_test import passes
 from .optimizers import effective_step, make_optimizer, make_scheduler
 from .registry import Classifier
+from .statistics import statistic
 
 
 class SynthesisError(RuntimeError):
@@ -55,17 +57,34 @@ class SynthesisResult:
     Attributes
     ----------
     metamer
-        Last iterate, float32 ``(N, C, H, W)`` in [0, 1].
+        Last iterate (or the frozen iterate of an image that stopped at success),
+        float32 ``(N, C, H, W)`` in [0, 1].
     loss
         Per-image loss at every iteration, ``(N, iterations)``; entry ``t`` is the loss of
-        the image before step ``t``.
+        the image before step ``t`` (NaN after the run stopped because every image passed).
     final_loss
-        Per-image loss of the last iterate.
+        Per-image loss of the metamer.
+    pass_iteration
+        Per image, the first checked iteration at which the 8-bit iterate passed the
+        metamer test at the generation layer (-1: never, or not checked).
+    test_iterations
+        The checked iterations ``(C,)``.
+    test_values
+        Statistic name -> ``(N, C)`` values at the generation layer at those iterations.
+    test_passed
+        ``(N, C)``: the iterate passed (every statistic and the class) at that check.
+    iterations_run
+        Steps taken (less than the budget when every image stopped at success).
     """
 
     metamer: np.ndarray
     loss: np.ndarray
     final_loss: np.ndarray
+    pass_iteration: np.ndarray
+    test_iterations: np.ndarray
+    test_values: dict[str, np.ndarray]
+    test_passed: np.ndarray
+    iterations_run: int
 
 
 class MetamerSynthesis:
@@ -87,6 +106,10 @@ class MetamerSynthesis:
         Ids of the references, for error messages (default ``0..N-1``).
     fake_relu
         Use the straight-through ReLU at ``layer`` (which must be a ReLU module).
+    thresholds
+        Statistic name -> null threshold at ``layer``; needed when the method checks the
+        metamer test (``check_every > 0``). With ``on_success: stop`` an image is frozen at
+        the first check it passes; with ``continue`` it runs to the budget.
     """
 
     def __init__(
@@ -98,6 +121,7 @@ class MetamerSynthesis:
         seed: int,
         image_ids: Sequence[str] | None = None,
         fake_relu: bool = False,
+        thresholds: Mapping[str, float] | None = None,
     ) -> None:
         if reference.dim() != 4 or tuple(reference.shape[1:]) != model.input_shape:
             raise ValueError(
@@ -126,6 +150,18 @@ class MetamerSynthesis:
                 bool(self.method.get("scale_step_to_input", True)),
             )
         self.iterations = int(self.method["iterations"])
+        self.check_every = int(self.method.get("check_every", 0))
+        self.stop_at_success = self.method.get("on_success", "continue") == "stop"
+        if self.check_every and not thresholds:
+            raise ValueError(
+                f"the method checks the metamer test every {self.check_every} iterations, "
+                "which needs the null thresholds of the generation layer"
+            )
+        self.thresholds = dict(thresholds or {})
+        if self.check_every:
+            self._plain_reader = LayerReader(model, [layer])
+            with torch.no_grad():
+                self.reference_class = model(self.reference).argmax(1)
         self.optimizer = make_optimizer(self.method["optimizer"], [self.x], options)
         self.scheduler = make_scheduler(self.optimizer, self.iterations, self.method.get("schedule", {}))
 
@@ -141,15 +177,44 @@ class MetamerSynthesis:
                 f"(model {self.model.name!r}, layer {self.layer!r})"
             )
 
+    @torch.no_grad()
+    def check(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The metamer test of the current 8-bit iterate at the generation layer:
+        ``(passed (N,), {statistic: (N,) values})``."""
+        xq = to_uint8(self.x).float() / 255
+        act = self._plain_reader(xq)[self.layer]
+        values = {name: statistic(name)(act, self.target) for name in self.thresholds}
+        same_class = self.model(xq).argmax(1) == self.reference_class
+        return passes(values, self.thresholds) & same_class, values
+
     def synthesize(self, progress: bool = True) -> SynthesisResult:
-        """Run the method's full budget and return the last iterate.
+        """Run the method's budget (or until every image passed, with ``on_success: stop``).
 
         Raises
         ------
         SynthesisError
             A loss became NaN or infinite; the message names the images and the iteration.
         """
-        trace = torch.empty(len(self.x), self.iterations)
+        n = len(self.x)
+        trace = torch.full((n, self.iterations), float("nan"))
+        pass_iteration = torch.full((n,), -1, dtype=torch.int64)
+        frozen = torch.zeros(n, dtype=torch.bool, device=self.x.device)
+        frozen_x = torch.zeros_like(self.x)
+        checked, check_values, check_passed = [], {name: [] for name in self.thresholds}, []
+
+        def record_check(it: int) -> None:
+            ok, values = self.check()
+            checked.append(it)
+            for name, v in values.items():
+                check_values[name].append(v.cpu())
+            check_passed.append(ok.cpu())
+            newly = ok.cpu() & (pass_iteration < 0)
+            pass_iteration[newly] = it
+            if self.stop_at_success:
+                fresh = ok & ~frozen
+                frozen_x[fresh] = self.x.detach()[fresh]
+                frozen.logical_or_(ok)
+
         bar = tqdm(
             range(self.iterations),
             desc=f"{self.model.name}/{self.layer}",
@@ -157,24 +222,48 @@ class MetamerSynthesis:
             mininterval=1.0 if sys.stderr.isatty() else 10.0,
             file=sys.stderr,
         )
+        it = 0
         for it in bar:
+            if self.check_every and it % self.check_every == 0:
+                record_check(it)
+                if frozen.all():
+                    break
             self.optimizer.zero_grad(set_to_none=True)
             losses = self._losses(self.x)
             self._check_finite(losses, it)
             # The sum keeps each image's gradient equal to that of its own loss.
             losses.sum().backward()
+            if frozen.any():
+                self.x.grad[frozen] = 0
             self.optimizer.step()
             self.scheduler.step()
             with torch.no_grad():
                 self.x.clamp_(0, 1)
+                if frozen.any():
+                    self.x[frozen] = frozen_x[frozen]
             trace[:, it] = losses.detach().cpu()
             if it % 50 == 0:
-                bar.set_postfix(loss=f"{losses.mean().item():.4g}", refresh=False)
+                bar.set_postfix(loss=f"{losses.mean().item():.4g}", passed=int((pass_iteration >= 0).sum()),
+                                refresh=False)
+        else:
+            it = self.iterations
+            if self.check_every:
+                record_check(it)
+        bar.close()
         with torch.no_grad():
             final = self._losses(self.x)
-        self._check_finite(final, self.iterations)
+        self._check_finite(final, it)
+        c = len(checked)
         return SynthesisResult(
             metamer=self.x.detach().cpu().numpy().astype(np.float32),
             loss=trace.numpy(),
             final_loss=final.cpu().numpy(),
+            pass_iteration=pass_iteration.numpy(),
+            test_iterations=np.asarray(checked, dtype=np.int64),
+            test_values={
+                name: (torch.stack(v, 1).numpy().astype(np.float32) if v else np.empty((n, 0), np.float32))
+                for name, v in check_values.items()
+            },
+            test_passed=torch.stack(check_passed, 1).numpy() if c else np.empty((n, 0), dtype=bool),
+            iterations_run=it,
         )

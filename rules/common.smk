@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from metamers.artifacts import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
 from metamers.images import batch_ids, load_image_set
+from metamers.methods import resolve_method
 
 try:
     CONFIG = validate_config(config)
@@ -18,12 +19,19 @@ except ConfigError as err:
 RESULTS = CONFIG["results"]
 BATCHES = list(batch_ids(load_image_set(CONFIG["images"]).ids, CONFIG["images_per_job"]))
 LAYERS = {gen: generator_layers(CONFIG, gen) for gen in CONFIG["generators"]}
-#: Figure name -> the table it is drawn from.
+METHODS = {name: resolve_method(name, entry) for name, entry in CONFIG["methods"].items()}
+NULL_LAYERS = {gen: CONFIG["figures"].get("null_layers", {}).get(gen, LAYERS[gen][-1]) for gen in LAYERS}
+
+#: Figure name -> the tables it is drawn from (under results/tables).
 FIGURE_TABLES = {
-    "metamer_grid": "metamer_grid.npz",
-    "transfer_heatmap": "transfer.csv",
-    "recognizability_by_layer": "transfer.csv",
+    "metamer_grid": ["metamer_grid.npz"],
+    "transfer_heatmap": ["transfer.csv"],
+    "recognizability_by_layer": ["transfer.csv"],
+    "metamer_test_by_layer": ["metamer_test_summary.csv"],
+    "null_histograms": ["null_histograms.csv", "null_thresholds.csv", "metamer_test.csv"],
 }
+#: Figure name -> keyword options of its drawing function.
+FIGURE_OPTIONS = {"null_histograms": {"layers": NULL_LAYERS}}
 
 
 wildcard_constraints:
@@ -45,6 +53,45 @@ def metamer_artifacts(wildcards=None):
     ]
 
 
+def null_file(generator, layer):
+    return f"{RESULTS}/nulls/{generator}/{layer}.h5"
+
+
+def all_nulls():
+    return [null_file(gen, layer) for gen in CONFIG["generators"] for layer in LAYERS[gen]]
+
+
+def generator_nulls(wildcards):
+    return [null_file(wildcards.generator, layer) for layer in LAYERS[wildcards.generator]]
+
+
+def generator_artifacts(wildcards):
+    return [
+        str(metamer_path(RESULTS, wildcards.method, wildcards.generator, layer, batch))
+        for layer in LAYERS[wildcards.generator]
+        for batch in BATCHES
+    ]
+
+
+def generation_nulls(wildcards):
+    """The null of the generation layer, when the method checks the metamer test while it runs."""
+    if METHODS[wildcards.method].get("check_every", 0):
+        return [null_file(wildcards.generator, wildcards.layer)]
+    return []
+
+
+def null_params(wildcards):
+    """What a null depends on in the config."""
+    return json.dumps(
+        {
+            "metamer_test": CONFIG["metamer_test"],
+            "model": CONFIG["models"][wildcards.generator],
+            "images": CONFIG["images"],
+        },
+        sort_keys=True,
+    )
+
+
 def generation_params(wildcards):
     """What a generation job depends on in the config, so that editing it re-runs the job."""
     return json.dumps(
@@ -60,8 +107,8 @@ def generation_params(wildcards):
     )
 
 
-def figure_table(wildcards):
-    return f"{RESULTS}/tables/{FIGURE_TABLES[wildcards.figure]}"
+def figure_tables(wildcards):
+    return [f"{RESULTS}/tables/{table}" for table in FIGURE_TABLES[wildcards.figure]]
 
 
 def figure_files(name):
@@ -72,5 +119,8 @@ def final_outputs():
     return [
         f"{RESULTS}/tables/recognizability.csv",
         f"{RESULTS}/tables/transfer.csv",
+        f"{RESULTS}/tables/metamer_test.csv",
+        f"{RESULTS}/tables/metamer_test_summary.csv",
+        f"{RESULTS}/tables/null_thresholds.csv",
         *[f for name in FIGURE_TABLES for f in figure_files(name)],
     ]

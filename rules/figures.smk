@@ -4,7 +4,7 @@
 rule figure:
     """Draw one figure from its table (see FIGURE_TABLES in rules/common.smk)."""
     input:
-        figure_table,
+        figure_tables,
     output:
         report(
             [f"{RESULTS}/figures/{{figure}}.{fmt}" for fmt in CONFIG["figures"]["formats"]],
@@ -15,6 +15,8 @@ rule figure:
         f"{RESULTS}/logs/figures/{{figure}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
+    params:
+        options=lambda w: FIGURE_OPTIONS.get(w.figure, {}),
     wildcard_constraints:
         figure="|".join(FIGURE_TABLES),
     resources:

@@ -1,5 +1,7 @@
 rule generate:
     """Synthesise the metamers of one batch of images at one layer of one generator."""
+    input:
+        nulls=generation_nulls,
     output:
         str(metamer_path(RESULTS, "{method}", "{generator}", "{layer}", "{batch}")),
     log:

@@ -42,8 +42,14 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
         generator_prediction=np.arange(n)[::-1].copy(),
         activations_reference=rng.normal(size=(n, 200)).astype(np.float32),
         activations_metamer=rng.normal(size=(n, 200)).astype(np.float32),
+        pass_iteration=np.array([-1] + [10] * (n - 1)),
+        test_iterations=np.array([0, 10, 20]),
+        test_passed=np.array([[False, False, False]] + [[False, True, True]] * (n - 1)),
+        test_values={"spearman": rng.random((n, 3), dtype=np.float32), "snr_db": rng.random((n, 3), dtype=np.float32)},
         attrs={**provenance({"method": "adam", "iterations": 50}, seed=17), "seed": 17, "method": "adam",
-               "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50},
+               "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50,
+               "iterations_run": 50, "check_every": 10, "on_success": "continue",
+               "thresholds": json.dumps({"spearman": 0.5, "snr_db": 1.0})},
     )
 
 
@@ -52,11 +58,15 @@ def test_round_trip_keeps_every_field(tmp_path):
     path = write_metamer_batch(tmp_path / "a.h5", batch)
     back = read_metamer_batch(path)
     assert back.image_ids == batch.image_ids
-    for name in ("labels", "reference", "metamer", "metamer_uint8", "loss", "final_loss", "generator_prediction"):
+    for name in ("labels", "reference", "metamer", "metamer_uint8", "loss", "final_loss", "generator_prediction",
+                 "pass_iteration", "test_iterations", "test_passed"):
         np.testing.assert_array_equal(getattr(back, name), getattr(batch, name))
     for name in ("activations_reference", "activations_metamer"):
         assert getattr(back, name).dtype == np.float16
         np.testing.assert_allclose(getattr(back, name), getattr(batch, name), rtol=1e-3, atol=1e-3)
+    assert back.test_values.keys() == batch.test_values.keys()
+    for name, values in batch.test_values.items():
+        np.testing.assert_array_equal(back.test_values[name], values)
     assert back.attrs["schema_version"] == SCHEMA_VERSION
     assert back.attrs["project_version"] == __version__
     assert back.attrs["seed"] == 17 and back.attrs["layer"] == "relu3"
@@ -69,7 +79,7 @@ def test_file_layout_is_the_documented_schema(tmp_path):
     with h5py.File(path) as f:
         names = []
         f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-        assert sorted(names) == sorted(DATASETS)
+        assert sorted(names) == sorted([*DATASETS, "test_values/snr_db", "test_values/spearman"])
         assert f["activations/metamer"].dtype == np.float16
         assert f["activations/metamer"].compression == "gzip"
         assert f["metamer"].dtype == np.float32 and f["metamer_uint8"].dtype == np.uint8
@@ -85,7 +95,7 @@ def test_missing_dataset_and_wrong_version_are_named(tmp_path):
     path = write_metamer_batch(tmp_path / "b.h5", make_batch())
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 99
-    with pytest.raises(ArtifactError, match="has schema version 99; this version reads 1"):
+    with pytest.raises(ArtifactError, match=f"has schema version 99; this version reads {SCHEMA_VERSION}"):
         read_metamer_batch(path)
 
 
@@ -100,6 +110,8 @@ def test_inconsistent_rows_are_refused():
     batch = make_batch()
     with pytest.raises(ArtifactError, match="labels has 2 rows for 3 image ids"):
         MetamerBatch(**{**batch.__dict__, "labels": np.arange(2)})
+    with pytest.raises(ArtifactError, match=r"test_passed has shape \(3, 2\); expected \(3, 3\) for 3 checks"):
+        MetamerBatch(**{**batch.__dict__, "test_passed": batch.test_passed[:, :2]})
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

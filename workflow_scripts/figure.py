@@ -11,11 +11,12 @@ from metamers import figures
 from metamers.jobs import job_log
 
 with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    name = snakemake.wildcards.figure  # noqa: F821
-    table_path = snakemake.input[0]  # noqa: F821
-    if table_path.endswith(".npz"):
-        with np.load(table_path) as npz:
-            table = {k: npz[k] for k in npz.files}
-    else:
-        table = pd.read_csv(table_path)
-    figures.save_figure(getattr(figures, name)(table), snakemake.output)  # noqa: F821
+    tables = []
+    for path in snakemake.input:  # noqa: F821
+        if path.endswith(".npz"):
+            with np.load(path) as npz:
+                tables.append({k: npz[k] for k in npz.files})
+        else:
+            tables.append(pd.read_csv(path))
+    draw = getattr(figures, snakemake.wildcards.figure)  # noqa: F821
+    figures.save_figure(draw(*tables, **snakemake.params.options), snakemake.output)  # noqa: F821

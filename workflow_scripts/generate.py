@@ -17,4 +17,5 @@ with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         layer=w.layer,
         batch=w.batch,
         out_path=snakemake.output[0],  # noqa: F821
+        null_path=snakemake.input.nulls[0] if snakemake.input.nulls else None,  # noqa: F821
     )

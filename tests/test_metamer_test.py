@@ -1,0 +1,151 @@
+"""The metamer test: pools, stopping at success, the per-layer test table and its summary."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from metamers.artifacts import write_metamer_batch
+from metamers.images import load_image_set
+from metamers.methods import resolve_method
+from metamers.metamer_test import METAMER_TEST_COLUMNS, SUMMARY_COLUMNS, run_metamer_test, summarize
+from metamers.nulls import NullDistribution, NullError, pool_images
+from metamers.registry import load_model
+from metamers.synthesis import MetamerSynthesis
+from test_artifacts import make_batch
+
+MNIST_2 = {"type": "mnist", "per_class": 2, "seed": 0}
+
+
+def test_default_pool_is_the_source_minus_the_references():
+    refs = load_image_set(MNIST_2).ids
+    pool, ids = pool_images(MNIST_2, None, refs, n_pairs=1000, seed=0)
+    assert len(ids) == 46 and not set(ids) & set(refs)
+    assert len(pool.ids) == 5000
+    assert pool_images(MNIST_2, None, refs, n_pairs=1000, seed=0)[1] == ids
+    assert pool_images(MNIST_2, None, refs, n_pairs=1000, seed=1)[1] != ids
+
+
+def test_overlapping_pool_is_used_with_a_warning(caplog):
+    refs = load_image_set(MNIST_2).ids
+    with caplog.at_level(logging.WARNING, logger="metamers.nulls"):
+        _, ids = pool_images(MNIST_2, {"type": "mnist"}, refs, n_pairs=10, seed=0)
+    assert f"the null pool holds 20 reference image(s): {', '.join(sorted(refs))}" in caplog.text
+    assert len(ids) == 5
+
+
+def test_too_small_pool_gives_the_numbers(shared):
+    folder = {"type": "folder", "root": str(shared / "data" / "imagenet16")}
+    with pytest.raises(NullError, match="the null pool has 47 images, which give 1081 pairs; 2000 pairs need at least 64 images"):
+        pool_images(folder, folder, [], n_pairs=2000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load_model({"lenet5_standard": {"source": "advertorch", "weights": "clntrained"}}, "lenet5_standard")
+
+
+def test_stopping_at_success_freezes_each_image(lenet):
+    images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 3})
+    ref = images.tensor(images.ids, lenet.input_shape)
+    settings = resolve_method("adam", {"iterations": 400, "check_every": 5, "on_success": "stop"})
+    thresholds = {"snr_db": 25.0, "pearson": 0.9}
+    synth = MetamerSynthesis(lenet, "relu2", ref, settings, seed=3, thresholds=thresholds)
+    snapshots = []
+    check = synth.check
+    synth.check = lambda: (snapshots.append(synth.x.detach().clone()), check())[1]
+    result = synth.synthesize(progress=False)
+    assert (result.pass_iteration > 0).all() and len(set(result.pass_iteration.tolist())) > 1
+    assert result.iterations_run == result.pass_iteration.max() < 400
+    assert np.isnan(result.loss[:, result.iterations_run:]).all()
+    assert not np.isnan(result.loss[:, : result.iterations_run]).any()
+    for i, p in enumerate(result.pass_iteration):
+        k = list(result.test_iterations).index(p)
+        assert result.test_passed[i, k:].all() and not result.test_passed[i, :k].any()
+        # from its pass iteration on, the image's pixels do not change
+        for later in snapshots[k:]:
+            assert torch.equal(later[i], snapshots[k][i])
+        assert np.array_equal(result.metamer[i], snapshots[k][i].numpy())
+        for values in result.test_values.values():
+            assert np.all(values[i, k:] == values[i, k])
+    # while an image that passed later still moved after the first image froze
+    late = int(np.argmax(result.pass_iteration))
+    k_early = list(result.test_iterations).index(result.pass_iteration.min())
+    assert not torch.equal(snapshots[k_early][late], snapshots[k_early + 1][late])
+
+
+def test_continue_runs_to_the_budget_and_records_the_first_pass(lenet):
+    images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 2})
+    ref = images.tensor(images.ids, lenet.input_shape)
+    settings = resolve_method("adam", {"iterations": 200, "check_every": 25, "on_success": "continue"})
+    result = MetamerSynthesis(lenet, "relu2", ref, settings, seed=3,
+                              thresholds={"pearson": 0.97}).synthesize(progress=False)
+    assert result.iterations_run == 200 and not np.isnan(result.loss).any()
+    assert result.test_iterations.tolist() == list(range(0, 201, 25))
+    for i, p in enumerate(result.pass_iteration):
+        first = result.test_iterations[result.test_passed[i]].min()
+        assert p == first
+    assert result.test_values["pearson"].shape == (2, 9)
+
+
+def test_checking_needs_thresholds(lenet):
+    with pytest.raises(ValueError, match="checks the metamer test every 10 iterations, which needs the null thresholds"):
+        MetamerSynthesis(lenet, "relu1", torch.rand(1, 1, 28, 28), resolve_method("adam", {"check_every": 10}), seed=0)
+
+
+def _null(stat: str, threshold: float) -> NullDistribution:
+    return NullDistribution(stat, threshold, "max", 1000, 0, {1.0: threshold}, np.ones(3), np.arange(4.0))
+
+
+def test_metamer_test_table_by_hand(lenet, tmp_path):
+    """A metamer equal to its reference has rho = r = 1 and an infinite SNR: it passes every
+    threshold below those values and fails a threshold of exactly 1."""
+    images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 3})
+    pixels = np.stack([images.pixels(i) for i in images.ids])[:, None]
+    batch = make_batch(n=3)
+    batch.image_ids, batch.labels = images.ids, np.array([images.labels[i] for i in images.ids])
+    batch.reference, batch.metamer_uint8 = pixels, pixels.copy()
+    batch.metamer_uint8[2] = 255 - pixels[2]  # the third "metamer" is the negative image
+    with torch.no_grad():
+        pred = lenet(torch.from_numpy(pixels).float() / 255).argmax(1).numpy()
+    batch.generator_prediction = pred
+    batch.attrs = {**batch.attrs, "layer": "relu1", "generator": "lenet5_standard"}
+    path = write_metamer_batch(tmp_path / "a.h5", batch)
+    nulls = {
+        "relu1": {"spearman": _null("spearman", 0.9), "snr_db": _null("snr_db", 20.0)},
+        "linear2": {"spearman": _null("spearman", 1.0), "snr_db": _null("snr_db", 20.0)},
+    }
+    rows = run_metamer_test(lenet, [path], nulls, ["relu1", "linear2"])
+    assert list(rows.columns) == METAMER_TEST_COLUMNS and len(rows) == 3 * 2 * 2
+    np.testing.assert_array_equal(rows["passed"], rows["value"] > rows["threshold"])
+    same = rows[rows["image_id"] != images.ids[2]]
+    np.testing.assert_allclose(same.loc[same["statistic"] == "spearman", "value"], 1.0, atol=1e-12)
+    assert np.isinf(same.loc[same["statistic"] == "snr_db", "value"]).all()
+    assert same.loc[same["measured_layer"] == "relu1", "passed"].all()
+    assert not same.loc[(same["measured_layer"] == "linear2") & (same["statistic"] == "spearman"), "passed"].any()
+    assert same["class_matches_reference"].all()
+    neg = rows[rows["image_id"] == images.ids[2]]
+    assert not neg["passed"].all()
+    summary = summarize(rows)
+    assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == 1
+    neg_class = bool(neg["class_matches_reference"].iloc[0])
+    neg_stats = bool(neg.loc[neg["measured_layer"] == "relu1", "passed"].all())
+    assert summary["fraction_statistics_pass"].iloc[0] == pytest.approx((2 + neg_stats) / 3)
+    assert summary["fraction_metamers"].iloc[0] == pytest.approx((2 + (neg_stats and neg_class)) / 3)
+    assert summary["median_pass_iteration"].iloc[0] == 10  # make_batch: -1, 10, 10
+
+
+def test_summary_counts_only_the_generation_layer():
+    rows = pd.DataFrame({
+        "method": "m", "generator": "g", "layer": "l1", "layer_index": 0, "image_id": ["a", "a", "b", "b"],
+        "measured_layer": ["l1", "l2", "l1", "l2"], "statistic": "pearson", "passed": [True, False, False, True],
+        "class_matches_reference": [True, True, True, True], "pass_iteration": [5, 5, -1, -1],
+    })
+    summary = summarize(rows)
+    assert summary["fraction_statistics_pass"].tolist() == [0.5]
+    assert summary["fraction_metamers"].tolist() == [0.5]
+    assert summary["median_pass_iteration"].tolist() == [5]
