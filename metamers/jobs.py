@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import platform
 import sys
 import traceback
 from collections.abc import Iterator
@@ -29,6 +31,10 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         root.setLevel(logging.INFO)
         old_stderr = sys.stderr
         sys.stderr = stream
+        logging.getLogger(__name__).info(
+            "host %s, CUDA_VISIBLE_DEVICES=%s, SLURM_JOB_ID=%s", platform.node(),
+            os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"), os.environ.get("SLURM_JOB_ID", "(none)"),
+        )
         try:
             yield
         except BaseException:

@@ -8,9 +8,14 @@ optimizer, step schedule, loss and starting point that the method names.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,9 @@ from .metamer_test import passes
 from .optimizers import effective_step, make_optimizer, make_scheduler
 from .registry import Classifier
 from .statistics import statistic
+
+
+log = logging.getLogger(__name__)
 
 
 class SynthesisError(RuntimeError):
@@ -158,6 +166,7 @@ class MetamerSynthesis:
                 "which needs the null thresholds of the generation layer"
             )
         self.thresholds = dict(thresholds or {})
+        self.fake_relu = bool(fake_relu)
         if self.check_every:
             self._plain_reader = LayerReader(model, [layer])
             with torch.no_grad():
@@ -187,8 +196,29 @@ class MetamerSynthesis:
         same_class = self.model(xq).argmax(1) == self.reference_class
         return passes(values, self.thresholds) & same_class, values
 
-    def synthesize(self, progress: bool = True) -> SynthesisResult:
+    def fingerprint(self) -> str:
+        """What a checkpoint must match to be resumed: method, seed, model, layer, images."""
+        key = {
+            "method": self.method, "seed": self.seed, "model": self.model.name, "layer": self.layer,
+            "images": self.image_ids, "fake_relu": self.fake_relu, "thresholds": self.thresholds,
+            "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+    def synthesize(
+        self, progress: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0
+    ) -> SynthesisResult:
         """Run the method's budget (or until every image passed, with ``on_success: stop``).
+
+        Parameters
+        ----------
+        progress
+            Show a tqdm progress bar (on stderr).
+        checkpoint
+            File for the synthesis state. When it exists and belongs to this synthesis (same
+            method, seed, model, layer and images), synthesis resumes from it, and the result
+            equals that of an uninterrupted run. It is written atomically every
+            ``checkpoint_every`` iterations; the caller removes it once the result is saved.
 
         Raises
         ------
@@ -201,6 +231,35 @@ class MetamerSynthesis:
         frozen = torch.zeros(n, dtype=torch.bool, device=self.x.device)
         frozen_x = torch.zeros_like(self.x)
         checked, check_values, check_passed = [], {name: [] for name in self.thresholds}, []
+        start = 0
+        fingerprint = self.fingerprint() if checkpoint is not None else ""
+        if checkpoint is not None and Path(checkpoint).is_file():
+            state = torch.load(checkpoint, map_location=self.x.device, weights_only=False)
+            if state.get("fingerprint") != fingerprint:
+                log.warning("checkpoint %s belongs to another synthesis; starting afresh", checkpoint)
+            else:
+                start = int(state["iteration"])
+                with torch.no_grad():
+                    self.x.copy_(state["x"])
+                self.optimizer.load_state_dict(state["optimizer"])
+                self.scheduler.load_state_dict(state["scheduler"])
+                trace, pass_iteration = state["trace"], state["pass_iteration"]
+                frozen, frozen_x = state["frozen"].to(self.x.device), state["frozen_x"].to(self.x.device)
+                checked, check_values, check_passed = state["checked"], state["check_values"], state["check_passed"]
+                log.info("resumed from %s at iteration %d", checkpoint, start)
+
+        def save_checkpoint(it: int) -> None:
+            from .artifacts import atomic_path
+
+            state = {
+                "fingerprint": fingerprint, "iteration": it, "x": self.x.detach().cpu(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "trace": trace, "pass_iteration": pass_iteration, "frozen": frozen.cpu(),
+                "frozen_x": frozen_x.cpu(), "checked": checked, "check_values": check_values,
+                "check_passed": check_passed,
+            }
+            with atomic_path(checkpoint) as tmp:
+                torch.save(state, tmp)
 
         def record_check(it: int) -> None:
             ok, values = self.check()
@@ -216,14 +275,18 @@ class MetamerSynthesis:
                 frozen.logical_or_(ok)
 
         bar = tqdm(
-            range(self.iterations),
+            range(start, self.iterations),
+            initial=start,
+            total=self.iterations,
             desc=f"{self.model.name}/{self.layer}",
             disable=not progress,
             mininterval=1.0 if sys.stderr.isatty() else 10.0,
             file=sys.stderr,
         )
-        it = 0
+        it = start
         for it in bar:
+            if checkpoint is not None and checkpoint_every and it > start and it % checkpoint_every == 0:
+                save_checkpoint(it)
             if self.check_every and it % self.check_every == 0:
                 record_check(it)
                 if frozen.all():

@@ -1,5 +1,7 @@
 # Config validation, the job grid, and input functions shared by the rules.
 import json
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the metamers package of this repository, installed or not
@@ -8,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 
 from metamers.artifacts import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
-from metamers.images import batch_ids, load_image_set
+from metamers.images import batch_ids, grid_selection, load_image_set
 from metamers.methods import resolve_method
 
 try:
@@ -17,7 +19,38 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 RESULTS = CONFIG["results"]
-BATCHES = list(batch_ids(load_image_set(CONFIG["images"]).ids, CONFIG["images_per_job"]))
+
+
+def local_gpu_count():
+    """GPUs on this machine (nvidia-smi), without importing torch."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+
+
+# GPU rules request `gpu: 1` (sbatch --gpus=1 under the Slurm profile; `device: cpu` asks for
+# none). A workstation run (`--cores N`) on a machine with GPUs runs at most as many GPU jobs
+# at once as it has GPUs, unless told otherwise with `--resources gpu=N`; without GPUs there is
+# nothing to share and the jobs run on the CPU side by side. (A cluster run sets `--jobs`,
+# which leaves the number of GPU jobs to the cluster.)
+GPU = 0 if CONFIG["device"] == "cpu" else 1
+if GPU and workflow.is_main_process and workflow.resource_settings.nodes is None:
+    LOCAL_GPUS = local_gpu_count()
+    if LOCAL_GPUS and "gpu" not in workflow.global_resources:
+        workflow.register_resource("gpu", LOCAL_GPUS)
+
+
+def runtime(name):
+    """Minutes of the config's `resources.<name>_runtime`, times the attempt (retries get more)."""
+    return lambda wildcards, attempt: CONFIG["resources"][f"{name}_runtime"] * attempt
+
+
+IMAGES = load_image_set(CONFIG["images"])
+BATCH_IDS = batch_ids(IMAGES.ids, CONFIG["images_per_job"])
+BATCHES = list(BATCH_IDS)
+GRID_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["figures"]["grid_images"])
+GRID_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(GRID_IDS)]
 LAYERS = {gen: generator_layers(CONFIG, gen) for gen in CONFIG["generators"]}
 METHODS = {name: resolve_method(name, entry) for name, entry in CONFIG["methods"].items()}
 NULL_LAYERS = {gen: CONFIG["figures"].get("null_layers", {}).get(gen, LAYERS[gen][-1]) for gen in LAYERS}
@@ -39,18 +72,6 @@ wildcard_constraints:
     generator="[^/]+",
     layer="[^/]+",
     batch="b[0-9]+",
-    evaluator="[^/]+",
-
-
-def metamer_artifacts(wildcards=None):
-    """Every generation job's artifact of the study."""
-    return [
-        str(metamer_path(RESULTS, method, gen, layer, batch))
-        for method in CONFIG["methods"]
-        for gen in CONFIG["generators"]
-        for layer in LAYERS[gen]
-        for batch in BATCHES
-    ]
 
 
 def null_file(generator, layer):
@@ -59,6 +80,17 @@ def null_file(generator, layer):
 
 def all_nulls():
     return [null_file(gen, layer) for gen in CONFIG["generators"] for layer in LAYERS[gen]]
+
+
+def grid_artifacts(wildcards):
+    """The artifacts that hold the images the metamer grid shows."""
+    return [
+        str(metamer_path(RESULTS, method, gen, layer, batch))
+        for method in CONFIG["methods"]
+        for gen in CONFIG["generators"]
+        for layer in LAYERS[gen]
+        for batch in GRID_BATCHES
+    ]
 
 
 def generator_nulls(wildcards):

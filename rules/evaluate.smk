@@ -1,20 +1,20 @@
 rule recognizability:
-    """One evaluator classifies every metamer (its 8-bit form) and every reference."""
+    """Every evaluator classifies one method's metamers from one generator (8-bit form) and their references."""
     input:
-        metamer_artifacts,
+        generator_artifacts,
     output:
-        f"{RESULTS}/tables/recognizability/{{evaluator}}.csv",
+        f"{RESULTS}/tables/recognizability/{{method}}/{{generator}}.csv",
     log:
-        f"{RESULTS}/logs/recognizability/{{evaluator}}.log",
+        f"{RESULTS}/logs/recognizability/{{method}}/{{generator}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/recognizability/{{evaluator}}.tsv"
+        f"{RESULTS}/benchmarks/recognizability/{{method}}/{{generator}}.tsv"
     params:
-        model=lambda w: json.dumps(CONFIG["models"][w.evaluator], sort_keys=True),
+        evaluators=json.dumps({name: CONFIG["models"][name] for name in CONFIG["evaluators"]}, sort_keys=True),
     threads: CONFIG["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=CONFIG["resources"]["evaluate_mem_mb"],
-        runtime=CONFIG["resources"]["evaluate_runtime"],
+        runtime=runtime("evaluate"),
     conda:
         "../envs/metamers.yaml"
     script:
@@ -24,7 +24,11 @@ rule recognizability:
 rule transfer_table:
     """Merge the evaluators' tables; accuracy per (method, generator, layer, evaluator)."""
     input:
-        expand(f"{RESULTS}/tables/recognizability/{{evaluator}}.csv", evaluator=CONFIG["evaluators"]),
+        [
+            f"{RESULTS}/tables/recognizability/{method}/{gen}.csv"
+            for method in CONFIG["methods"]
+            for gen in CONFIG["generators"]
+        ],
     output:
         recognizability=f"{RESULTS}/tables/recognizability.csv",
         transfer=f"{RESULTS}/tables/transfer.csv",
@@ -44,7 +48,7 @@ rule transfer_table:
 rule grid_images:
     """The few pixels the metamer grid shows, as a small table."""
     input:
-        metamer_artifacts,
+        grid_artifacts,
     output:
         f"{RESULTS}/tables/metamer_grid.npz",
     log:

@@ -12,9 +12,9 @@ rule generate:
         job=generation_params,
     threads: CONFIG["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=CONFIG["resources"]["generate_mem_mb"],
-        runtime=CONFIG["resources"]["generate_runtime"],
+        runtime=runtime("generate"),
     conda:
         "../envs/metamers.yaml"
     script:

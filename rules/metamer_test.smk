@@ -10,9 +10,9 @@ rule null_distribution:
         job=null_params,
     threads: CONFIG["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=CONFIG["resources"]["null_mem_mb"],
-        runtime=CONFIG["resources"]["null_runtime"],
+        runtime=runtime("null"),
     conda:
         "../envs/metamers.yaml"
     script:
@@ -32,9 +32,9 @@ rule metamer_test:
         f"{RESULTS}/benchmarks/metamer_test/{{method}}/{{generator}}.tsv"
     threads: CONFIG["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=CONFIG["resources"]["evaluate_mem_mb"],
-        runtime=CONFIG["resources"]["evaluate_runtime"],
+        runtime=runtime("evaluate"),
     conda:
         "../envs/metamers.yaml"
     script:

@@ -12,11 +12,10 @@ from metamers.evaluation import (
     RECOGNIZABILITY_COLUMNS,
     TRANSFER_COLUMNS,
     grid_images,
-    grid_selection,
     recognizability,
     transfer_table,
 )
-from metamers.images import load_image_set
+from metamers.images import grid_selection, load_image_set
 from metamers.registry import load_model
 from test_artifacts import make_batch
 

@@ -31,10 +31,10 @@ def job_counts(output: str) -> dict[str, int]:
 def test_dry_run_of_the_default_config(repo, tmp_path):
     out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(repo / "config.yaml"))
     assert out.returncode == 0, out.stdout
-    # 2 methods x 2 generators x 4 layers x 1 batch of 20 images; one table job per evaluator;
-    # a null per (generator, layer); a metamer test per (method, generator).
+    # 2 methods x 2 generators x 4 layers x 1 batch of 20 images; a null per (generator, layer);
+    # a metamer test and a recognizability table (all evaluators) per (method, generator).
     assert job_counts(out.stdout) == {
-        "generate": 16, "recognizability": 2, "transfer_table": 1, "grid_images": 1, "figure": 5, "all": 1,
+        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": 5, "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
     }
 
@@ -113,3 +113,26 @@ def test_figures_rerun_without_generation(repo, tiny_run):
                     "--configfile", str(tiny_run / "config.yaml"))
     assert out.returncode == 0, out.stdout
     assert job_counts(out.stdout) == {"figure": 5, "figures": 1}
+
+
+def test_report_bundles_every_figure_with_its_caption(repo, tiny_run):
+    import zipfile
+
+    out = snakemake(repo, "--report", str(tiny_run / "report.zip"), "--directory", str(tiny_run),
+                    "--configfile", str(tiny_run / "config.yaml"))
+    assert out.returncode == 0, out.stdout
+    with zipfile.ZipFile(tiny_run / "report.zip") as z:
+        names = z.namelist()
+        text = "".join(z.read(n).decode(errors="ignore") for n in names if n.endswith((".js", ".html")))
+    for figure in ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer",
+                   "null_histograms"):
+        assert any(n.endswith(f"{figure}.png") for n in names), figure
+    assert "Transfer of metamers between models" in text
+    study = re.search(r"Study: models ([\w, ]+);", text)
+    assert study and set(study.group(1).split(", ")) == {"lenet5_standard", "lenet5_robust"}
+    assert "feather2023 (6 iterations)" in text
+
+
+def test_lint_is_clean(repo):
+    out = snakemake(repo, "--lint")
+    assert out.returncode == 0 and "Congratulations, your workflow is in a good condition!" in out.stdout, out.stdout

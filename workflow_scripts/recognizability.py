@@ -1,4 +1,4 @@
-"""Rule `recognizability`: one evaluator classifies every metamer and reference."""
+"""Rule `recognizability`: every evaluator classifies one method's metamers from one generator."""
 
 import sys
 
@@ -6,6 +6,7 @@ sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821 - the package of t
 
 import logging
 
+import pandas as pd
 import torch
 
 from metamers.artifacts import atomic_path
@@ -18,10 +19,13 @@ from metamers.registry import load_model
 with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     config = validate_config(snakemake.config)  # noqa: F821
     torch.set_num_threads(config["threads"])
-    evaluator = snakemake.wildcards.evaluator  # noqa: F821
-    model = load_model(config["models"], evaluator, resolve_device(config["device"]))
     order = {gen: generator_layers(config, gen) for gen in config["generators"]}
-    table = recognizability(snakemake.input, model, order)  # noqa: F821
+    device = resolve_device(config["device"])
+    tables = []
+    for evaluator in config["evaluators"]:  # one model in memory at a time
+        model = load_model(config["models"], evaluator, device)
+        tables.append(recognizability(snakemake.input, model, order))  # noqa: F821
+        logging.info("%s classified %d metamers", evaluator, len(tables[-1]))
+        del model
     with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821
-        table.to_csv(tmp, index=False)
-    logging.info("%s classified %d metamers", evaluator, len(table))
+        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)

@@ -1,0 +1,84 @@
+"""Checkpoints: a synthesis interrupted mid-run resumes to the uninterrupted result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from metamers.architectures import LeNet5
+from metamers.methods import resolve_method
+from metamers.registry import Classifier
+from metamers.synthesis import MetamerSynthesis
+
+
+class Preempted(Exception):
+    pass
+
+
+@pytest.fixture
+def lenet() -> Classifier:
+    torch.manual_seed(0)
+    return Classifier(LeNet5(), mean=(0.0,), std=(1.0,), input_shape=(1, 28, 28), num_classes=10, name="lenet")
+
+
+def _make(lenet, method, seed=1):
+    ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    thresholds = {"pearson": 0.9}
+    return MetamerSynthesis(lenet, "relu1", ref, method, seed=seed, thresholds=thresholds,
+                            image_ids=["a", "b", "c"])
+
+
+def _interrupt_at(synth, iteration):
+    """Make the synthesis raise when it computes the loss of step ``iteration``."""
+    calls = {"n": 0}
+    losses = synth._losses
+
+    def wrapped(x):
+        if x.requires_grad and torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] == iteration + 1:
+                raise Preempted
+        return losses(x)
+
+    synth._losses = wrapped
+
+
+@pytest.mark.parametrize(("preset", "on_success"), [("feather2023", "continue"), ("adam", "stop"), ("sgd_momentum", "continue")])
+def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success):
+    method = resolve_method(preset, {"iterations": 60, "check_every": 7, "on_success": on_success,
+                                     "schedule": {"type": "step_halving", "blocks": 4}})
+    whole = _make(lenet, method).synthesize(progress=False)
+
+    stop = min(33, whole.iterations_run - 2)  # interrupt before the run ends (all images may pass early)
+    assert stop > 10
+    ckpt = tmp_path / "job.ckpt"
+    first = _make(lenet, method)
+    _interrupt_at(first, stop)
+    with pytest.raises(Preempted):
+        first.synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    assert torch.load(ckpt, weights_only=False)["iteration"] == stop // 10 * 10
+
+    resumed = _make(lenet, method).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    np.testing.assert_array_equal(resumed.metamer, whole.metamer)
+    np.testing.assert_array_equal(resumed.loss, whole.loss)
+    np.testing.assert_array_equal(resumed.pass_iteration, whole.pass_iteration)
+    np.testing.assert_array_equal(resumed.test_iterations, whole.test_iterations)
+    np.testing.assert_array_equal(resumed.test_passed, whole.test_passed)
+    for name in whole.test_values:
+        np.testing.assert_array_equal(resumed.test_values[name], whole.test_values[name])
+    assert resumed.iterations_run == whole.iterations_run
+
+
+def test_a_checkpoint_of_another_synthesis_is_not_resumed(lenet, tmp_path, caplog):
+    method = resolve_method("adam", {"iterations": 20})
+    ckpt = tmp_path / "job.ckpt"
+    other = _make(lenet, method, seed=5)
+    _interrupt_at(other, 15)
+    with pytest.raises(Preempted):
+        other.synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    fresh = _make(lenet, method, seed=1).synthesize(progress=False)
+    with caplog.at_level("WARNING"):
+        got = _make(lenet, method, seed=1).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    assert "belongs to another synthesis; starting afresh" in caplog.text
+    np.testing.assert_array_equal(got.metamer, fresh.metamer)
