@@ -152,6 +152,8 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """)
     (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
     cluster = Cluster(root, conf)
+    if SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists():
+        SYSTEM_CONF.unlink()  # a dangling link left by an earlier test cluster that crashed
     if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
         raise ClusterUnavailable(f"a Slurm configuration already exists at {SYSTEM_CONF}; the test leaves it alone")
     SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
