@@ -140,7 +140,10 @@ def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
 
 
 def layer_options(config: Mapping[str, Any], generator: str, layer: str) -> dict[str, Any]:
-    """Per-layer options (``fake_relu``) of a generator's layer."""
+    """Per-layer options (``fake_relu``) of a generator's layer; an unknown generator or layer
+    is a :class:`KeyError` that lists the configured ones."""
+    if generator not in config["generators"]:
+        raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
     for item in config["generators"][generator]["layers"]:
         if layer_name(item) == layer:
             return {"fake_relu": False} if isinstance(item, str) else {"fake_relu": False, **item}

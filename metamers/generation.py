@@ -66,8 +66,6 @@ def generate_batch(
     """
     if method not in config["methods"]:
         raise KeyError(f"unknown method {method!r}; configured: {', '.join(config['methods'])}")
-    if generator not in config["generators"]:
-        raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
     options = layer_options(config, generator, layer)
     settings = resolve_method(method, config["methods"][method])
     torch.set_num_threads(int(config.get("threads", 1)))

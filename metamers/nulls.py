@@ -264,18 +264,12 @@ def null_tables(paths: Sequence[str | Path]):
 
 def null_job(config: Mapping[str, Any], generator: str, layer: str, out_path: str | Path) -> Path:
     """Rule ``null_distribution``: the nulls of every configured statistic at one (model, layer)."""
-    from .config import generator_layers
+    from .config import layer_options
     from .devices import resolve_device
     from .provenance import provenance
     from .registry import load_model
 
-    if generator not in config["generators"]:
-        raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
-    if layer not in generator_layers(config, generator):
-        raise KeyError(
-            f"layer {layer!r} is not configured for generator {generator!r}; "
-            f"configured: {', '.join(generator_layers(config, generator))}"
-        )
+    layer_options(config, generator, layer)  # an unknown generator or layer lists the valid ones
     settings = config["metamer_test"]
     torch.set_num_threads(int(config.get("threads", 1)))
     device = resolve_device(config.get("device", "auto"))

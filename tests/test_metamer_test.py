@@ -149,3 +149,26 @@ def test_summary_counts_only_the_generation_layer():
     assert summary["fraction_statistics_pass"].tolist() == [0.5]
     assert summary["fraction_metamers"].tolist() == [0.5]
     assert summary["median_pass_iteration"].tolist() == [5]
+
+
+def test_null_job_writes_a_reproducible_null_file(config, tmp_path):
+    import json
+
+    from metamers.config import validate_config
+    from metamers.nulls import null_job, read_nulls
+
+    config["metamer_test"] = {"n_pairs": 45, "statistics": ["spearman", "snr_db"], "seed": 4}
+    config = validate_config(config)
+    path = null_job(config, "lenet5_robust", "relu3", tmp_path / "a.h5")
+    nulls, attrs = read_nulls(path)
+    assert sorted(nulls) == ["snr_db", "spearman"]
+    assert attrs["n_pool"] == 10 and attrs["layer"] == "relu3" and attrs["seed"] == "4"
+    assert json.loads(attrs["job_config"])["metamer_test"]["n_pairs"] == 45
+    assert all(null.n_pairs == 45 and null.histogram.sum() == 45 for null in nulls.values())
+    again, _ = read_nulls(null_job(config, "lenet5_robust", "relu3", tmp_path / "b.h5"))
+    assert again["spearman"].threshold == nulls["spearman"].threshold
+    with pytest.raises(KeyError, match="layer 'conv9' is not configured for generator 'lenet5_robust'"):
+        null_job(config, "lenet5_robust", "conv9", tmp_path / "c.h5")
+    with pytest.raises(KeyError, match="unknown generator 'vgg'; configured: lenet5_standard, lenet5_robust"):
+        null_job(config, "vgg", "relu3", tmp_path / "c.h5")
+    assert not (tmp_path / "c.h5").exists()
