@@ -1,4 +1,4 @@
-"""Helpers for the workflow scripts: logging to the rule's log file, and the job's config."""
+"""Helpers for the workflow scripts: logging (and progress bars) to the rule's log file."""
 
 from __future__ import annotations
 

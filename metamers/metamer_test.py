@@ -91,12 +91,12 @@ def run_metamer_test(
     """The metamer test of every metamer in ``artifacts`` (all made by ``model``) at every
     layer in ``layer_order``, against ``nulls[layer][statistic]``."""
     device = next(iter(model.buffers())).device
+    stats = sorted({s for layer in layer_order for s in nulls[layer]})
     frames = []
     for path in artifacts:
         batch = read_metamer_batch(path, activations=False)
         met = torch.from_numpy(batch.metamer_uint8).float().div(255).to(device)
         ref = torch.from_numpy(batch.reference).float().div(255).to(device)
-        stats = sorted({s for layer in layer_order for s in nulls[layer]})
         values = measure(model, layer_order, met, ref, stats)
         with torch.no_grad():
             pred_met = model(met).argmax(1).cpu().numpy()
@@ -157,7 +157,3 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     return out.sort_values(["method", "generator", "layer_index"], ignore_index=True)[SUMMARY_COLUMNS]
-
-
-def thresholds_at(nulls: Mapping[str, NullDistribution]) -> dict[str, float]:
-    return {name: null.threshold for name, null in nulls.items()}

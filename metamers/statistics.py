@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 import torch
 
-#: Bigger is more similar for every statistic here.
-STATISTIC_NAMES = ("spearman", "pearson", "snr_db", "snr_db_feather2023")
 
 
 def average_ranks(x: torch.Tensor) -> torch.Tensor:
