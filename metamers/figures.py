@@ -54,27 +54,38 @@ def metamer_grid(grid: Mapping[str, Any]) -> plt.Figure:
 
 
 def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
-    """Per method: rows generator x layer (early to late), columns evaluator, cells % correct."""
+    """Per method: rows generator x layer (early to late), columns evaluator; each cell the % of
+    the metamers that passed the metamer test which the evaluator recognizes, with their number
+    (grey, "n=0": no passing metamer)."""
     methods = list(dict.fromkeys(transfer["method"]))
     evaluators = list(dict.fromkeys(transfer["evaluator"]))
     n_rows = transfer.groupby(["generator", "layer"]).ngroups
     fig, axes = plt.subplots(
-        1, len(methods), figsize=(1.2 + 1.1 * len(evaluators) * len(methods) + 1.5, 0.4 * n_rows + 1.8),
+        1, len(methods), figsize=(1.2 + 1.3 * len(evaluators) * len(methods) + 1.5, 0.5 * n_rows + 1.8),
         squeeze=False, sharey=True,
     )
     for ax, method in zip(axes[0], methods):
         sub = transfer[transfer["method"] == method].sort_values(["generator", "layer_index"])
-        sub = sub.assign(row=sub["generator"] + " | " + sub["layer"], pct=100 * sub["accuracy_metamer"])
-        table = sub.pivot_table(index="row", columns="evaluator", values="pct", sort=False)[evaluators]
+        sub = sub.assign(row=sub["generator"] + " | " + sub["layer"], pct=100 * sub["accuracy_metamers_passing"])
+        table = sub.pivot_table(index="row", columns="evaluator", values="pct", sort=False, dropna=False)
+        counts = sub.pivot_table(index="row", columns="evaluator", values="n_metamers_passing", sort=False)
+        table, counts = table.reindex(columns=evaluators), counts.reindex(index=table.index, columns=evaluators)
+        labels = np.vectorize(lambda p, n: f"n=0" if n == 0 or np.isnan(p) else f"{p:.0f}\nn={n:.0f}")(
+            table.to_numpy(), counts.to_numpy())
+        ax.set_facecolor("0.85")
         sns.heatmap(
-            table, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f",
-            cbar=ax is axes[0, -1], cbar_kws={"label": "metamers recognized (% correct)"},
+            table, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=labels, fmt="", annot_kws={"fontsize": 7},
+            cbar=ax is axes[0, -1], cbar_kws={"label": "passing metamers recognized (% correct)"},
             linewidths=0.5, linecolor="white",
         )
+        for (r, c), n in np.ndenumerate(counts.to_numpy()):  # label the empty (grey) cells too
+            if n == 0 or np.isnan(n):
+                ax.text(c + 0.5, r + 0.5, "n=0", ha="center", va="center", fontsize=7, color="0.3")
         ax.set_title(f"method: {method}")
         ax.set_xlabel("evaluator model")
         ax.set_ylabel("generator | layer" if ax is axes[0, 0] else "")
         ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Recognizability of metamers that passed the metamer test (n: their number)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -82,19 +93,45 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
 def _depth_panels(panels: Sequence[tuple[str, pd.DataFrame]], ylabel: str) -> plt.Figure:
     """One panel per ``(title, frame)``: column ``pct`` against the generation layer's
     position, one line per generator and style per method; a dotted chance line where the
-    frame has a ``chance`` column."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 3.6), sharey=True, squeeze=False)
+    frame has a ``chance`` column. Where it has an ``n`` column, a row of bars under each panel
+    gives how many metamers stand behind each point (hatched: the second method, and so on)."""
+    with_counts = all("n" in frame for _, frame in panels)
+    fig, axes = plt.subplots(
+        2 if with_counts else 1, len(panels), figsize=(4.2 * len(panels) + 1.5, 5.0 if with_counts else 3.6),
+        sharey="row", sharex="col", squeeze=False, gridspec_kw={"height_ratios": [3, 1.2]} if with_counts else None,
+    )
     positions = np.arange(1, max(int(frame["position"].max()) for _, frame in panels) + 1)
-    for ax, (title, frame) in zip(axes[0], panels):
+    generators = list(dict.fromkeys(g for _, frame in panels for g in frame["generator"]))
+    methods = list(dict.fromkeys(m for _, frame in panels for m in frame["method"]))
+    palette = dict(zip(generators, sns.color_palette("deep", len(generators))))
+    series = [(g, m) for g in generators for m in methods]
+    hatches = ["", "////", "..", "xx", "\\\\"]
+    for c, (title, frame) in enumerate(panels):
+        ax = axes[0, c]
         sns.lineplot(data=frame, x="position", y="pct", hue="generator", style="method", markers=True, ax=ax,
-                     legend=ax is axes[0, -1])
+                     palette=palette, hue_order=generators, style_order=methods, legend=c == len(panels) - 1)
         if "chance" in frame:
             ax.axhline(100 * frame["chance"].iloc[0], color="0.5", ls=":", lw=1, label="chance")
         ax.set_title(title)
-        ax.set_xlabel("generation layer (position, early → late)")
         ax.set_ylabel(ylabel)
         ax.set_ylim(-3, 103)
         ax.set_xticks(positions)
+        ax.set_xlabel("generation layer (position, early → late)")
+        if with_counts:
+            ax.set_xlabel("")
+            bars = axes[1, c]
+            width = 0.8 / len(series)
+            for k, (g, m) in enumerate(series):
+                sub = frame[(frame["generator"] == g) & (frame["method"] == m)]
+                x = sub["position"].to_numpy() - 0.4 + width * (k + 0.5)
+                bars.bar(x, sub["n"], width=width, color=palette[g], hatch=hatches[methods.index(m) % len(hatches)],
+                         edgecolor="white", linewidth=0.5)
+                for xi, n in zip(x, sub["n"]):
+                    bars.text(xi, n, f"{n:.0f}", ha="center", va="bottom", fontsize=5.5)
+            bars.set_ylabel("passing\nmetamers (n)")
+            bars.set_xlabel("generation layer (position, early → late)")
+            bars.set_xticks(positions)
+            bars.margins(y=0.25)
     handles, labels = axes[0, -1].get_legend_handles_labels()
     if axes[0, -1].get_legend() is not None:
         axes[0, -1].get_legend().remove()
@@ -105,10 +142,16 @@ def _depth_panels(panels: Sequence[tuple[str, pd.DataFrame]], ylabel: str) -> pl
 
 
 def recognizability_by_layer(transfer: pd.DataFrame) -> plt.Figure:
-    """% of metamers an evaluator recognizes against the depth of the generation layer."""
-    df = transfer.assign(pct=100 * transfer["accuracy_metamer"], position=transfer["layer_index"] + 1)
+    """% of the passing metamers that an evaluator recognizes against the depth of the
+    generation layer; the number beside each point is how many metamers passed there (a layer
+    with none has no point)."""
+    df = transfer.assign(pct=100 * transfer["accuracy_metamers_passing"], position=transfer["layer_index"] + 1,
+                         n=transfer["n_metamers_passing"])
     panels = [(f"evaluator: {e}", df[df["evaluator"] == e]) for e in dict.fromkeys(df["evaluator"])]
-    return _depth_panels(panels, "metamers recognized (% correct)")
+    fig = _depth_panels(panels, "passing metamers recognized (% correct)")
+    fig.suptitle("Recognizability of metamers that passed the metamer test (bars: how many passed)",
+                 fontsize=9, y=1.02)
+    return fig
 
 
 #: Axis labels of the test statistics, with units.
@@ -124,7 +167,7 @@ def metamer_test_by_layer(summary: pd.DataFrame) -> plt.Figure:
     """% of metamers passing the metamer test against the depth of the generation layer."""
     df = summary.assign(position=summary["layer_index"] + 1)
     panels = [
-        ("statistics above the null threshold", "fraction_statistics_pass"),
+        ("statistics at or above the null threshold", "fraction_statistics_pass"),
         ("same class as the reference", "fraction_class_pass"),
         ("metamer test (both)", "fraction_metamers"),
     ]

@@ -8,18 +8,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .artifacts import MetamerBatch, job_seed, write_metamer_batch
 from .config import layer_options
 from .devices import resolve_device
 from .images import batch_ids, load_image_set
-from .layers import LayerReader
+from .layers import LayerReader, uses_fake_relu
 from .methods import resolve_method
 from .nulls import read_nulls
 from .provenance import provenance
 from .registry import load_model, model_spec
-from .synthesis import MetamerSynthesis, to_uint8
+from .synthesis import MetamerSynthesis, quantize, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,22 @@ def generate_batch(
     ids, images = job_images(config, batch)
     model = load_model(config["models"], generator, device)
     seed = job_seed(config["seed"], method, generator, layer, batch)
-    log.info("job %s/%s/%s/%s: %d images on %s, seed %d", method, generator, layer, batch, len(ids), device, seed)
+    fake_relu = uses_fake_relu(model, layer, settings["fake_relu"], options["fake_relu"])
+    log.info("job %s/%s/%s/%s: %d images on %s, seed %d, %s ReLU at the layer", method, generator, layer, batch,
+             len(ids), device, seed, "straight-through" if fake_relu else "real")
 
     thresholds = {}
+    comparison = config["metamer_test"]["comparison"]
     if settings.get("check_every", 0):
         if null_path is None:
             raise ValueError(f"method {method!r} checks the metamer test during synthesis; it needs a null file")
         nulls, _ = read_nulls(null_path)
         thresholds = {name: nulls[name].threshold for name in config["metamer_test"]["statistics"]}
 
-    reference = images.tensor(ids, model.input_shape).to(device)
-    synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=options["fake_relu"],
-                             thresholds=thresholds)
+    # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
+    reference = quantize(images.tensor(ids, model.input_shape).to(device))
+    synth = MetamerSynthesis(model, layer, reference, settings, config["seed"], ids, fake_relu=fake_relu,
+                             thresholds=thresholds, comparison=comparison)
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
                               checkpoint_every=int(config.get("checkpoint_every", 0)))
@@ -104,6 +109,7 @@ def generate_batch(
         "model": dict(model_spec(config["models"], generator)),
         "layer": layer,
         "layer_options": options,
+        "fake_relu": fake_relu,
         "batch": batch,
         "images": dict(config["images"]),
         "images_per_job": config["images_per_job"],
@@ -121,6 +127,7 @@ def generate_batch(
         generator_prediction=prediction.numpy(),
         activations_reference=act_ref.numpy(),
         activations_metamer=act_met.numpy(),
+        start_seed=np.asarray(synth.start_seeds, dtype=np.int64),
         pass_iteration=result.pass_iteration,
         test_iterations=result.test_iterations,
         test_passed=result.test_passed,
@@ -137,6 +144,8 @@ def generate_batch(
             "check_every": int(settings.get("check_every", 0)),
             "on_success": settings.get("on_success", "continue"),
             "thresholds": json.dumps(thresholds, sort_keys=True),
+            "comparison": comparison,
+            "fake_relu": int(fake_relu),
         },
     )
     path = write_metamer_batch(out_path, artifact)

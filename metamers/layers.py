@@ -44,6 +44,21 @@ def fake_relu(x: torch.Tensor) -> torch.Tensor:
     return FakeReLU.apply(x)
 
 
+def relu_layers(model: Classifier) -> list[str]:
+    """Names of the network's ReLU modules (the layers where a straight-through ReLU applies)."""
+    return [name for name, m in model.net.named_modules() if name and isinstance(m, nn.ReLU)]
+
+
+def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_setting: bool | None) -> bool:
+    """Whether synthesis at ``layer`` uses the straight-through ReLU: the layer's own setting
+    when it has one (true needs a ReLU module, which :class:`LayerReader` checks), else the
+    method's, which applies at ReLU modules only (as published: the fake ReLU replaces a ReLU
+    stage's output; other layers are matched as they are)."""
+    if layer_setting is not None:
+        return bool(layer_setting)
+    return bool(method_setting) and layer in relu_layers(model)
+
+
 def graph_node_names(model: Classifier) -> list[str]:
     """torch.fx node names of the network in eval mode ([] if it cannot be traced)."""
     from torchvision.models.feature_extraction import get_graph_node_names
@@ -111,7 +126,7 @@ class LayerReader:
             if name not in self.layers:
                 raise LayerError(f"fake_relu layer {name!r} is not among the layers read: {self.layers}")
             if not isinstance(modules.get(name), nn.ReLU):
-                relus = [n for n, m in modules.items() if isinstance(m, nn.ReLU)]
+                relus = relu_layers(model)
                 raise LayerError(
                     f"fake_relu needs a ReLU module, but {name!r} of model {model.name!r} is "
                     f"{type(modules.get(name)).__name__}; ReLU layers: {', '.join(relus) or '(none)'}"

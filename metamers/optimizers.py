@@ -46,19 +46,26 @@ class NormalizedGradient(Optimizer):
         return loss
 
 
-#: Optimizer name -> (class, keyword arguments it takes from a method's config).
-OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...]]] = {
-    "normalized_gradient": (NormalizedGradient, ("lr",)),
-    "adam": (Adam, ("lr", "betas", "eps")),
-    "sgd": (SGD, ("lr", "momentum", "nesterov")),
+#: Optimizer name -> (class, keyword arguments it takes, the method keys that configure it).
+#: The normalized-gradient step's ``lr`` is derived from ``step_size`` (:func:`effective_step`).
+OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...], tuple[str, ...]]] = {
+    "normalized_gradient": (NormalizedGradient, ("lr",), ("step_size", "scale_step_to_input")),
+    "adam": (Adam, ("lr", "betas", "eps"), ("lr", "betas", "eps")),
+    "sgd": (SGD, ("lr", "momentum", "nesterov"), ("lr", "momentum", "nesterov")),
 }
 
 
-def make_optimizer(name: str, params: Iterable[torch.Tensor], options: Mapping[str, Any]) -> Optimizer:
-    """Build optimizer ``name`` with the options it accepts from ``options``."""
+def optimizer_keys(name: str) -> tuple[str, ...]:
+    """The method keys that configure optimizer ``name``."""
     if name not in OPTIMIZERS:
         raise KeyError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-    cls, accepted = OPTIMIZERS[name]
+    return OPTIMIZERS[name][2]
+
+
+def make_optimizer(name: str, params: Iterable[torch.Tensor], options: Mapping[str, Any]) -> Optimizer:
+    """Build optimizer ``name`` with the keyword arguments it takes from ``options``."""
+    optimizer_keys(name)
+    cls, accepted, _ = OPTIMIZERS[name]
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items() if k in accepted}
     return cls(params, **kwargs)
 
@@ -81,6 +88,10 @@ SCHEDULES: dict[str, Callable[..., Callable[[int], float]]] = {
     "step_halving": step_halving,
     "constant": constant,
 }
+
+
+#: Schedule name -> the keys (besides ``type``) that configure it.
+SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {"step_halving": ("blocks", "gamma"), "constant": ()}
 
 
 def make_scheduler(optimizer: Optimizer, iterations: int, schedule: Mapping[str, Any]) -> LRScheduler:

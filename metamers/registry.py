@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,19 @@ import torch
 import torch.nn as nn
 
 from .architectures import ARCHITECTURES, build_architecture
+from .weight_files import (  # noqa: F401 - path helpers, defined once there, re-exported here
+    ADVERTORCH_WEIGHTS,
+    ModelLoadError,
+    _require,
+    advertorch_weight_file,
+    advertorch_weights_dir,
+    model_spec,
+    robustbench_checkpoint,
+    torch_hub_checkpoint,
+    torch_hub_dir,
+    torchvision_weights,
+    weight_files,
+)
 
 
 class Classifier(nn.Module):
@@ -98,18 +110,6 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded from its configured source."""
-
-
-def _require(spec: Mapping[str, Any], model: str, keys: Sequence[str]) -> None:
-    missing = [k for k in keys if k not in spec]
-    if missing:
-        raise ModelLoadError(
-            f"model {model!r} (source {spec.get('source')!r}) is missing key(s) {missing}"
-        )
-
-
 def _load_state_dict(path: Path, model: str) -> dict[str, torch.Tensor]:
     """Read a state dict from a checkpoint, unwrapping ``state_dict``/``model`` and ``module.``."""
     if not path.is_file():
@@ -142,61 +142,20 @@ def _overrides(spec: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str
 # --------------------------------------------------------------------------- sources
 
 
-ADVERTORCH_WEIGHTS = {
-    "clntrained": "mnist_lenet5_clntrained.pt",
-    "advtrained": "mnist_lenet5_advtrained.pt",
-}
-
-
-def advertorch_weights_dir() -> Path:
-    """Folder of the LeNet-5 weights shipped by ``advertorch`` (found without importing it:
-    ``advertorch`` itself does not import with current torch, and its examples have side effects)."""
-    spec = importlib.util.find_spec("advertorch_examples")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("source 'advertorch' needs the advertorch package: pip install advertorch==0.2.3")
-    return Path(list(spec.submodule_search_locations)[0]) / "trained_models"
-
-
 def load_advertorch(name: str, spec: Mapping[str, Any]) -> Classifier:
     """The standard (``clntrained``) or adversarially trained (``advtrained``) MNIST LeNet-5."""
-    _require(spec, name, ["weights"])
-    if spec["weights"] not in ADVERTORCH_WEIGHTS:
-        raise ModelLoadError(
-            f"model {name!r}: unknown advertorch weights {spec['weights']!r}; "
-            f"valid: {', '.join(ADVERTORCH_WEIGHTS)}"
-        )
-    path = advertorch_weights_dir() / ADVERTORCH_WEIGHTS[spec["weights"]]
+    path = advertorch_weight_file(name, spec)
     net = build_architecture("lenet5")
     _load_into(net, _load_state_dict(path, name), name, path)
     return Classifier(net, name=name, **_overrides(spec, ARCHITECTURES["lenet5"]))
-
-
-def torch_hub_checkpoint(url: str) -> Path:
-    """Where torch.hub looks for the weights of ``url`` (``$TORCH_HOME/hub/checkpoints/<file>``)."""
-    import torch.hub
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
 def load_torchvision(name: str, spec: Mapping[str, Any]) -> Classifier:
     """A torchvision classification model with weights named by their enum, read from the cache."""
     import torchvision.models as tvm
 
-    _require(spec, name, ["name", "weights"])
+    weights = torchvision_weights(name, spec)
     arch = spec["name"]
-    available = tvm.list_models(module=tvm)
-    if arch not in available:
-        raise ModelLoadError(
-            f"model {name!r}: unknown torchvision classification model {arch!r}; "
-            f"valid: {', '.join(available)}"
-        )
-    try:
-        weights = tvm.get_weight(spec["weights"])
-    except (ValueError, KeyError, AttributeError) as err:
-        valid = [f"{type(w).__name__}.{w.name}" for w in tvm.get_model_weights(arch)]
-        raise ModelLoadError(
-            f"model {name!r}: unknown weights {spec['weights']!r} for {arch}; valid: {', '.join(valid)}"
-        ) from err
     path = torch_hub_checkpoint(weights.url)
     if not path.is_file():
         raise ModelLoadError(
@@ -237,11 +196,6 @@ ROBUSTBENCH_DATASETS = {
     "cifar100": {"input_shape": (3, 32, 32), "num_classes": 100},
     "imagenet": {"input_shape": (3, 224, 224), "num_classes": 1000},
 }
-
-
-def robustbench_checkpoint(model_dir: str | Path, dataset: str, threat_model: str, name: str) -> Path:
-    """The file RobustBench reads: ``<model_dir>/<dataset>/<threat_model>/<name>.pt``."""
-    return Path(model_dir) / dataset / threat_model / f"{name}.pt"
 
 
 def load_robustbench(name: str, spec: Mapping[str, Any]) -> Classifier:
@@ -336,13 +290,6 @@ SOURCES: dict[str, Callable[[str, Mapping[str, Any]], Classifier]] = {
     "timm": load_timm,
     "checkpoint": load_checkpoint,
 }
-
-
-def model_spec(models: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
-    """The config entry of model ``name``; unknown names list the configured ones."""
-    if name not in models:
-        raise KeyError(f"unknown model {name!r}; configured models: {', '.join(sorted(models)) or '(none)'}")
-    return models[name]
 
 
 def load_model(

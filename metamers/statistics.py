@@ -12,17 +12,17 @@ One function per statistic, looked up by name in :data:`STATISTICS`:
     ``10 log10`` of the same ratio, as in the published code of Feather et al. (2023).
 
 Every statistic comes in two forms: *paired* (row ``i`` of ``a`` against row ``i`` of
-``b``, for metamers against their references) and *pairwise over a pool* (all pairs of rows
-of one matrix, for null distributions), which is computed from K x K Gram matrices of
-transformed activations in chunks that bound memory. A constant activation vector has an
+``b``, for metamers against their references) and *pairwise over a pool* (pairs of rows of
+one matrix, for null distributions), read off K x K Gram matrices of transformed
+activations (:mod:`metamers.activation_store` computes them in bounded memory). A constant activation vector has an
 undefined correlation: it gives NaN, which never passes a test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-import torch
 
+import torch
 
 
 def average_ranks(x: torch.Tensor) -> torch.Tensor:
@@ -107,41 +107,16 @@ def statistic(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # ------------------------------------------------------------------- pairwise forms
 
 
-def gram(x: torch.Tensor, chunk_columns: int = 4096) -> torch.Tensor:
-    """``x @ x.T`` in float64, summed over column chunks of ``x`` (memory ~ K x chunk)."""
-    k, d = x.shape
-    out = torch.zeros(k, k, dtype=torch.float64, device=x.device)
-    for start in range(0, d, chunk_columns):
-        block = x[:, start : start + chunk_columns].to(torch.float64)
-        out += block @ block.T
-    return out
-
-
-def pool_transform(activations: torch.Tensor, name: str, rows_per_chunk: int = 256) -> torch.Tensor:
-    """The per-image transform whose Gram matrix gives statistic ``name`` (float64, exact to
-    rounding): standardised average ranks (Spearman), standardised values (Pearson) or the
-    activations themselves (SNR)."""
-    a = _flat(activations)
-    if name == "spearman":
-        return torch.cat([standardize(average_ranks(a[i : i + rows_per_chunk]))
-                          for i in range(0, len(a), rows_per_chunk)])
-    if name == "pearson":
-        return standardize(a)
-    if name in ("snr_db", "snr_db_feather2023"):
-        return a.to(torch.float64)
-    raise KeyError(f"unknown statistic {name!r}; valid: {', '.join(STATISTICS)}")
-
-
-def pairwise_values(
-    activations: torch.Tensor, name: str, rows: torch.Tensor, cols: torch.Tensor, chunk_columns: int = 4096
+def pair_values_from_gram(
+    name: str, gram: torch.Tensor, reference: torch.Tensor, other: torch.Tensor
 ) -> torch.Tensor:
-    """Statistic ``name`` for the pairs ``(rows[p], cols[p])`` of the rows of ``activations``
-    ``(K, ...)``, from one K x K Gram matrix; for the SNR, image ``rows[p]`` is the reference.
-
-    Memory: the activations, one float64 transform of them, and the Gram matrix."""
-    g = gram(pool_transform(activations, name), chunk_columns)
+    """Statistic ``name`` for the pairs ``(reference[p], other[p])`` of K pool images, from
+    their K x K Gram matrix (:meth:`metamers.activation_store.ActivationStore.grams`): of
+    standardised average ranks (Spearman), standardised values (Pearson) or the values (SNR,
+    image ``reference[p]`` being the reference)."""
+    statistic(name)
     if name in ("spearman", "pearson"):
-        return _correlation(g[rows, cols])
-    sq = torch.diagonal(g)
-    dist = (sq[rows] + sq[cols] - 2 * g[rows, cols]).clamp_min(0).sqrt()
-    return (20.0 if name == "snr_db" else 10.0) * torch.log10(sq[rows].sqrt() / dist)
+        return _correlation(gram[reference, other])
+    sq = torch.diagonal(gram)
+    dist = (sq[reference] + sq[other] - 2 * gram[reference, other]).clamp_min(0).sqrt()
+    return (20.0 if name == "snr_db" else 10.0) * torch.log10(sq[reference].sqrt() / dist)

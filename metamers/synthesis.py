@@ -42,10 +42,20 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def initial_images(
-    init: Mapping[str, Any], reference: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """The starting point, drawn on the CPU from ``generator`` (the same on every device).
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """The 8-bit image as floats in [0, 1]: what is saved and what other models see."""
+    return to_uint8(x).to(x.device, torch.float32) / 255
+
+
+def start_seed(base_seed: int, image_id: str) -> int:
+    """The seed of an image's starting point: from the base seed and the image id alone, so an
+    image starts from the same point at every layer, with every method and in any batch."""
+    digest = hashlib.sha256(f"start/{int(base_seed)}/{image_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def initial_images(init: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    """The starting points, image ``i`` drawn on the CPU from ``seeds[i]`` (the same on every device).
 
     ``{type: noise, mean, std}``: ``clip_[0,1](N(mean, std^2))`` per pixel (Feather et al.:
     mean 0.5, std 0.05).
@@ -53,9 +63,22 @@ def initial_images(
     kind = init.get("type", "noise")
     if kind != "noise":
         raise KeyError(f"unknown init type {kind!r}; valid: noise")
-    shape = tuple(reference.shape)
-    noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+    if len(seeds) != len(reference):
+        raise ValueError(f"{len(seeds)} seeds for {len(reference)} images")
+    shape = tuple(reference.shape[1:])
+    noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32)
+                         for s in seeds])
     return (float(init.get("mean", 0.5)) + float(init.get("std", 0.05)) * noise).clamp(0, 1)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of a model's state dict (names, dtypes, shapes and values)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -105,19 +128,24 @@ class MetamerSynthesis:
     layer
         The layer whose activations are matched.
     reference
-        Reference images ``(N, *model.input_shape)`` in [0, 1].
+        Reference images ``(N, *model.input_shape)`` in [0, 1]. They are quantised to 8 bits,
+        so that the target, the in-loop test and the recorded test all use the reference that
+        other models see.
     method
         Full method settings (:func:`metamers.methods.resolve_method`).
     seed
-        Seed of the starting point.
+        Base seed: image ``i`` starts from :func:`start_seed` ``(seed, image_ids[i])``.
     image_ids
-        Ids of the references, for error messages (default ``0..N-1``).
+        Ids of the references (default ``0..N-1``): they seed the starting points and name
+        images in error messages.
     fake_relu
         Use the straight-through ReLU at ``layer`` (which must be a ReLU module).
     thresholds
         Statistic name -> null threshold at ``layer``; needed when the method checks the
         metamer test (``check_every > 0``). With ``on_success: stop`` an image is frozen at
         the first check it passes; with ``continue`` it runs to the budget.
+    comparison
+        How a statistic is compared with its threshold (:data:`metamers.metamer_test.COMPARISONS`).
     """
 
     def __init__(
@@ -130,6 +158,7 @@ class MetamerSynthesis:
         image_ids: Sequence[str] | None = None,
         fake_relu: bool = False,
         thresholds: Mapping[str, float] | None = None,
+        comparison: str = "at_least",
     ) -> None:
         if reference.dim() != 4 or tuple(reference.shape[1:]) != model.input_shape:
             raise ValueError(
@@ -144,11 +173,11 @@ class MetamerSynthesis:
         self.image_ids = list(image_ids) if image_ids is not None else [str(i) for i in range(len(reference))]
         self.loss_fn = get_loss(self.method.get("loss", "normalized_l2"))
         self.reader = LayerReader(model, [layer], fake_relu=[layer] if fake_relu else ())
-        self.reference = reference.to(device)
+        self.reference = quantize(reference.to(device))
         with torch.no_grad():
             self.target = LayerReader(model, [layer])(self.reference)[layer].detach()
-        generator = torch.Generator().manual_seed(self.seed)
-        self.x = initial_images(self.method.get("init", {}), reference, generator).to(device)
+        self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
+        self.x = initial_images(self.method.get("init", {}), reference, self.start_seeds).to(device)
         self.x.requires_grad_(True)
         options = dict(self.method)
         if self.method["optimizer"] == "normalized_gradient":
@@ -166,6 +195,7 @@ class MetamerSynthesis:
                 "which needs the null thresholds of the generation layer"
             )
         self.thresholds = dict(thresholds or {})
+        self.comparison = comparison
         self.fake_relu = bool(fake_relu)
         if self.check_every:
             self._plain_reader = LayerReader(model, [layer])
@@ -194,13 +224,18 @@ class MetamerSynthesis:
         act = self._plain_reader(xq)[self.layer]
         values = {name: statistic(name)(act, self.target) for name in self.thresholds}
         same_class = self.model(xq).argmax(1) == self.reference_class
-        return passes(values, self.thresholds) & same_class, values
+        return passes(values, self.thresholds, self.comparison) & same_class, values
 
     def fingerprint(self) -> str:
-        """What a checkpoint must match to be resumed: method, seed, model, layer, images."""
+        """What a checkpoint must match to be resumed: method, seed, model and its weights,
+        layer, images, test settings and the project version."""
+        from . import __version__
+
         key = {
             "method": self.method, "seed": self.seed, "model": self.model.name, "layer": self.layer,
+            "weights": weights_digest(self.model), "version": __version__,
             "images": self.image_ids, "fake_relu": self.fake_relu, "thresholds": self.thresholds,
+            "comparison": self.comparison,
             "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -215,8 +250,8 @@ class MetamerSynthesis:
         progress
             Show a tqdm progress bar (on stderr).
         checkpoint
-            File for the synthesis state. When it exists and belongs to this synthesis (same
-            method, seed, model, layer and images), synthesis resumes from it, and the result
+            File for the synthesis state. When it exists and belongs to this synthesis (the
+            same :meth:`fingerprint`), synthesis resumes from it, and the result
             equals that of an uninterrupted run. It is written atomically every
             ``checkpoint_every`` iterations; the caller removes it once the result is saved.
 

@@ -1,5 +1,6 @@
 # Config validation, the job grid, and input functions shared by the rules.
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from metamers.artifacts import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
 from metamers.images import batch_ids, grid_selection, load_image_set
 from metamers.methods import resolve_method
+from metamers.weight_files import study_models, weight_files
 
 try:
     CONFIG = validate_config(config)
@@ -44,6 +46,33 @@ if GPU and workflow.is_main_process and workflow.resource_settings.nodes is None
 def runtime(name):
     """Minutes of the config's `resources.<name>_runtime`, times the attempt (retries get more)."""
     return lambda wildcards, attempt: CONFIG["resources"][f"{name}_runtime"] * attempt
+
+
+def _weight_files(name):
+    try:
+        return [str(p) for p in weight_files(CONFIG["models"], name)]
+    except Exception:  # noqa: BLE001 - an unloadable model is reported by the preflight job
+        return []
+
+
+#: Model -> its weight files (whether they exist or not).
+WEIGHTS = {name: _weight_files(name) for name in study_models(CONFIG)}
+PREFLIGHT = f"{RESULTS}/preflight.txt"
+
+
+def model_weights(*names):
+    """The existing weight files of models ``names``: inputs of every rule that loads them, so
+    replacing a file reruns what depends on it. A missing file is not an input (the DAG would
+    fail on it alone); the pre-flight check reports it with every other problem."""
+    return sorted({f for name in names for f in WEIGHTS.get(name, []) if os.path.exists(f)})
+
+
+def generator_weights(wildcards):
+    return model_weights(wildcards.generator)
+
+
+def evaluator_weights(wildcards):
+    return model_weights(*CONFIG["evaluators"])
 
 
 IMAGES = load_image_set(CONFIG["images"])
@@ -113,15 +142,21 @@ def generation_nulls(wildcards):
 
 
 def null_params(wildcards):
-    """What a null depends on in the config."""
+    """What a null depends on in the config (not the comparison, which only the test uses)."""
     return json.dumps(
         {
-            "metamer_test": CONFIG["metamer_test"],
+            "metamer_test": {k: v for k, v in CONFIG["metamer_test"].items() if k != "comparison"},
             "model": CONFIG["models"][wildcards.generator],
             "images": CONFIG["images"],
         },
         sort_keys=True,
     )
+
+
+def test_params(wildcards):
+    """What a metamer test depends on in the config besides its inputs."""
+    settings = CONFIG["metamer_test"]
+    return json.dumps({"statistics": settings["statistics"], "comparison": settings["comparison"]}, sort_keys=True)
 
 
 def generation_params(wildcards):
@@ -134,6 +169,7 @@ def generation_params(wildcards):
             "images": CONFIG["images"],
             "images_per_job": CONFIG["images_per_job"],
             "seed": CONFIG["seed"],
+            "comparison": CONFIG["metamer_test"]["comparison"] if METHODS[wildcards.method]["check_every"] else None,
         },
         sort_keys=True,
     )
@@ -156,3 +192,28 @@ def final_outputs():
         f"{RESULTS}/tables/null_thresholds.csv",
         *[f for name in FIGURE_TABLES for f in figure_files(name)],
     ]
+
+
+def preflight_check():
+    """The pre-flight check (Snakefile's `onstart`): before any job starts, on every run that has
+    jobs to run (not on a dry run), load each configured model once and check every layer, weight
+    file, image and evaluator (`python -m metamers check`), and stop the workflow listing every
+    problem. It runs in a subprocess, so the scheduler never imports torch; its log is
+    results/logs/preflight.log and its report results/preflight.txt.
+
+    It is a hook rather than a job that the others take as input: a job's output would make
+    every job downstream of it rerun whenever it reran (after any config edit), and an
+    ancient() input hides the downstream jobs' own rerun triggers from Snakemake."""
+    log_path = f"{RESULTS}/logs/preflight.log"
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))}
+    with open(log_path, "w") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "metamers", "check", "--config", "-", "--report", PREFLIGHT],
+            input=json.dumps(CONFIG), text=True, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    if done.returncode != 0:
+        with open(log_path) as log:
+            text = log.read()
+        problems = text[text.find("pre-flight check found"):] if "pre-flight check found" in text else text[-3000:]
+        raise WorkflowError(f"{problems.strip()}\n(log: {log_path}; no job was started)")

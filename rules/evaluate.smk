@@ -1,7 +1,8 @@
 rule recognizability:
     """Every evaluator classifies one method's metamers from one generator (8-bit form) and their references."""
     input:
-        generator_artifacts,
+        artifacts=generator_artifacts,
+        weights=evaluator_weights,
     output:
         f"{RESULTS}/tables/recognizability/{{method}}/{{generator}}.csv",
     log:
@@ -22,13 +23,15 @@ rule recognizability:
 
 
 rule transfer_table:
-    """Merge the evaluators' tables; accuracy per (method, generator, layer, evaluator)."""
+    """Merge the evaluators' tables with the metamer test's verdicts; accuracy per (method,
+    generator, layer, evaluator) over passing metamers (with their number) and over all."""
     input:
-        [
+        recognizability=[
             f"{RESULTS}/tables/recognizability/{method}/{gen}.csv"
             for method in CONFIG["methods"]
             for gen in CONFIG["generators"]
         ],
+        metamer_test=f"{RESULTS}/tables/metamer_test.csv",
     output:
         recognizability=f"{RESULTS}/tables/recognizability.csv",
         transfer=f"{RESULTS}/tables/transfer.csv",

@@ -2,6 +2,7 @@ rule generate:
     """Synthesise the metamers of one batch of images at one layer of one generator."""
     input:
         nulls=generation_nulls,
+        weights=generator_weights,
     output:
         str(metamer_path(RESULTS, "{method}", "{generator}", "{layer}", "{batch}")),
     log:

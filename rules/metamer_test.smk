@@ -1,5 +1,7 @@
 rule null_distribution:
     """Null distribution of every test statistic at one (model, layer): pairs of distinct pool images."""
+    input:
+        weights=generator_weights,
     output:
         f"{RESULTS}/nulls/{{generator}}/{{layer}}.h5",
     log:
@@ -24,12 +26,15 @@ rule metamer_test:
     input:
         artifacts=generator_artifacts,
         nulls=generator_nulls,
+        weights=generator_weights,
     output:
         f"{RESULTS}/tables/metamer_test/{{method}}/{{generator}}.csv",
     log:
         f"{RESULTS}/logs/metamer_test/{{method}}/{{generator}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/metamer_test/{{method}}/{{generator}}.tsv"
+    params:
+        test=test_params,
     threads: CONFIG["threads"]
     resources:
         gpu=GPU,

@@ -42,6 +42,7 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
         generator_prediction=np.arange(n)[::-1].copy(),
         activations_reference=rng.normal(size=(n, 200)).astype(np.float32),
         activations_metamer=rng.normal(size=(n, 200)).astype(np.float32),
+        start_seed=rng.integers(0, 2**32, n),
         pass_iteration=np.array([-1] + [10] * (n - 1)),
         test_iterations=np.array([0, 10, 20]),
         test_passed=np.array([[False, False, False]] + [[False, True, True]] * (n - 1)),
@@ -49,7 +50,8 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
         attrs={**provenance({"method": "adam", "iterations": 50}, seed=17), "seed": 17, "method": "adam",
                "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50,
                "iterations_run": 50, "check_every": 10, "on_success": "continue",
-               "thresholds": json.dumps({"spearman": 0.5, "snr_db": 1.0})},
+               "thresholds": json.dumps({"spearman": 0.5, "snr_db": 1.0}), "comparison": "at_least",
+               "fake_relu": 1},
     )
 
 
@@ -59,7 +61,7 @@ def test_round_trip_keeps_every_field(tmp_path):
     back = read_metamer_batch(path)
     assert back.image_ids == batch.image_ids
     for name in ("labels", "reference", "metamer", "metamer_uint8", "loss", "final_loss", "generator_prediction",
-                 "pass_iteration", "test_iterations", "test_passed"):
+                 "start_seed", "pass_iteration", "test_iterations", "test_passed"):
         np.testing.assert_array_equal(getattr(back, name), getattr(batch, name))
     for name in ("activations_reference", "activations_metamer"):
         assert getattr(back, name).dtype == np.float16

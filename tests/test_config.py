@@ -53,7 +53,7 @@ def test_layer_options(config):
     config = validate_config(config)
     assert generator_layers(config, "lenet5_robust") == ["relu1", "relu2", "relu3", "linear2"]
     assert layer_options(config, "lenet5_robust", "relu3") == {"name": "relu3", "fake_relu": True}
-    assert layer_options(config, "lenet5_robust", "relu1") == {"fake_relu": False}
+    assert layer_options(config, "lenet5_robust", "relu1") == {"fake_relu": None}  # the method decides
     with pytest.raises(KeyError, match="configured: relu1, relu2, relu3, linear2"):
         layer_options(config, "lenet5_robust", "conv1")
 

@@ -11,6 +11,7 @@ from metamers.artifacts import write_metamer_batch
 from metamers.evaluation import (
     RECOGNIZABILITY_COLUMNS,
     TRANSFER_COLUMNS,
+    attach_verdicts,
     grid_images,
     recognizability,
     transfer_table,
@@ -20,8 +21,8 @@ from metamers.registry import load_model
 from test_artifacts import make_batch
 
 
-def test_transfer_table_by_hand():
-    rows = pd.DataFrame(
+def _rows() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "method": ["adam"] * 6,
             "generator": ["g"] * 6,
@@ -36,12 +37,51 @@ def test_transfer_table_by_hand():
             "evaluator_pred_reference": [0, 1, 2, 0, 1, 1],
         }
     )
+
+
+def _test_rows(passed: dict[tuple[str, str], tuple[bool, bool]]) -> pd.DataFrame:
+    """Metamer-test rows: per (layer, image) the (statistics, class) verdicts at the generation
+    layer, plus a row at the other layer that must not matter."""
+    rows = []
+    for (layer, image), (stats, cls) in passed.items():
+        for measured in ("l1", "l2"):
+            rows.append({"method": "adam", "generator": "g", "layer": layer, "layer_index": int(layer[1]) - 1,
+                         "image_id": image, "measured_layer": measured, "statistic": "spearman",
+                         "passed": stats if measured == layer else not stats, "class_matches_reference": cls,
+                         "pass_iteration": -1})
+    return pd.DataFrame(rows)
+
+
+def test_transfer_table_counts_only_passing_metamers():
+    verdicts = {("l1", "a"): (True, True), ("l1", "b"): (True, False), ("l1", "c"): (True, True),
+                ("l2", "a"): (False, True), ("l2", "b"): (True, False), ("l2", "c"): (False, True)}
+    rows = attach_verdicts(_rows(), _test_rows(verdicts))
+    assert list(rows.columns) == RECOGNIZABILITY_COLUMNS
+    # a failing statistic or a changed class each fail the metamer; the other layer's rows do not count
+    assert rows["passed_metamer_test"].tolist() == [True, False, True, False, False, False]
     table = transfer_table(rows)
     assert list(table.columns) == TRANSFER_COLUMNS
     assert table["layer"].tolist() == ["l1", "l2"]
-    assert table["accuracy_metamer"].tolist() == pytest.approx([2 / 3, 1 / 3])
+    # l1: a (hit) and c (miss) pass, b (hit) fails -> 1 of 2 passing; 2 of 3 overall
+    assert table["n_metamers_passing"].tolist() == [2, 0]
+    assert table["accuracy_metamers_passing"].iloc[0] == pytest.approx(0.5)
+    assert np.isnan(table["accuracy_metamers_passing"].iloc[1])  # no passing metamer: empty, not 0
+    assert table["accuracy_metamers_all"].tolist() == pytest.approx([2 / 3, 1 / 3])
     assert table["accuracy_reference"].tolist() == pytest.approx([1.0, 2 / 3])
-    assert table["n_images"].tolist() == [3, 3] and table["chance"].tolist() == [0.25, 0.25]
+    assert table["n_metamers_all"].tolist() == [3, 3] and table["chance"].tolist() == [0.25, 0.25]
+    # the empty cell stays empty in the CSV
+    import io
+
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    line = buffer.getvalue().splitlines()[2].split(",")
+    assert line[TRANSFER_COLUMNS.index("accuracy_metamers_passing")] == ""
+
+
+def test_a_classified_metamer_without_a_verdict_is_an_error():
+    verdicts = {("l1", "a"): (True, True), ("l1", "b"): (True, True), ("l1", "c"): (True, True)}
+    with pytest.raises(ValueError, match="3 classified metamer\\(s\\) have no metamer-test verdict, e.g. adam/g/l2/a"):
+        attach_verdicts(_rows(), _test_rows(verdicts))
 
 
 def test_recognizability_of_metamers_equal_to_references(tmp_path):
@@ -56,7 +96,7 @@ def test_recognizability_of_metamers_equal_to_references(tmp_path):
     path = write_metamer_batch(tmp_path / "a.h5", batch)
     model = load_model({"lenet": {"source": "advertorch", "weights": "clntrained"}}, "lenet")
     rows = recognizability([path], model, {"lenet5_standard": ["relu1", "relu3"]})
-    assert list(rows.columns) == RECOGNIZABILITY_COLUMNS and len(rows) == 4
+    assert list(rows.columns) == RECOGNIZABILITY_COLUMNS[:-1] and len(rows) == 4
     with torch.no_grad():
         direct = model(torch.from_numpy(pixels).float() / 255).argmax(1).numpy()
     np.testing.assert_array_equal(rows["evaluator_pred_metamer"], direct)

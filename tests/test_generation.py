@@ -73,3 +73,50 @@ def test_non_finite_loss_fails_the_job_without_an_artifact(tiny, tmp_path, monke
     with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['mnist-"):
         generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b000", out, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_images_per_job_changes_no_metamer(config, tmp_path):
+    """An image starts from the same noise whatever its batch, and gives the same metamer in a
+    batch of 20 as alone (to float32 rounding: batched kernels round differently)."""
+    config["methods"] = {"adam": {"iterations": 25}}
+    big = validate_config({**config, "images_per_job": 20})
+    small = validate_config({**config, "images_per_job": 1})
+    a = read_metamer_batch(generate_batch(big, "adam", "lenet5_standard", "relu2", "b000", tmp_path / "a.h5",
+                                          progress=False))
+    k = 7
+    b = read_metamer_batch(generate_batch(small, "adam", "lenet5_standard", "relu2", f"b{k:03d}", tmp_path / "b.h5",
+                                          progress=False))
+    assert len(a.image_ids) == 20 and b.image_ids == [a.image_ids[k]]
+    assert b.start_seed[0] == a.start_seed[k] and len(set(a.start_seed.tolist())) == 20
+    np.testing.assert_allclose(b.loss[0], a.loss[k], rtol=1e-4)
+    np.testing.assert_allclose(b.metamer[0], a.metamer[k], atol=1e-4)
+    assert np.mean(b.metamer_uint8[0] == a.metamer_uint8[k]) > 0.99
+
+
+def test_relu_layers_use_the_straight_through_relu_by_default(tiny, tmp_path):
+    layers = tiny["generators"]["lenet5_standard"]["layers"]
+    layers[1] = {"name": "relu2", "fake_relu": False}
+    used = {}
+    for layer in ("relu1", "relu2", "linear2"):
+        art = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", layer, "b000",
+                                                tmp_path / f"{layer}.h5", progress=False))
+        used[layer] = art.attrs["fake_relu"]
+        assert json.loads(art.attrs["job_config"])["fake_relu"] == bool(used[layer])
+    assert used == {"relu1": 1, "relu2": 0, "linear2": 0}
+    tiny["methods"]["adam"]["fake_relu"] = False
+    off = read_metamer_batch(generate_batch(validate_config(tiny), "adam", "lenet5_standard", "relu1", "b000",
+                                            tmp_path / "off.h5", progress=False))
+    assert off.attrs["fake_relu"] == 0
+
+
+def test_the_target_is_the_8bit_reference(tiny_linear):
+    from metamers.methods import resolve_method
+    from metamers.synthesis import MetamerSynthesis
+
+    ref = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    synth = MetamerSynthesis(tiny_linear, "fc", ref, resolve_method("adam"), seed=0)
+    eight_bit = (ref * 255).round() / 255
+    with torch.no_grad():
+        assert torch.equal(synth.target, tiny_linear.net.fc(eight_bit.flatten(1)))
+        assert not torch.equal(synth.target, tiny_linear.net.fc(ref.flatten(1)))
+    assert torch.equal(synth.reference, eight_bit)

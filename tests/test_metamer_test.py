@@ -21,27 +21,34 @@ from test_artifacts import make_batch
 MNIST_2 = {"type": "mnist", "per_class": 2, "seed": 0}
 
 
+def test_held_out_references_take_the_training_digits_as_their_pool():
+    refs = load_image_set({"type": "mnist_test", "per_class": 2, "seed": 0})
+    assert refs.held_out
+    pool, ids = pool_images(dict(type="mnist_test", per_class=2, seed=0), None, refs.ids, n_pairs=1_000_000)
+    assert pool.name == "mnist" and not pool.held_out
+    assert ids == pool.ids and len(ids) == 5000  # the whole pool: 12,497,500 possible pairs
+    assert not set(ids) & set(refs.ids)
+
+
 def test_default_pool_is_the_source_minus_the_references():
     refs = load_image_set(MNIST_2).ids
-    pool, ids = pool_images(MNIST_2, None, refs, n_pairs=1000, seed=0)
-    assert len(ids) == 46 and not set(ids) & set(refs)
-    assert len(pool.ids) == 5000
-    assert pool_images(MNIST_2, None, refs, n_pairs=1000, seed=0)[1] == ids
-    assert pool_images(MNIST_2, None, refs, n_pairs=1000, seed=1)[1] != ids
+    pool, ids = pool_images(MNIST_2, None, refs, n_pairs=1000)
+    assert len(ids) == 4980 and not set(ids) & set(refs)
+    assert ids == [i for i in pool.ids if i not in set(refs)]
 
 
-def test_overlapping_pool_is_used_with_a_warning(caplog):
+def test_references_are_left_out_of_a_configured_pool_with_a_warning(caplog):
     refs = load_image_set(MNIST_2).ids
     with caplog.at_level(logging.WARNING, logger="metamers.nulls"):
-        _, ids = pool_images(MNIST_2, {"type": "mnist"}, refs, n_pairs=10, seed=0)
-    assert f"the null pool holds 20 reference image(s): {', '.join(sorted(refs))}" in caplog.text
-    assert len(ids) == 5
+        _, ids = pool_images(MNIST_2, {"type": "mnist"}, refs, n_pairs=10)
+    assert f"the null pool holds 20 reference image(s), left out of the null: {', '.join(sorted(refs))}" in caplog.text
+    assert len(ids) == 4980 and not set(ids) & set(refs)
 
 
 def test_too_small_pool_gives_the_numbers(shared):
     folder = {"type": "folder", "root": str(shared / "data" / "imagenet16")}
     with pytest.raises(NullError, match="the null pool has 47 images, which give 1081 pairs; 2000 pairs need at least 64 images"):
-        pool_images(folder, folder, [], n_pairs=2000, seed=0)
+        pool_images(folder, folder, [], n_pairs=2000)
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +105,14 @@ def test_checking_needs_thresholds(lenet):
 
 
 def _null(stat: str, threshold: float) -> NullDistribution:
-    return NullDistribution(stat, threshold, "max", 1000, 0, {1.0: threshold}, np.ones(3), np.arange(4.0))
+    return NullDistribution(stat, threshold, "max", 1000, 0, {1.0: threshold}, np.ones(3), np.arange(4.0),
+                            np.array([threshold]))
 
 
-def test_metamer_test_table_by_hand(lenet, tmp_path):
+@pytest.mark.parametrize("comparison", ["at_least", "greater"])
+def test_metamer_test_table_by_hand(lenet, tmp_path, comparison):
     """A metamer equal to its reference has rho = r = 1 and an infinite SNR: it passes every
-    threshold below those values and fails a threshold of exactly 1."""
+    threshold below those values, and a threshold of exactly 1 under the published rule only."""
     images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 3})
     pixels = np.stack([images.pixels(i) for i in images.ids])[:, None]
     batch = make_batch(n=3)
@@ -119,14 +128,17 @@ def test_metamer_test_table_by_hand(lenet, tmp_path):
         "relu1": {"spearman": _null("spearman", 0.9), "snr_db": _null("snr_db", 20.0)},
         "linear2": {"spearman": _null("spearman", 1.0), "snr_db": _null("snr_db", 20.0)},
     }
-    rows = run_metamer_test(lenet, [path], nulls, ["relu1", "linear2"])
+    rows = run_metamer_test(lenet, [path], nulls, ["relu1", "linear2"], comparison)
     assert list(rows.columns) == METAMER_TEST_COLUMNS and len(rows) == 3 * 2 * 2
-    np.testing.assert_array_equal(rows["passed"], rows["value"] > rows["threshold"])
+    assert (rows["comparison"] == comparison).all()
+    compare = np.greater_equal if comparison == "at_least" else np.greater
+    np.testing.assert_array_equal(rows["passed"], compare(rows["value"], rows["threshold"]))
     same = rows[rows["image_id"] != images.ids[2]]
-    np.testing.assert_allclose(same.loc[same["statistic"] == "spearman", "value"], 1.0, atol=1e-12)
+    assert (same.loc[same["statistic"] == "spearman", "value"] == 1.0).all()  # exactly
     assert np.isinf(same.loc[same["statistic"] == "snr_db", "value"]).all()
     assert same.loc[same["measured_layer"] == "relu1", "passed"].all()
-    assert not same.loc[(same["measured_layer"] == "linear2") & (same["statistic"] == "spearman"), "passed"].any()
+    tie = same.loc[(same["measured_layer"] == "linear2") & (same["statistic"] == "spearman"), "passed"]
+    assert tie.all() if comparison == "at_least" else not tie.any()
     assert same["class_matches_reference"].all()
     neg = rows[rows["image_id"] == images.ids[2]]
     assert not neg["passed"].all()
@@ -157,14 +169,23 @@ def test_null_job_writes_a_reproducible_null_file(config, tmp_path):
     from metamers.config import validate_config
     from metamers.nulls import null_job, read_nulls
 
-    config["metamer_test"] = {"n_pairs": 45, "statistics": ["spearman", "snr_db"], "seed": 4}
+    config["images"] = {"type": "mnist_test", "per_class": 1, "seed": 0}
+    config["metamer_test"] = {"n_pairs": 45, "statistics": ["spearman", "snr_db"], "seed": 4, "n_draws": 3}
     config = validate_config(config)
     path = null_job(config, "lenet5_robust", "relu3", tmp_path / "a.h5")
     nulls, attrs = read_nulls(path)
     assert sorted(nulls) == ["snr_db", "spearman"]
-    assert attrs["n_pool"] == 10 and attrs["layer"] == "relu3" and attrs["seed"] == "4"
+    assert attrs["n_pool"] == 5000 and attrs["layer"] == "relu3" and attrs["seed"] == "4" and attrs["n_draws"] == 3
+    assert attrs["pool"] == "mnist"
+    import h5py
+
+    with h5py.File(path) as f:
+        pool_ids = [i.decode() for i in f["pool_ids"][()]]
+    references = load_image_set(config["images"]).ids
+    assert len(pool_ids) == 5000 and not set(pool_ids) & set(references)
     assert json.loads(attrs["job_config"])["metamer_test"]["n_pairs"] == 45
     assert all(null.n_pairs == 45 and null.histogram.sum() == 45 for null in nulls.values())
+    assert all(len(null.draw_thresholds) == 3 and null.draw_thresholds[0] == null.threshold for null in nulls.values())
     again, _ = read_nulls(null_job(config, "lenet5_robust", "relu3", tmp_path / "b.h5"))
     assert again["spearman"].threshold == nulls["spearman"].threshold
     with pytest.raises(KeyError, match="layer 'conv9' is not configured for generator 'lenet5_robust'"):

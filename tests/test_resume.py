@@ -82,3 +82,30 @@ def test_a_checkpoint_of_another_synthesis_is_not_resumed(lenet, tmp_path, caplo
         got = _make(lenet, method, seed=1).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
     assert "belongs to another synthesis; starting afresh" in caplog.text
     np.testing.assert_array_equal(got.metamer, fresh.metamer)
+
+
+def test_a_checkpoint_made_with_other_weights_or_another_version_is_not_resumed(lenet, tmp_path, caplog, monkeypatch):
+    import metamers
+
+    method = resolve_method("adam", {"iterations": 20})
+    base = _make(lenet, method).fingerprint()
+    changed = Classifier(LeNet5(), mean=(0.0,), std=(1.0,), input_shape=(1, 28, 28), num_classes=10, name="lenet")
+    changed.load_state_dict(lenet.state_dict())
+    assert _make(changed, method).fingerprint() == base  # same weights, same fingerprint
+    with torch.no_grad():
+        changed.net.conv2.weight[0, 0, 0, 0] += 1e-3  # a weight the layer does not even read
+    assert _make(changed, method).fingerprint() != base
+    monkeypatch.setattr(metamers, "__version__", "9.9.9")
+    assert _make(lenet, method).fingerprint() != base
+
+    monkeypatch.undo()
+    ckpt = tmp_path / "job.ckpt"
+    first = _make(lenet, method)
+    _interrupt_at(first, 15)
+    with pytest.raises(Preempted):
+        first.synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    fresh = _make(changed, method).synthesize(progress=False)
+    with caplog.at_level("WARNING"):
+        got = _make(changed, method).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    assert "belongs to another synthesis; starting afresh" in caplog.text
+    np.testing.assert_array_equal(got.metamer, fresh.metamer)

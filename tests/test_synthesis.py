@@ -11,7 +11,7 @@ from metamers.losses import l2, normalized_l2
 from metamers.methods import METHOD_PRESETS, resolve_method
 from metamers.optimizers import FEATHER_REFERENCE_NUMEL, NormalizedGradient, effective_step, step_halving
 from metamers.registry import Classifier
-from metamers.synthesis import MetamerSynthesis, SynthesisError, initial_images, to_uint8
+from metamers.synthesis import MetamerSynthesis, SynthesisError, initial_images, start_seed, to_uint8
 
 
 def test_normalized_l2_matches_numpy():
@@ -59,7 +59,7 @@ def test_feather_steps_match_hand_computation(tiny_linear):
     synth = MetamerSynthesis(tiny_linear, "fc", ref, method, seed=7)
     x = synth.x.detach().double().reshape(2, 16).numpy().copy()
     W = tiny_linear.net.fc.weight.double().numpy()
-    r = ref.double().reshape(2, 16).numpy()
+    r = (ref.double() * 255).round().div(255).reshape(2, 16).numpy()  # the 8-bit reference
     result = synth.synthesize(progress=False)
     for i in range(2):
         xi = x[i]
@@ -73,10 +73,30 @@ def test_feather_steps_match_hand_computation(tiny_linear):
 
 def test_initial_noise_follows_the_published_distribution():
     ref = torch.zeros(4, 3, 64, 64)
-    x = initial_images({"type": "noise", "mean": 0.5, "std": 0.05}, ref, torch.Generator().manual_seed(0))
+    x = initial_images({"type": "noise", "mean": 0.5, "std": 0.05}, ref, [0, 1, 2, 3])
     assert x.min() >= 0 and x.max() <= 1
     assert x.mean().item() == pytest.approx(0.5, abs=2e-3)
     assert x.std().item() == pytest.approx(0.05, rel=0.02)
+    # each image's noise comes from its own seed alone
+    again = initial_images({"type": "noise", "mean": 0.5, "std": 0.05}, ref[:2], [3, 1])
+    assert torch.equal(again[0], x[3]) and torch.equal(again[1], x[1])
+
+
+def test_an_image_starts_from_the_same_point_at_every_layer_method_and_batch():
+    model = _lenet()
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    ids = ["a", "b", "c", "d"]
+    starts = {
+        (layer, method): MetamerSynthesis(model, layer, images, resolve_method(method), seed=9, image_ids=ids).x
+        for layer in ("relu1", "linear2") for method in ("feather2023", "adam")
+    }
+    first = starts[("relu1", "feather2023")]
+    assert all(torch.equal(x, first) for x in starts.values())
+    alone = MetamerSynthesis(model, "relu3", images[2:3], resolve_method("adam"), seed=9, image_ids=["c"]).x
+    assert torch.equal(alone[0], first[2])
+    other_seed = MetamerSynthesis(model, "relu1", images, resolve_method("adam"), seed=10, image_ids=ids).x
+    assert not torch.equal(other_seed, first)
+    assert start_seed(9, "c") == start_seed(9, "c") != start_seed(9, "d")
 
 
 def _lenet() -> Classifier:
@@ -88,15 +108,12 @@ def _lenet() -> Classifier:
 def test_batch_gives_the_same_result_as_single_images(method):
     model = _lenet()
     ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    ids = ["x0", "x1", "x2"]
     settings = resolve_method(method, {"iterations": 15})
-    batch = MetamerSynthesis(model, "relu2", ref, settings, seed=0)
-    start = batch.x.detach().clone()
-    out = batch.synthesize(progress=False)
+    out = MetamerSynthesis(model, "relu2", ref, settings, seed=0, image_ids=ids).synthesize(progress=False)
     for i in range(3):
-        single = MetamerSynthesis(model, "relu2", ref[i : i + 1], settings, seed=0)
-        with torch.no_grad():
-            single.x.copy_(start[i : i + 1])
-        alone = single.synthesize(progress=False)
+        alone = MetamerSynthesis(model, "relu2", ref[i : i + 1], settings, seed=0,
+                                 image_ids=ids[i : i + 1]).synthesize(progress=False)
         np.testing.assert_allclose(alone.metamer[0], out.metamer[i], atol=1e-5)
         np.testing.assert_allclose(alone.loss[0], out.loss[i], rtol=1e-4, atol=1e-6)
 
@@ -140,3 +157,54 @@ def test_method_presets_are_overridden_not_replaced():
     assert m["schedule"] == METHOD_PRESETS["feather2023"]["schedule"]
     with pytest.raises(KeyError, match="unknown preset 'nope'; valid presets: feather2023, adam"):
         resolve_method("x", {"preset": "nope"})
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"momentum": 0.9}, r"method 'm': key\(s\) \['momentum'\] are not used by optimizer 'adam'; its keys: lr, betas, eps"),
+    ({"preset": "feather2023", "lr": 0.1},
+     r"key\(s\) \['lr'\] are not used by optimizer 'normalized_gradient'; its keys: step_size, scale_step_to_input"),
+    ({"preset": "sgd_momentum", "betas": [0.9, 0.99]}, r"\['betas'\] are not used by optimizer 'sgd'; its keys: lr, momentum"),
+    ({"schedule": {"type": "constant", "blocks": 4}},
+     r"schedule key\(s\) \['blocks'\] are not used by schedule 'constant'; its keys: \(none\)"),
+    ({"init": {"type": "noise", "sigma": 0.1}}, r"init key\(s\) \['sigma'\] are not used by init 'noise'; its keys: mean, std"),
+    ({"on_success": "stop"}, "on_success has no effect without check_every"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: normalized_gradient, adam, sgd"),
+])
+def test_a_method_key_nothing_uses_is_an_error(entry, message):
+    with pytest.raises(KeyError, match=message):
+        resolve_method("m", {"preset": "adam", **entry})
+
+
+def test_changing_the_optimizer_drops_the_presets_keys_of_the_old_one():
+    m = resolve_method("m", {"preset": "feather2023", "optimizer": "adam", "lr": 0.02})
+    assert m["optimizer"] == "adam" and m["lr"] == 0.02
+    assert "step_size" not in m and "scale_step_to_input" not in m
+    assert m["schedule"] == METHOD_PRESETS["feather2023"]["schedule"]
+
+
+def test_the_straight_through_relu_is_on_at_relu_layers_by_default(tiny_linear):
+    """Gradient at a ReLU layer: identity backward with the straight-through ReLU (the
+    default at ReLU modules), the real ReLU's masked gradient when it is turned off."""
+    from metamers.layers import uses_fake_relu
+
+    assert all(METHOD_PRESETS[m]["fake_relu"] for m in METHOD_PRESETS)
+    assert uses_fake_relu(tiny_linear, "relu", True, None) is True
+    assert uses_fake_relu(tiny_linear, "fc", True, None) is False  # not a ReLU module: as it is
+    assert uses_fake_relu(tiny_linear, "relu", True, False) is False  # the layer's own setting wins
+    assert uses_fake_relu(tiny_linear, "relu", False, None) is False
+    assert uses_fake_relu(tiny_linear, "relu", False, True) is True
+    ref = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(8))
+    W = tiny_linear.net.fc.weight.double()
+    grads = {}
+    for fake in (True, False):
+        synth = MetamerSynthesis(tiny_linear, "relu", ref, resolve_method("adam"), seed=1, fake_relu=fake)
+        x = synth.x.detach().clone().requires_grad_(True)
+        synth._losses(x).sum().backward()
+        grads[fake] = x.grad.double().reshape(16)
+        pre = W @ x.detach().double().reshape(16)
+        target = torch.relu(W @ synth.reference.double().reshape(16))
+        d = torch.relu(pre) - target
+        upstream = d / (d.norm() * target.norm())
+        mask = torch.ones_like(pre) if fake else (pre > 0).double()
+        torch.testing.assert_close(grads[fake], W.T @ (upstream * mask), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(grads[True], grads[False])

@@ -24,6 +24,7 @@ with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         by_statistic, attrs = read_nulls(path)
         nulls[attrs["layer"]] = {s: by_statistic[s] for s in config["metamer_test"]["statistics"]}
     model = load_model(config["models"], generator, resolve_device(config["device"]))
-    table = run_metamer_test(model, snakemake.input.artifacts, nulls, layers)  # noqa: F821
+    table = run_metamer_test(model, snakemake.input.artifacts, nulls, layers,  # noqa: F821
+                             config["metamer_test"]["comparison"])
     with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821
         table.to_csv(tmp, index=False)

@@ -24,7 +24,7 @@ with job_log(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     tables = []
     for evaluator in config["evaluators"]:  # one model in memory at a time
         model = load_model(config["models"], evaluator, device)
-        tables.append(recognizability(snakemake.input, model, order))  # noqa: F821
+        tables.append(recognizability(snakemake.input.artifacts, model, order))  # noqa: F821
         logging.info("%s classified %d metamers", evaluator, len(tables[-1]))
         del model
     with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821

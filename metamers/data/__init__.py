@@ -1,0 +1,1 @@
+"""Data shipped with the package: a held-out MNIST test subset (see README.md)."""

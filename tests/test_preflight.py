@@ -1,0 +1,277 @@
+"""The pre-flight check and the weight files of each model: every problem reported at once,
+named; weight files found at their loaders' paths without importing torch."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import metamers.registry as registry
+from metamers.architectures import build_architecture
+from metamers.config import validate_config
+from metamers.preflight import PreflightError, preflight, run_preflight
+from metamers.registry import ModelLoadError, load_model
+from metamers.weight_files import (
+    advertorch_weights_dir,
+    existing_weight_files,
+    torch_hub_dir,
+    weight_files,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+LENET_LAYERS = "conv1, relu1, maxpool1, conv2, relu2, maxpool2, flatten, linear1, relu3, linear2"
+STD = {"source": "advertorch", "weights": "clntrained"}
+ROB = {"source": "advertorch", "weights": "advtrained"}
+
+
+def write_images(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
+    """An ImageFolder tree of small grey PNGs (and one RGB image of another size per class)."""
+    rng = np.random.default_rng(seed)
+    for cls, n in per_class.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(root / cls / f"g{k}.png")
+        Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8), "RGB").save(root / cls / "rgb.png")
+    return root
+
+
+def study(models: dict, generators: dict, evaluators: list, images: dict, **extra) -> dict:
+    """A small validated config."""
+    return validate_config({
+        "models": models,
+        "generators": {g: {"layers": layers} for g, layers in generators.items()},
+        "evaluators": evaluators,
+        "images": images,
+        "methods": {"adam": {"iterations": 5}},
+        **extra,
+    })
+
+
+@pytest.fixture
+def imgs(tmp_path) -> Path:
+    return write_images(tmp_path / "imgs", {"0": 2, "1": 2})
+
+
+# --------------------------------------------------------------------------- pre-flight
+
+
+def test_three_problems_are_all_reported_and_no_report_is_written(tmp_path, imgs):
+    (imgs / "1" / "broken.png").write_bytes(b"\x00garbage, not a PNG\xff" * 8)
+    missing = tmp_path / "missing.pt"
+    config = study(
+        models={"std": STD, "ckpt": {"source": "checkpoint", "architecture": "lenet5", "path": str(missing)}},
+        generators={"std": ["relu1", "relu9"]},
+        evaluators=["std", "ckpt"],
+        images={"type": "folder", "root": str(imgs)},
+    )
+    problems = preflight(config)
+    assert len(problems) == 3, problems
+
+    out = tmp_path / "out" / "preflight.txt"
+    with pytest.raises(PreflightError) as info:
+        run_preflight(config, out)
+    message = str(info.value)
+    assert message.startswith("pre-flight check found 3 problem(s):\n  - ")
+    lines = message.splitlines()[1:]
+    assert len(lines) == 3 and all(line.startswith("  - ") for line in lines)
+    layer = next(line for line in lines if "relu9" in line)
+    assert layer.startswith("  - generator 'std', layer 'relu9': ") and f"valid layers: {LENET_LAYERS}" in layer
+    assert f"  - model 'ckpt': weight file '{missing}' does not exist" in lines
+    broken = next(line for line in lines if "broken" in line)
+    assert broken.startswith("  - images: image '1/broken': ") and str(imgs / "1" / "broken.png") in broken
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_valid_study_passes_and_reports_each_model_with_its_weight_files(tmp_path, imgs, monkeypatch):
+    ckpt = tmp_path / "lenet.pt"
+    torch.save(build_architecture("lenet5").state_dict(), ckpt)
+    config = study(
+        models={"std": STD, "rob": ROB, "ckpt": {"source": "checkpoint", "architecture": "lenet5", "path": str(ckpt)}},
+        generators={"std": ["relu1", {"name": "relu3", "fake_relu": True}, "linear2"], "rob": ["relu2"]},
+        evaluators=["std", "rob", "ckpt"],
+        images={"type": "folder", "root": str(imgs)},
+        metamer_test={"pool": {"type": "folder", "root": str(write_images(tmp_path / "pool", {"0": 3, "1": 3}))}},
+    )
+    loads = []
+    real_load = registry.load_model
+    monkeypatch.setattr(registry, "load_model", lambda models, name, device="cpu": (
+        loads.append(name), real_load(models, name, device))[1])
+    assert preflight(config) == []
+    assert sorted(loads) == ["ckpt", "rob", "std"]  # generators that evaluate too are loaded once
+
+    out = run_preflight(config, tmp_path / "out" / "preflight.txt")
+    assert out == tmp_path / "out" / "preflight.txt"
+    report = out.read_text()
+    lines = report.splitlines()
+    assert [p.name for p in out.parent.iterdir()] == ["preflight.txt"]  # no temporary left
+    for name, path in [("std", advertorch_weights_dir() / "mnist_lenet5_clntrained.pt"),
+                       ("rob", advertorch_weights_dir() / "mnist_lenet5_advtrained.pt"), ("ckpt", ckpt)]:
+        [i] = [k for k, line in enumerate(lines) if line.startswith(f"  {name} (")]
+        assert lines[i + 1] == f"    weight file {path}"
+    assert "std: relu1, relu3 (fake_relu), linear2" in report and "rob: relu2" in report
+    assert "images: " in report and "6 of 6 images read" in report  # 2 grey + 1 RGB per class
+    assert "metamer_test.pool: " in report and "8 of 8 images read" in report
+
+
+def test_unreadable_pool_image_and_channel_mismatch_are_reported_once_each(tmp_path, imgs):
+    pool = write_images(tmp_path / "pool", {"a": 2, "b": 2})
+    (pool / "b" / "zz.jpg").write_bytes(b"not a jpeg")
+    config = study(
+        models={"std": STD, "two": {**STD, "input_shape": [2, 28, 28]}},
+        generators={"std": ["relu2"]},
+        evaluators=["std", "two"],
+        images={"type": "folder", "root": str(imgs)},
+        metamer_test={"pool": {"type": "folder", "root": str(pool)}},
+    )
+    problems = preflight(config)
+    assert len(problems) == 3, problems
+    assert sum(p.startswith("metamer_test.pool: image 'b/zz': ") and str(pool / "b" / "zz.jpg") in p
+               for p in problems) == 1
+    for key in ("images", "metamer_test.pool"):  # 6 and 6 images, one line per (set, model)
+        [line] = [p for p in problems if p.startswith(f"{key}: ") and "'two'" in p]
+        assert "cannot convert 1-channel images to 2 channels" in line
+
+
+def test_evaluator_with_fewer_classes_than_the_labels_is_reported(tmp_path, imgs):
+    config = study(
+        models={"std": STD, "small": {**STD, "num_classes": 5}, "enough": {**ROB, "num_classes": 8}},
+        generators={"std": ["relu1"]},
+        evaluators=["small", "enough"],
+        images={"type": "folder", "root": str(imgs), "class_index": {"0": 0, "1": 7}},
+    )
+    assert preflight(config) == ["evaluator 'small' has 5 classes but image labels go up to 7"]
+
+
+def test_fake_relu_on_a_non_relu_layer_and_bad_image_root_are_reported(tmp_path):
+    config = study(
+        models={"std": STD},
+        generators={"std": [{"name": "conv2", "fake_relu": True}, "relu2"]},
+        evaluators=["std"],
+        images={"type": "folder", "root": str(tmp_path / "nowhere")},
+    )
+    problems = preflight(config)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("generator 'std', layer 'conv2': fake_relu needs a ReLU module")
+    assert "ReLU layers: relu1, relu2, relu3" in problems[0]
+    assert problems[1] == f"images: image folder {str(tmp_path / 'nowhere')!r} does not exist"
+
+
+def test_missing_torchvision_weights_say_where_to_put_the_file(tmp_path, imgs, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    config = study(
+        models={"std": STD, "rn": {"source": "torchvision", "name": "resnet18",
+                                   "weights": "ResNet18_Weights.IMAGENET1K_V1"}},
+        generators={"std": ["relu1"]},
+        evaluators=["std", "rn"],
+        images={"type": "folder", "root": str(imgs)},
+    )
+    path = tmp_path / "th" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    [problem] = preflight(config)
+    assert problem.startswith(f"model 'rn': weight file '{path}' does not exist; ")
+    assert f"put the file 'resnet18-f37072fd.pth'" in problem and "nothing is downloaded" in problem
+
+
+# --------------------------------------------------------------------------- weight files
+
+
+def test_weight_files_of_each_source_are_the_documented_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    models = {
+        "adv": ROB,
+        "tv": {"source": "torchvision", "name": "resnet18", "weights": "ResNet18_Weights.IMAGENET1K_V1"},
+        "rb": {"source": "robustbench", "name": "Carmon2019Unlabeled", "dataset": "cifar10",
+               "threat_model": "Linf", "model_dir": str(tmp_path / "rbm")},
+        "timm": {"source": "timm", "name": "resnet18", "checkpoint": "ckpt/r18.pth"},
+        "ck": {"source": "checkpoint", "architecture": "cifar_resnet20", "path": "w/resnet20.th"},
+    }
+    package = Path(importlib.util.find_spec("advertorch_examples").submodule_search_locations[0])
+    expected = {
+        "adv": package / "trained_models" / "mnist_lenet5_advtrained.pt",
+        "tv": tmp_path / "th" / "hub" / "checkpoints" / "resnet18-f37072fd.pth",
+        "rb": tmp_path / "rbm" / "cifar10" / "Linf" / "Carmon2019Unlabeled.pt",
+        "timm": Path("ckpt/r18.pth"),
+        "ck": Path("w/resnet20.th"),
+    }
+    assert {name: weight_files(models, name) for name in models} == {k: [v] for k, v in expected.items()}
+    assert expected["adv"].is_file()  # the installed package's own file
+    assert set(registry.SOURCES) == {models[m]["source"] for m in models}  # every source covered
+    assert registry.weight_files is weight_files
+
+
+@pytest.mark.parametrize("models, name", [
+    ({"a": STD}, "nope"),
+    ({"a": {"source": "zoo"}}, "a"),
+    ({"a": {"source": "checkpoint", "architecture": "lenet5"}}, "a"),
+    ({"a": {"source": "advertorch", "weights": "dirty"}}, "a"),
+    ({"a": {"source": "torchvision", "name": "resnet18", "weights": "ResNet18_Weights.NOPE"}}, "a"),
+])
+def test_weight_files_errors_are_those_of_load_model(models, name):
+    with pytest.raises((KeyError, ModelLoadError)) as loading:
+        load_model(models, name)
+    with pytest.raises(type(loading.value)) as naming:
+        weight_files(models, name)
+    assert str(naming.value) == str(loading.value)
+
+
+def test_existing_weight_files_lists_only_existing_files_of_study_models(tmp_path):
+    there, gone, unused = tmp_path / "there.pt", tmp_path / "gone.pt", tmp_path / "unused.pt"
+    there.write_bytes(b"x")
+    unused.write_bytes(b"x")
+    config = {
+        "models": {
+            "std": STD, "std_again": STD, "rob": ROB,
+            "there": {"source": "checkpoint", "architecture": "lenet5", "path": str(there)},
+            "gone": {"source": "checkpoint", "architecture": "lenet5", "path": str(gone)},
+            "unused": {"source": "checkpoint", "architecture": "lenet5", "path": str(unused)},
+            "odd": {"source": "zoo"},
+            "keyless": {"source": "timm", "name": "resnet18"},
+        },
+        "generators": {"std": {"layers": ["relu1"]}, "there": {"layers": ["relu1"]}, "odd": {"layers": ["x"]}},
+        "evaluators": ["std_again", "rob", "gone", "keyless"],
+    }
+    weights = advertorch_weights_dir()
+    assert existing_weight_files(config) == sorted(
+        [str(weights / "mnist_lenet5_clntrained.pt"), str(weights / "mnist_lenet5_advtrained.pt"), str(there)]
+    )
+
+
+def test_torch_hub_dir_follows_torch(tmp_path, monkeypatch):
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    assert torch_hub_dir() == Path(torch.hub.get_dir()) == tmp_path / "th" / "hub"
+    monkeypatch.delenv("TORCH_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert torch_hub_dir() == Path(torch.hub.get_dir()) == tmp_path / "xdg" / "torch" / "hub"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert torch_hub_dir() == Path(torch.hub.get_dir()) == Path.home() / ".cache" / "torch" / "hub"
+    torch.hub.set_dir(str(tmp_path / "set"))
+    assert torch_hub_dir() == Path(torch.hub.get_dir()) == tmp_path / "set"
+
+
+def test_weight_files_module_does_not_import_torch(tmp_path):
+    there = tmp_path / "w.pt"
+    there.write_bytes(b"x")
+    code = f"""
+import json, sys
+import metamers.weight_files as w
+models = {{"adv": {{"source": "advertorch", "weights": "clntrained"}},
+          "ck": {{"source": "checkpoint", "architecture": "lenet5", "path": {str(there)!r}}}}}
+files = [str(p) for name in models for p in w.weight_files(models, name)]
+existing = w.existing_weight_files({{"models": models, "generators": {{"adv": {{}}}}, "evaluators": ["ck"]}})
+print(json.dumps([files, existing, sorted(m for m in sys.modules if m.split(".")[0] == "torch")]))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    files, existing, torch_modules = json.loads(run.stdout)
+    adv = str(advertorch_weights_dir() / "mnist_lenet5_clntrained.pt")
+    assert files == [adv, str(there)] and existing == sorted([adv, str(there)])
+    assert torch_modules == []
