@@ -82,8 +82,9 @@ class ActivationStore:
         self.statistics = list(dict.fromkeys(statistics))
         self.kinds = sorted({STATISTIC_KIND[s] for s in self.statistics})
         self.memory_bytes = int(memory_bytes)
-        self.columns = max(1, min(int(chunk_columns), dim, self.memory_bytes // (4 * 8 * self.n_rows)))
-        self.n_chunks = -(-dim // self.columns)
+        widest = max(1, min(int(chunk_columns), dim, self.memory_bytes // (4 * 8 * self.n_rows)))
+        self.n_chunks = -(-dim // widest)
+        self.columns = -(-dim // self.n_chunks)  # chunks of (nearly) equal width: the padding is < n_chunks
         # Ranks are half-integers up to D: exact in float32 while 2D < 2^24.
         self.dtype = {"values": np.float32, "ranks": np.float32 if 2 * dim < 2**24 else np.float64}
         self._mean = {kind: np.full(n_rows, np.nan) for kind in self.kinds}

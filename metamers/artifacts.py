@@ -254,11 +254,3 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
 def metamer_path(root: str | os.PathLike, method: str, generator: str, layer: str, batch: str) -> Path:
     """Where the artifact of a job lives under results root ``root``."""
     return Path(root) / "metamers" / method / generator / layer / f"{batch}.h5"
-
-
-def job_seed(base_seed: int, *parts: str) -> int:
-    """A job's seed: a stable hash of the base seed and the job's key (method, generator, ...)."""
-    import hashlib
-
-    digest = hashlib.sha256("/".join([str(base_seed), *parts]).encode()).digest()
-    return int.from_bytes(digest[:4], "little")

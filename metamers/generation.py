@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .artifacts import MetamerBatch, job_seed, write_metamer_batch
+from .artifacts import MetamerBatch, write_metamer_batch
 from .config import layer_options
 from .devices import resolve_device
 from .images import batch_ids, load_image_set
@@ -73,9 +73,9 @@ def generate_batch(
     device = resolve_device(config.get("device", "auto"))
     ids, images = job_images(config, batch)
     model = load_model(config["models"], generator, device)
-    seed = job_seed(config["seed"], method, generator, layer, batch)
+    seed = int(config["seed"])  # the base seed: image i starts from start_seed(seed, id_i)
     fake_relu = uses_fake_relu(model, layer, settings["fake_relu"], options["fake_relu"])
-    log.info("job %s/%s/%s/%s: %d images on %s, seed %d, %s ReLU at the layer", method, generator, layer, batch,
+    log.info("job %s/%s/%s/%s: %d images on %s, base seed %d, %s ReLU at the layer", method, generator, layer, batch,
              len(ids), device, seed, "straight-through" if fake_relu else "real")
 
     thresholds = {}
@@ -88,8 +88,9 @@ def generate_batch(
 
     # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
     reference = quantize(images.tensor(ids, model.input_shape).to(device))
-    synth = MetamerSynthesis(model, layer, reference, settings, config["seed"], ids, fake_relu=fake_relu,
-                             thresholds=thresholds, comparison=comparison)
+    synth = MetamerSynthesis(model, layer, reference, settings, seed, ids, fake_relu=fake_relu,
+                             thresholds=thresholds, comparison=comparison,
+                             batch_invariant=config["batch_invariant"])
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
                               checkpoint_every=int(config.get("checkpoint_every", 0)))
@@ -113,6 +114,7 @@ def generate_batch(
         "batch": batch,
         "images": dict(config["images"]),
         "images_per_job": config["images_per_job"],
+        "batch_invariant": config["batch_invariant"],
         "device": str(device),
         "base_seed": config["seed"],
     }

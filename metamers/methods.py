@@ -22,6 +22,9 @@ from .optimizers import OPTIMIZERS, SCHEDULE_KEYS, optimizer_keys
 #: Keys that every method has, whatever its optimizer.
 COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "check_every", "on_success",
                "fake_relu")
+#: Optimizer -> the keys a method must give it (no silent library default for a step size).
+REQUIRED_OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = {"normalized_gradient": ("step_size",), "adam": ("lr",),
+                                                       "sgd": ("lr",)}
 #: Starting point type -> the keys (besides ``type``) that configure it.
 INIT_KEYS: dict[str, tuple[str, ...]] = {"noise": ("mean", "std")}
 
@@ -109,6 +112,12 @@ def resolve_method(name: str, entry: Mapping[str, Any] | None = None) -> dict[st
 
 def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
     """Raise :class:`MethodError` for any key that the resolved method would not use."""
+    missing = [key for key in REQUIRED_OPTIMIZER_KEYS.get(settings["optimizer"], ()) if key not in settings]
+    if missing:
+        raise MethodError(
+            f"method {name!r}: optimizer {settings['optimizer']!r} needs {', '.join(missing)} (the preset "
+            f"{settings['preset']!r} sets no {', '.join(missing)} for it); add it to the method"
+        )
     valid = (*COMMON_KEYS, *optimizer_keys(settings["optimizer"]))
     unused = [key for key in settings if key not in valid]
     if unused:

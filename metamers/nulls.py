@@ -122,6 +122,9 @@ def pool_images(
         pool = load_image_set(source)
     else:
         pool = load_image_set(pool_cfg)
+        if pool.held_out:
+            log.warning("the null pool %s is held out from the models' training; the published null is drawn "
+                        "from training images", pool.name)
         overlap = sorted(set(pool.ids) & excluded)
         if overlap:
             log.warning("the null pool holds %d reference image(s), left out of the null: %s", len(overlap),
@@ -254,7 +257,7 @@ def compute_nulls(
             histogram=hist,
             bin_edges=edges,
             draw_thresholds=np.array([threshold_of(v, threshold) for v in per_draw]),
-            values=values.astype(np.float32) if keep_values else None,
+            values=values if keep_values else None,
         )
     return out
 
@@ -280,7 +283,8 @@ def write_nulls(path: str | Path, nulls: Mapping[str, NullDistribution], attrs: 
                 g.create_dataset("bin_edges", data=null.bin_edges)
                 g.create_dataset("draw_thresholds", data=np.asarray(null.draw_thresholds, dtype=np.float64))
                 if null.values is not None:
-                    g.create_dataset("values", data=null.values, compression="gzip", shuffle=True)
+                    g.create_dataset("values", data=np.asarray(null.values, dtype=np.float32), compression="gzip",
+                                     shuffle=True)
     return Path(path)
 
 

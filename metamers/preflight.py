@@ -137,10 +137,16 @@ def _check_layers(config: Mapping[str, Any], name: str, model: Any, result: Pref
     return ok
 
 
+#: At most this many null-pool images are read by the pre-flight check (a seeded sample of a
+#: larger pool: a published-size pool of 400,000 photographs would take minutes on every run).
+POOL_IMAGES_CHECKED = 1000
+
+
 def _check_images(
-    key: str, cfg: Mapping[str, Any], models: Mapping[str, Any], result: PreflightResult
+    key: str, cfg: Mapping[str, Any], models: Mapping[str, Any], result: PreflightResult, limit: int | None = None,
 ) -> ImageSet | None:
-    """List image set ``cfg``, read every image once and convert it to every model's input shape.
+    """List image set ``cfg``, read every image once (or a seeded sample of ``limit`` of them)
+    and convert it to every model's input shape.
 
     Problems start with ``key`` (``images``, ``metamer_test.pool``); a conversion error is
     reported once per model. Returns the set, or ``None`` when it cannot be listed.
@@ -155,7 +161,12 @@ def _check_images(
         by_shape.setdefault(tuple(int(s) for s in model.input_shape), []).append(name)
     failed_shapes: set[tuple[int, ...]] = set()
     unreadable = 0
-    for image_id in image_set.ids:
+    ids = image_set.ids
+    if limit is not None and len(ids) > limit:
+        import numpy as np
+
+        ids = [ids[i] for i in np.sort(np.random.default_rng(0).choice(len(ids), limit, replace=False))]
+    for image_id in ids:
         try:
             x = _as_tensor(image_set.pixels(image_id))
         except Exception as err:  # noqa: BLE001 - every unreadable image is reported
@@ -176,7 +187,8 @@ def _check_images(
                 )
     labels = sorted(set(image_set.labels.values()))
     result.checked.append(
-        f"  {key}: {image_set.name}: {len(image_set.ids) - unreadable} of {len(image_set.ids)} images read, "
+        f"  {key}: {image_set.name}: {len(ids) - unreadable} of {len(ids)} images read"
+        f"{f' (a sample of its {len(image_set.ids)})' if len(ids) < len(image_set.ids) else ''}, "
         f"labels {labels[0] if labels else '-'}..{labels[-1] if labels else '-'}, "
         f"converted to {', '.join(str(s) for s in by_shape) or '(no model)'}"
     )
@@ -227,11 +239,24 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
     reference = None
     for key, cfg in sets:
         before = len(result.problems)
-        image_set = _check_images(key, cfg, loaded, result)
+        image_set = _check_images(key, cfg, loaded, result, None if key == "images" else POOL_IMAGES_CHECKED)
         if key == "images":
             reference = image_set
         found = len(result.problems) - before
         log.info("pre-flight: %s: %s", key, f"{found} problem(s)" if found else "ok")
+
+    settings = config.get("metamer_test") or {}
+    if reference is not None and "n_pairs" in settings:  # enough pool images for the null's pairs
+        from .nulls import NullError, pool_images
+
+        try:
+            _, pool_ids = pool_images(config["images"], settings.get("pool"), reference.ids, settings["n_pairs"],
+                                      settings.get("pair_sampling", "all_pairs"))
+            result.checked.append(f"null pool: {len(pool_ids)} images for {settings['n_pairs']} pairs")
+        except NullError as err:
+            result.problems.append(f"metamer_test: {err}")
+        except Exception:  # noqa: BLE001 - an unreadable pool is reported above
+            pass
 
     if reference is not None and reference.labels:
         top = max(reference.labels.values())

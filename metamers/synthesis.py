@@ -146,6 +146,12 @@ class MetamerSynthesis:
         the first check it passes; with ``continue`` it runs to the budget.
     comparison
         How a statistic is compared with its threshold (:data:`metamers.metamer_test.COMPARISONS`).
+    batch_invariant
+        Run each image's forward and backward passes on their own (batches of one), so that an
+        image's metamer is bitwise the same in any batch (float32 kernels round a batch of 20
+        differently from a batch of 1, and on under-determined layers such as logits those
+        differences grow over thousands of steps into different metamers). ``False`` runs the
+        batch in one pass: faster on a GPU, equal to a batch of one only to rounding at first.
     """
 
     def __init__(
@@ -159,6 +165,7 @@ class MetamerSynthesis:
         fake_relu: bool = False,
         thresholds: Mapping[str, float] | None = None,
         comparison: str = "at_least",
+        batch_invariant: bool = True,
     ) -> None:
         if reference.dim() != 4 or tuple(reference.shape[1:]) != model.input_shape:
             raise ValueError(
@@ -174,8 +181,10 @@ class MetamerSynthesis:
         self.loss_fn = get_loss(self.method.get("loss", "normalized_l2"))
         self.reader = LayerReader(model, [layer], fake_relu=[layer] if fake_relu else ())
         self.reference = quantize(reference.to(device))
+        self.batch_invariant = bool(batch_invariant)
+        self._plain_reader = LayerReader(model, [layer])
         with torch.no_grad():
-            self.target = LayerReader(model, [layer])(self.reference)[layer].detach()
+            self.target = torch.cat([self._plain_reader(self.reference[p])[layer] for p in self._parts()]).detach()
         self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
         self.x = initial_images(self.method.get("init", {}), reference, self.start_seeds).to(device)
         self.x.requires_grad_(True)
@@ -198,14 +207,36 @@ class MetamerSynthesis:
         self.comparison = comparison
         self.fake_relu = bool(fake_relu)
         if self.check_every:
-            self._plain_reader = LayerReader(model, [layer])
             with torch.no_grad():
-                self.reference_class = model(self.reference).argmax(1)
+                self.reference_class = torch.cat([model(self.reference[p]).argmax(1) for p in self._parts()])
         self.optimizer = make_optimizer(self.method["optimizer"], [self.x], options)
         self.scheduler = make_scheduler(self.optimizer, self.iterations, self.method.get("schedule", {}))
 
-    def _losses(self, x: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(self.reader(x)[self.layer], self.target)
+    def _losses(self, x: torch.Tensor, images: slice = slice(None)) -> torch.Tensor:
+        """Per-image losses of candidates ``x`` against the targets of ``images``."""
+        return self.loss_fn(self.reader(x)[self.layer], self.target[images])
+
+    def _parts(self) -> list[slice]:
+        """The slices of the batch that run through the network together."""
+        n = len(self.reference)
+        return [slice(i, i + 1) for i in range(n)] if self.batch_invariant else [slice(0, n)]
+
+    def _loss_and_gradient(self) -> torch.Tensor:
+        """Per-image losses of the current iterate; leaves in ``self.x.grad`` each image's
+        gradient of its own loss."""
+        losses, grads = [], []
+        for part in self._parts():
+            x = self.x.detach()[part].clone().requires_grad_(True)
+            loss = self._losses(x, part)
+            loss.sum().backward()  # the sum keeps each image's gradient that of its own loss
+            losses.append(loss.detach())
+            grads.append(x.grad)
+        self.x.grad = torch.cat(grads)
+        return torch.cat(losses)
+
+    @torch.no_grad()
+    def _final_losses(self) -> torch.Tensor:
+        return torch.cat([self._losses(self.x[part], part) for part in self._parts()])
 
     def _check_finite(self, losses: torch.Tensor, iteration: int) -> None:
         bad = ~torch.isfinite(losses)
@@ -221,10 +252,10 @@ class MetamerSynthesis:
         """The metamer test of the current 8-bit iterate at the generation layer:
         ``(passed (N,), {statistic: (N,) values})``."""
         xq = to_uint8(self.x).float() / 255
-        act = self._plain_reader(xq)[self.layer]
+        act = torch.cat([self._plain_reader(xq[part])[self.layer] for part in self._parts()])
         values = {name: statistic(name)(act, self.target) for name in self.thresholds}
-        same_class = self.model(xq).argmax(1) == self.reference_class
-        return passes(values, self.thresholds, self.comparison) & same_class, values
+        predicted = torch.cat([self.model(xq[part]).argmax(1) for part in self._parts()])
+        return passes(values, self.thresholds, self.comparison) & (predicted == self.reference_class), values
 
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: method, seed, model and its weights,
@@ -235,7 +266,7 @@ class MetamerSynthesis:
             "method": self.method, "seed": self.seed, "model": self.model.name, "layer": self.layer,
             "weights": weights_digest(self.model), "version": __version__,
             "images": self.image_ids, "fake_relu": self.fake_relu, "thresholds": self.thresholds,
-            "comparison": self.comparison,
+            "comparison": self.comparison, "batch_invariant": self.batch_invariant,
             "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -327,10 +358,8 @@ class MetamerSynthesis:
                 if frozen.all():
                     break
             self.optimizer.zero_grad(set_to_none=True)
-            losses = self._losses(self.x)
+            losses = self._loss_and_gradient()
             self._check_finite(losses, it)
-            # The sum keeps each image's gradient equal to that of its own loss.
-            losses.sum().backward()
             if frozen.any():
                 self.x.grad[frozen] = 0
             self.optimizer.step()
@@ -348,8 +377,7 @@ class MetamerSynthesis:
             if self.check_every:
                 record_check(it)
         bar.close()
-        with torch.no_grad():
-            final = self._losses(self.x)
+        final = self._final_losses()
         self._check_finite(final, it)
         c = len(checked)
         return SynthesisResult(

@@ -141,11 +141,16 @@ def generation_nulls(wildcards):
     return []
 
 
+#: metamer_test keys a null does not depend on: the test's comparison, and where and in what
+#: memory the null is computed.
+NOT_NULL_KEYS = ("comparison", "memory_gb", "scratch_dir", "chunk_columns")
+
+
 def null_params(wildcards):
-    """What a null depends on in the config (not the comparison, which only the test uses)."""
+    """What a null depends on in the config."""
     return json.dumps(
         {
-            "metamer_test": {k: v for k, v in CONFIG["metamer_test"].items() if k != "comparison"},
+            "metamer_test": {k: v for k, v in CONFIG["metamer_test"].items() if k not in NOT_NULL_KEYS},
             "model": CONFIG["models"][wildcards.generator],
             "images": CONFIG["images"],
         },
@@ -168,6 +173,7 @@ def generation_params(wildcards):
             "layers": CONFIG["generators"][wildcards.generator],
             "images": CONFIG["images"],
             "images_per_job": CONFIG["images_per_job"],
+            "batch_invariant": CONFIG["batch_invariant"],
             "seed": CONFIG["seed"],
             "comparison": CONFIG["metamer_test"]["comparison"] if METHODS[wildcards.method]["check_every"] else None,
         },
@@ -198,8 +204,8 @@ def preflight_check():
     """The pre-flight check (Snakefile's `onstart`): before any job starts, on every run that has
     jobs to run (not on a dry run), load each configured model once and check every layer, weight
     file, image and evaluator (`python -m metamers check`), and stop the workflow listing every
-    problem. It runs in a subprocess, so the scheduler never imports torch; its log is
-    results/logs/preflight.log and its report results/preflight.txt.
+    problem. It runs in a subprocess, so the scheduler does not import torch for it; its log
+    is results/logs/preflight.log and its report results/preflight.txt.
 
     It is a hook rather than a job that the others take as input: a job's output would make
     every job downstream of it rerun whenever it reran (after any config edit), and an

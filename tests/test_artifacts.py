@@ -20,7 +20,6 @@ from metamers.artifacts import (
     ArtifactError,
     MetamerBatch,
     atomic_path,
-    job_seed,
     metamer_path,
     read_metamer_batch,
     write_metamer_batch,
@@ -164,9 +163,5 @@ def test_killed_writer_leaves_no_partial_file(tmp_path, existing):
     assert all(name.startswith(".job.h5.tmp-") for name in leftovers) and len(leftovers) == 1
 
 
-def test_paths_and_seeds():
+def test_paths():
     assert str(metamer_path("results", "adam", "lenet", "relu1", "b002")) == "results/metamers/adam/lenet/relu1/b002.h5"
-    seeds = {job_seed(0, m, "lenet", "relu1", "b000") for m in ("adam", "feather2023")}
-    assert len(seeds) == 2
-    assert job_seed(0, "adam", "lenet", "relu1", "b000") == job_seed(0, "adam", "lenet", "relu1", "b000")
-    assert job_seed(1, "adam", "lenet", "relu1", "b000") != job_seed(0, "adam", "lenet", "relu1", "b000")

@@ -43,14 +43,18 @@ def write_images(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
     return root
 
 
+SMALL_NULL = {"n_pairs": 10, "pool": {"type": "mnist", "per_class": 1}}
+
+
 def study(models: dict, generators: dict, evaluators: list, images: dict, **extra) -> dict:
-    """A small validated config."""
+    """A small validated config (with a null pool that has the pairs it needs, unless given)."""
     return validate_config({
         "models": models,
         "generators": {g: {"layers": layers} for g, layers in generators.items()},
         "evaluators": evaluators,
         "images": images,
         "methods": {"adam": {"iterations": 5}},
+        "metamer_test": SMALL_NULL,
         **extra,
     })
 
@@ -98,7 +102,7 @@ def test_valid_study_passes_and_reports_each_model_with_its_weight_files(tmp_pat
         generators={"std": ["relu1", {"name": "relu3", "fake_relu": True}, "linear2"], "rob": ["relu2"]},
         evaluators=["std", "rob", "ckpt"],
         images={"type": "folder", "root": str(imgs)},
-        metamer_test={"pool": {"type": "folder", "root": str(write_images(tmp_path / "pool", {"0": 3, "1": 3}))}},
+        metamer_test={"n_pairs": 1, "pool": {"type": "folder", "root": str(write_images(tmp_path / "pool", {"0": 3, "1": 3}))}},
     )
     loads = []
     real_load = registry.load_model
@@ -129,7 +133,7 @@ def test_unreadable_pool_image_and_channel_mismatch_are_reported_once_each(tmp_p
         generators={"std": ["relu2"]},
         evaluators=["std", "two"],
         images={"type": "folder", "root": str(imgs)},
-        metamer_test={"pool": {"type": "folder", "root": str(pool)}},
+        metamer_test={"n_pairs": 21, "pool": {"type": "folder", "root": str(pool)}},
     )
     problems = preflight(config)
     assert len(problems) == 3, problems
@@ -138,6 +142,18 @@ def test_unreadable_pool_image_and_channel_mismatch_are_reported_once_each(tmp_p
     for key in ("images", "metamer_test.pool"):  # 6 and 6 images, one line per (set, model)
         [line] = [p for p in problems if p.startswith(f"{key}: ") and "'two'" in p]
         assert "cannot convert 1-channel images to 2 channels" in line
+
+
+def test_a_pool_too_small_for_the_null_is_reported(imgs):
+    config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   metamer_test={"n_pairs": 46, "pool": {"type": "mnist", "per_class": 1}})
+    assert preflight(config) == [
+        "metamer_test: the null pool has 10 images, which give 45 pairs; 46 pairs need at least 11 images"]
+    config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   metamer_test={"n_pairs": 6, "pair_sampling": "disjoint", "pool": {"type": "mnist", "per_class": 1}})
+    assert preflight(config) == ["metamer_test: the null pool has 10 images; 6 disjoint pairs need 12"]
 
 
 def test_evaluator_with_fewer_classes_than_the_labels_is_reported(tmp_path, imgs):
@@ -275,3 +291,17 @@ print(json.dumps([files, existing, sorted(m for m in sys.modules if m.split(".")
     adv = str(advertorch_weights_dir() / "mnist_lenet5_clntrained.pt")
     assert files == [adv, str(there)] and existing == sorted([adv, str(there)])
     assert torch_modules == []
+
+
+def test_a_large_pool_is_checked_on_a_seeded_sample(imgs, monkeypatch):
+    import metamers.preflight as pf
+
+    monkeypatch.setattr(pf, "POOL_IMAGES_CHECKED", 3)
+    config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)})
+    result = pf.check_study(config)
+    assert result.problems == []
+    pool_line = next(line for line in result.checked if "metamer_test.pool" in line)
+    assert "mnist: 3 of 3 images read (a sample of its 10)" in pool_line
+    images_line = next(line for line in result.checked if line.strip().startswith("images:"))
+    assert "(a sample" not in images_line  # every reference image is read

@@ -59,7 +59,10 @@ def gram_values(acts: torch.Tensor, name: str, reference, other, **store) -> tor
 @pytest.mark.parametrize("where", ["memory", "disk"])
 def test_gram_path_equals_the_paired_form(tied, name, where, tmp_path):
     reference, other = draw_pairs(len(tied), 200, seed=3)
-    store = {"chunk_columns": 7, "memory_bytes": 1 if where == "disk" else 1 << 30, "scratch_dir": tmp_path}
+    # 80 columns in 12 chunks of 7 (the last one padded); on disk: a budget below the store's size
+    store = {"chunk_columns": 7, "memory_bytes": 8000 if where == "disk" else 1 << 30, "scratch_dir": tmp_path}
+    with ActivationStore(30, 80, [name], **store) as s:
+        assert (s.columns, s.n_chunks, s.on_disk) == (7, 12, where == "disk")
     got, on_disk = gram_values(tied.float(), name, reference, other, **store)
     assert on_disk == (where == "disk")
     assert not list(tmp_path.iterdir())  # the scratch file is gone afterwards
