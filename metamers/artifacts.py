@@ -9,7 +9,8 @@ synthesis (0 when the method does not check)::
                           job_config (JSON), seed, host, method, generator, layer, batch,
                           iterations, iterations_run, check_every, on_success,
                           thresholds (JSON), comparison, fake_relu (0/1: the straight-through
-                          ReLU was used at the layer), created (ISO 8601, UTC)
+                          ReLU was used at the layer), references_held_out (0/1: the image
+                          set is held out from the models' training), created (ISO 8601, UTC)
     /image_ids            (N,)          UTF-8 strings, the reference image ids
     /labels               (N,)          int64, true labels
     /reference            (N, C, H, W)  uint8, the reference as shown to the generator

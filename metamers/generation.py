@@ -148,6 +148,7 @@ def generate_batch(
             "thresholds": json.dumps(thresholds, sort_keys=True),
             "comparison": comparison,
             "fake_relu": int(fake_relu),
+            "references_held_out": int(images.held_out),
         },
     )
     path = write_metamer_batch(out_path, artifact)

@@ -384,5 +384,5 @@ def null_job(config: Mapping[str, Any], generator: str, layer: str, out_path: st
                   "images": dict(config["images"]), "model": dict(config["models"][generator]), "device": str(device)}
     attrs = {**provenance(job_config, settings["seed"]), "generator": generator, "layer": layer,
              "n_pool": len(pool_ids), "n_pairs": settings["n_pairs"], "n_draws": settings["n_draws"],
-             "pool": pool_set.name}
+             "pool": pool_set.name, "pool_held_out": int(pool_set.held_out)}
     return write_nulls(out_path, nulls, attrs, pool_ids)

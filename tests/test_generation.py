@@ -31,6 +31,7 @@ def test_artifact_holds_what_the_job_computed(tiny, tmp_path):
     assert art.image_ids == images.ids and len(art.image_ids) == 2
     assert art.labels.tolist() == [0, 1]
     assert art.loss.shape == (2, 8)
+    assert art.attrs["references_held_out"] == 1  # the shipped MNIST test digits
     assert art.attrs["seed"] == 0  # the base seed; each image's start seed is recorded beside it
     from metamers.synthesis import start_seed
 

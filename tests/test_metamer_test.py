@@ -176,7 +176,7 @@ def test_null_job_writes_a_reproducible_null_file(config, tmp_path):
     nulls, attrs = read_nulls(path)
     assert sorted(nulls) == ["snr_db", "spearman"]
     assert attrs["n_pool"] == 5000 and attrs["layer"] == "relu3" and attrs["seed"] == "4" and attrs["n_draws"] == 3
-    assert attrs["pool"] == "mnist"
+    assert attrs["pool"] == "mnist" and attrs["pool_held_out"] == 0  # training digits
     import h5py
 
     with h5py.File(path) as f:
