@@ -36,6 +36,8 @@ RECOGNIZABILITY_COLUMNS = [
     "evaluator_pred_reference",
     "passed_metamer_test",
 ]
+#: Columns of :func:`recognizability` (before :func:`attach_verdicts` adds ``passed_metamer_test``).
+CLASSIFICATION_COLUMNS = RECOGNIZABILITY_COLUMNS[:-1]
 
 #: Columns of ``transfer.csv``, one row per (method, generator, layer, evaluator):
 #: accuracy over the metamers that passed the metamer test (empty when none did) with their
@@ -104,8 +106,8 @@ def recognizability(
             )
         )
     if not frames:
-        return pd.DataFrame(columns=[c for c in RECOGNIZABILITY_COLUMNS if c != "passed_metamer_test"])
-    return pd.concat(frames, ignore_index=True)[[c for c in RECOGNIZABILITY_COLUMNS if c != "passed_metamer_test"]]
+        return pd.DataFrame(columns=CLASSIFICATION_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[CLASSIFICATION_COLUMNS]
 
 
 def attach_verdicts(rows: pd.DataFrame, test_rows: pd.DataFrame) -> pd.DataFrame:

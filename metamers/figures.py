@@ -70,7 +70,7 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
         table = sub.pivot_table(index="row", columns="evaluator", values="pct", sort=False, dropna=False)
         counts = sub.pivot_table(index="row", columns="evaluator", values="n_metamers_passing", sort=False)
         table, counts = table.reindex(columns=evaluators), counts.reindex(index=table.index, columns=evaluators)
-        labels = np.vectorize(lambda p, n: f"n=0" if n == 0 or np.isnan(p) else f"{p:.0f}\nn={n:.0f}")(
+        labels = np.vectorize(lambda p, n: "" if np.isnan(p) else f"{p:.0f}\nn={n:.0f}")(
             table.to_numpy(), counts.to_numpy())
         ax.set_facecolor("0.85")
         sns.heatmap(
@@ -78,8 +78,8 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
             cbar=ax is axes[0, -1], cbar_kws={"label": "passing metamers recognized (% correct)"},
             linewidths=0.5, linecolor="white",
         )
-        for (r, c), n in np.ndenumerate(counts.to_numpy()):  # label the empty (grey) cells too
-            if n == 0 or np.isnan(n):
+        for (r, c), p in np.ndenumerate(table.to_numpy()):  # seaborn leaves the empty (grey) cells bare
+            if np.isnan(p):
                 ax.text(c + 0.5, r + 0.5, "n=0", ha="center", va="center", fontsize=7, color="0.3")
         ax.set_title(f"method: {method}")
         ax.set_xlabel("evaluator model")

@@ -14,6 +14,7 @@ the first draw's threshold is the one the metamer test uses. The threshold is th
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,14 @@ class NullError(ValueError):
 def n_possible_pairs(k: int) -> int:
     """K(K-1)/2, the number of pairs of distinct items among ``k``."""
     return k * (k - 1) // 2
+
+
+def images_for_pairs(n_pairs: int) -> int:
+    """The smallest K with K(K-1)/2 >= ``n_pairs``."""
+    k = (1 + math.isqrt(8 * n_pairs)) // 2
+    while n_possible_pairs(k) < n_pairs:
+        k += 1
+    return k
 
 
 def pair_from_index(index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,10 +143,9 @@ def pool_images(
         raise NullError(f"the null pool has {len(candidates)} images; {n_pairs} disjoint pairs need {2 * n_pairs}")
     have = n_possible_pairs(len(candidates))
     if have < n_pairs:
-        need = next(k for k in range(2, len(candidates) + n_pairs + 2) if n_possible_pairs(k) >= n_pairs)
         raise NullError(
             f"the null pool has {len(candidates)} images, which give {have} pairs; "
-            f"{n_pairs} pairs need at least {need} images"
+            f"{n_pairs} pairs need at least {images_for_pairs(n_pairs)} images"
         )
     return pool, candidates
 

@@ -8,8 +8,9 @@ of other jobs. :func:`preflight` checks, cheaply and on the CPU:
 * every generator and evaluator model: its weight files exist, and it loads;
 * every generator layer: the model has it (``fake_relu`` layers are ReLU modules), and a
   forward pass of one zero input reaches it;
-* the reference image set and the configured null pool: they list, every image reads and
-  converts to the input shape of every generator and evaluator;
+* the reference image set and the null pool (configured, or the references' training pool):
+  they list, every reference image and a sample of the pool's reads and converts to the
+  input shape of every generator and evaluator, and the pool has the null's pairs;
 * every evaluator: it has more classes than the largest label of the reference set.
 
 It collects every problem rather than stopping at the first. :func:`run_preflight` writes
