@@ -2,8 +2,8 @@
 
 Real layers: for two layers it computes a Spearman null of ``--pairs`` pairs (default the
 published 1,000,000) drawn from all pairs of ``--pool`` images, the way a null job does it
-(:func:`metamers.nulls.compute_nulls`: activations into an ActivationStore, Gram matrices,
-pairs drawn by :func:`metamers.nulls.draw_pairs`), times ``scipy.stats.spearmanr`` on
+(:func:`metamers.stats.nulls.compute_nulls`: activations into an ActivationStore, Gram matrices,
+pairs drawn by :func:`metamers.stats.nulls.draw_pairs`), times ``scipy.stats.spearmanr`` on
 ``--sample`` of the same pairs, extrapolates it to all pairs, and compares the two:
 
 * LeNet-5 (advertorch, standard) at ``relu1`` (32 x 28 x 28), pool: MNIST training digits
@@ -46,12 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from metamers.activation_store import ActivationStore  # noqa: E402
-from metamers.images import load_image_set  # noqa: E402
-from metamers.layers import LayerReader  # noqa: E402
-from metamers.nulls import compute_nulls, draw_pairs  # noqa: E402
-from metamers.registry import load_model  # noqa: E402
-from metamers.statistics import pair_values_from_gram  # noqa: E402
+from metamers.data import load_image_set  # noqa: E402
+from metamers.models import load_model  # noqa: E402
+from metamers.models.layers import LayerReader  # noqa: E402
+from metamers.stats.activation_store import ActivationStore  # noqa: E402
+from metamers.stats.nulls import compute_nulls  # noqa: E402
+from metamers.stats.pairs import draw_pairs  # noqa: E402
+from metamers.stats.statistics import pair_values_from_gram  # noqa: E402
 
 
 def mnist_pool(k: int, seed: int) -> torch.Tensor:

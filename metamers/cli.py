@@ -25,8 +25,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _layers(args: argparse.Namespace) -> int:
-    from .layers import graph_node_names
-    from .registry import load_model
+    from .models.layers import graph_node_names
+    from .models.loading import load_model
 
     config = load_config(args.config)
     model = load_model(config["models"], args.model)
@@ -46,7 +46,7 @@ def _check(args: argparse.Namespace) -> int:
     import logging
 
     from .config import validate_config
-    from .preflight import PreflightError, run_preflight
+    from .jobs.preflight import PreflightError, run_preflight
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.config == "-":

@@ -17,7 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .methods import resolve_method
+from .registry import lookup
+from .synthesis.methods import resolve_method
 
 
 class ConfigError(ValueError):
@@ -85,32 +86,28 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         lines = [f"  {_key(e.absolute_path)}: {_describe(e)}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     _fill_defaults(config_schema(), config)
-    models = config["models"]
     problems = []
-    for name in config["generators"]:
-        if name not in models:
-            problems.append(f"  generators.{name}: not a configured model; models: {', '.join(models)}")
-    for name in config["evaluators"]:
-        if name not in models:
-            problems.append(f"  evaluators: {name!r} is not a configured model; models: {', '.join(models)}")
-    for name, entry in config["methods"].items():
+
+    def check(key: str, find, *args) -> None:
+        """Run a lookup; its error, if any, is a problem of config key ``key``."""
         try:
-            resolve_method(name, entry)
+            find(*args)
         except KeyError as err:
-            problems.append(f"  methods.{name}: {err.args[0]}")
+            problems.append(f"  {key}: {err.args[0]}")
+
+    for name in config["generators"]:
+        check(f"generators.{name}", lookup, config["models"], name, "model", KeyError, "configured")
+    for name in config["evaluators"]:
+        check("evaluators", lookup, config["models"], name, "model", KeyError, "configured")
+    for name, entry in config["methods"].items():
+        check(f"methods.{name}", resolve_method, name, entry)
     for name, gen in config["generators"].items():
         layers = [layer_name(item) for item in gen["layers"]]
         dupes = sorted({n for n in layers if layers.count(n) > 1})
         if dupes:
             problems.append(f"  generators.{name}.layers: listed more than once: {dupes}")
     for name, layer in config["figures"].get("null_layers", {}).items():
-        if name not in config["generators"]:
-            problems.append(f"  figures.null_layers.{name}: not a generator; generators: {', '.join(config['generators'])}")
-        elif layer not in generator_layers(config, name):
-            problems.append(
-                f"  figures.null_layers.{name}: {layer!r} is not a layer of this generator; "
-                f"layers: {', '.join(generator_layers(config, name))}"
-            )
+        check(f"figures.null_layers.{name}", layer_options, config, name, layer)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
     return config
@@ -143,12 +140,41 @@ def layer_options(config: Mapping[str, Any], generator: str, layer: str) -> dict
     """Per-layer options of a generator's layer: ``fake_relu`` (None when the layer does not set
     it: the method's setting applies). An unknown generator or layer is a :class:`KeyError`
     that lists the configured ones."""
-    if generator not in config["generators"]:
-        raise KeyError(f"unknown generator {generator!r}; configured: {', '.join(config['generators'])}")
-    for item in config["generators"][generator]["layers"]:
-        if layer_name(item) == layer:
-            return {"fake_relu": None} if isinstance(item, str) else {"fake_relu": None, **item}
-    raise KeyError(
-        f"layer {layer!r} is not configured for generator {generator!r}; "
-        f"configured: {', '.join(generator_layers(config, generator))}"
-    )
+    entry = lookup(config["generators"], generator, "generator", listed="configured")
+    layers = {layer_name(item): item for item in entry["layers"]}
+    item = lookup(layers, layer, "layer", listed="configured", context=f"generator {generator!r}: ")
+    return {"fake_relu": None} if isinstance(item, str) else {"fake_relu": None, **item}
+
+
+def null_layers(config: Mapping[str, Any]) -> dict[str, str]:
+    """Generator -> the layer whose null histograms are drawn (``figures.null_layers``, else its last layer)."""
+    chosen = config["figures"].get("null_layers", {})
+    return {gen: chosen.get(gen, generator_layers(config, gen)[-1]) for gen in config["generators"]}
+
+
+def schema_enums() -> dict[str, list[str]]:
+    """Every ``enum`` of the config schema that names a registered choice: the key path
+    (``methods.*.optimizer``) -> the registry's names, in the registry's order. A test checks
+    that the schema lists exactly these, so the schema and the code cannot drift apart."""
+    from .data import IMAGE_SETS
+    from .models.sources import SOURCES
+    from .stats.comparisons import COMPARISONS
+    from .stats.pairs import PAIR_SAMPLING
+    from .stats.statistics import STATISTICS
+    from .synthesis import LOSSES, METHOD_PRESETS, OPTIMIZERS, SCHEDULES, STARTS
+    from .synthesis.methods import ON_SUCCESS
+
+    return {
+        "images.type": IMAGE_SETS.names(),
+        "metamer_test.pool.type": IMAGE_SETS.names(),
+        "models.*.source": SOURCES.names(),
+        "methods.*.preset": METHOD_PRESETS.names(),
+        "methods.*.optimizer": OPTIMIZERS.names(),
+        "methods.*.loss": LOSSES.names(),
+        "methods.*.schedule.type": SCHEDULES.names(),
+        "methods.*.init.type": STARTS.names(),
+        "methods.*.on_success": list(ON_SUCCESS),
+        "metamer_test.statistics[]": STATISTICS.names(),
+        "metamer_test.pair_sampling": PAIR_SAMPLING.names(),
+        "metamer_test.comparison": COMPARISONS.names(),
+    }

@@ -9,11 +9,12 @@ sys.path.insert(0, workflow.basedir)  # the metamers package of this repository,
 
 from snakemake.exceptions import WorkflowError
 
-from metamers.artifacts import metamer_path
+from metamers.artifacts.metamers import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
-from metamers.images import batch_ids, grid_selection, load_image_set
-from metamers.methods import resolve_method
-from metamers.weight_files import study_models, weight_files
+from metamers.data import batch_ids, grid_selection, load_image_set
+from metamers.figures import FIGURES
+from metamers.models.loading import study_models, weight_files
+from metamers.synthesis.methods import resolve_method
 
 try:
     CONFIG = validate_config(config)
@@ -82,18 +83,6 @@ GRID_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CO
 GRID_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(GRID_IDS)]
 LAYERS = {gen: generator_layers(CONFIG, gen) for gen in CONFIG["generators"]}
 METHODS = {name: resolve_method(name, entry) for name, entry in CONFIG["methods"].items()}
-NULL_LAYERS = {gen: CONFIG["figures"].get("null_layers", {}).get(gen, LAYERS[gen][-1]) for gen in LAYERS}
-
-#: Figure name -> the tables it is drawn from (under results/tables).
-FIGURE_TABLES = {
-    "metamer_grid": ["metamer_grid.npz"],
-    "transfer_heatmap": ["transfer.csv"],
-    "recognizability_by_layer": ["transfer.csv"],
-    "metamer_test_by_layer": ["metamer_test_summary.csv"],
-    "null_histograms": ["null_histograms.csv", "null_thresholds.csv", "metamer_test.csv"],
-}
-#: Figure name -> keyword options of its drawing function.
-FIGURE_OPTIONS = {"null_histograms": {"layers": NULL_LAYERS}}
 
 
 wildcard_constraints:
@@ -182,7 +171,13 @@ def generation_params(wildcards):
 
 
 def figure_tables(wildcards):
-    return [f"{RESULTS}/tables/{table}" for table in FIGURE_TABLES[wildcards.figure]]
+    """The tables of a figure (metamers.figures.FIGURES), in the order its drawing function takes them."""
+    return [f"{RESULTS}/tables/{table}" for table in FIGURES[wildcards.figure].tables]
+
+
+def figure_options(wildcards):
+    """What a figure depends on in the config (its drawing options), so that editing it redraws."""
+    return FIGURES[wildcards.figure].options(CONFIG)
 
 
 def figure_files(name):
@@ -196,7 +191,7 @@ def final_outputs():
         f"{RESULTS}/tables/metamer_test.csv",
         f"{RESULTS}/tables/metamer_test_summary.csv",
         f"{RESULTS}/tables/null_thresholds.csv",
-        *[f for name in FIGURE_TABLES for f in figure_files(name)],
+        *[f for name in FIGURES for f in figure_files(name)],
     ]
 
 

@@ -19,7 +19,7 @@ rule recognizability:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/recognizability.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule transfer_table:
@@ -45,7 +45,7 @@ rule transfer_table:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/transfer_table.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule grid_images:
@@ -66,4 +66,4 @@ rule grid_images:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/grid_images.py"
+        "../workflow_scripts/run_rule.py"

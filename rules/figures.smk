@@ -2,7 +2,7 @@
 
 
 rule figure:
-    """Draw one figure from its table (see FIGURE_TABLES in rules/common.smk)."""
+    """Draw one figure from its tables (metamers.figures.FIGURES names them)."""
     input:
         figure_tables,
     output:
@@ -16,19 +16,19 @@ rule figure:
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
     params:
-        options=lambda w: FIGURE_OPTIONS.get(w.figure, {}),
+        options=figure_options,
     wildcard_constraints:
-        figure="|".join(FIGURE_TABLES),
+        figure="|".join(FIGURES),
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/figure.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule figures:
     """Every figure; `snakemake --cores 2 figures --forcerun figure` redraws them from the tables."""
     input:
-        [f for name in FIGURE_TABLES for f in figure_files(name)],
+        [f for name in FIGURES for f in figure_files(name)],

@@ -19,4 +19,4 @@ rule generate:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/generate.py"
+        "../workflow_scripts/run_rule.py"

@@ -18,7 +18,7 @@ rule null_distribution:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/null_distribution.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule metamer_test:
@@ -43,7 +43,7 @@ rule metamer_test:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/metamer_test.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule metamer_test_table:
@@ -67,7 +67,7 @@ rule metamer_test_table:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/metamer_test_table.py"
+        "../workflow_scripts/run_rule.py"
 
 
 rule null_tables:
@@ -87,4 +87,4 @@ rule null_tables:
     conda:
         "../envs/metamers.yaml"
     script:
-        "../workflow_scripts/null_tables.py"
+        "../workflow_scripts/run_rule.py"

@@ -1,9 +1,16 @@
-"""Shared fixtures: the repository, ../shared, small models and configs."""
+"""Shared fixtures: the repository, ../shared, small models and the tests' own config.
+
+Tests that need the real data and weights of ``../shared`` take the ``shared`` fixture: they
+skip when it is absent, except where ``METAMERS_REQUIRE_SHARED=1`` (as ``.ci/run`` sets it),
+which makes its absence a failure so that CI cannot pass by skipping them. ``METAMERS_SHARED``
+points at another copy of it.
+"""
 
 from __future__ import annotations
 
 import copy
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +19,12 @@ import torch
 import torch.nn as nn
 import yaml
 
-from metamers.registry import Classifier
+from metamers.models import Classifier
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("METAMERS_SHARED", REPO.parent / "shared"))
+#: The tests' own study (never the shipped config.yaml, which only the tests of that file read).
+TEST_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -25,21 +34,26 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """The ../shared folder of real data and weights (tests that need it skip without it)."""
+    """The ../shared folder of real data and weights (tests that need it skip without it, or
+    fail under ``METAMERS_REQUIRE_SHARED=1``)."""
     if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} (real data and weights beside the repository) is absent")
+        reason = f"{SHARED} (real data and weights beside the repository) is absent"
+        if os.environ.get("METAMERS_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{reason}, and METAMERS_REQUIRE_SHARED=1 forbids skipping the tests that need it")
+        pytest.skip(reason)
     return SHARED
 
 
 @pytest.fixture(scope="session")
-def default_config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+def study_config() -> dict:
+    """The tests' own study, ``tests/config.yaml`` (read once; copy it before changing it)."""
+    return yaml.safe_load(TEST_CONFIG.read_text())
 
 
 @pytest.fixture
-def config(default_config) -> dict:
-    """A deep copy of the default config, free to modify."""
-    return copy.deepcopy(default_config)
+def config(study_config) -> dict:
+    """A deep copy of the tests' study, free to modify."""
+    return copy.deepcopy(study_config)
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from metamers import __version__
-from metamers.artifacts import (
+from metamers.artifacts.metamers import (
     DATASETS,
     SCHEMA_VERSION,
     ArtifactError,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from metamers.config import ConfigError, generator_layers, layer_options, load_config, validate_config
+from metamers.config import (
+    ConfigError,
+    generator_layers,
+    layer_options,
+    load_config,
+    validate_config,
+)
 
 
 def test_default_config_is_valid_and_gets_defaults(repo):
@@ -28,9 +34,13 @@ def test_default_config_is_valid_and_gets_defaults(repo):
         (lambda c: c.update(device="gpu"), r"device: 'gpu' does not match"),
         (lambda c: c["images"].update(type="folder"), r"images: 'root' is a required property"),
         (lambda c: c.pop("evaluators"), r"\(top level\): 'evaluators' is a required property"),
-        (lambda c: c["evaluators"].append("vgg"), r"evaluators: 'vgg' is not a configured model; models: lenet5_standard, lenet5_robust"),
-        (lambda c: c["generators"].update(vgg={"layers": ["x"]}), r"generators\.vgg: not a configured model"),
+        (lambda c: c["evaluators"].append("vgg"), r"evaluators: unknown model 'vgg'; configured: lenet5_standard, lenet5_robust"),
+        (lambda c: c["generators"].update(vgg={"layers": ["x"]}), r"generators\.vgg: unknown model 'vgg'; configured: lenet5_standard"),
         (lambda c: c["generators"]["lenet5_robust"]["layers"].append("relu1"), r"listed more than once: \['relu1'\]"),
+        (lambda c: c.setdefault("figures", {}).update(null_layers={"lenet5_robust": "relu9"}),
+         r"figures\.null_layers\.lenet5_robust: generator 'lenet5_robust': unknown layer 'relu9'; configured: relu1"),
+        (lambda c: c.setdefault("figures", {}).update(null_layers={"vgg": "relu1"}),
+         r"figures\.null_layers\.vgg: unknown generator 'vgg'; configured: lenet5_standard, lenet5_robust"),
         (lambda c: c["generators"]["lenet5_robust"]["layers"].append({"name": "relu1", "fakerelu": True}), r"must be a layer name or \{name"),
     ],
 )

@@ -6,19 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_artifacts import make_batch
 
-from metamers.artifacts import write_metamer_batch
-from metamers.evaluation import (
+from metamers.artifacts import read_metamer_batch, write_metamer_batch
+from metamers.data import grid_selection, load_image_set
+from metamers.figures.grid import grid_images
+from metamers.models import load_model
+from metamers.stats.recognizability import (
     RECOGNIZABILITY_COLUMNS,
     TRANSFER_COLUMNS,
     attach_verdicts,
-    grid_images,
     recognizability,
     transfer_table,
 )
-from metamers.images import grid_selection, load_image_set
-from metamers.registry import load_model
-from test_artifacts import make_batch
 
 
 def _rows() -> pd.DataFrame:
@@ -95,7 +95,7 @@ def test_recognizability_of_metamers_equal_to_references(tmp_path):
     batch.reference, batch.metamer_uint8 = pixels, pixels.copy()
     path = write_metamer_batch(tmp_path / "a.h5", batch)
     model = load_model({"lenet": {"source": "advertorch", "weights": "clntrained"}}, "lenet")
-    rows = recognizability([path], model, {"lenet5_standard": ["relu1", "relu3"]})
+    rows = recognizability(read_metamer_batch(path, activations=False), model, ["relu1", "relu3"])
     assert list(rows.columns) == RECOGNIZABILITY_COLUMNS[:-1] and len(rows) == 4
     with torch.no_grad():
         direct = model(torch.from_numpy(pixels).float() / 255).argmax(1).numpy()
@@ -115,7 +115,8 @@ def test_grid_rows_follow_layer_order(tmp_path):
         batch = make_batch(n=3, seed=k)
         batch.attrs = {**batch.attrs, "layer": layer}
         paths.append(write_metamer_batch(tmp_path / f"{layer}.h5", batch))
-    grid = grid_images(paths, 2, {"lenet5_standard": ["relu1", "relu3"]})
+    grid = grid_images([read_metamer_batch(p, activations=False) for p in paths], 2,
+                       {"lenet5_standard": ["relu1", "relu3"]})
     assert grid["rows"].tolist() == ["reference", "adam | lenet5_standard | relu1", "adam | lenet5_standard | relu3"]
     assert grid["images"].shape == (3, 2, 28, 28, 1)
     first = make_batch(n=3, seed=1)  # relu1 came from seed 1

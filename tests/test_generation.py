@@ -10,10 +10,10 @@ import torch
 
 from metamers.artifacts import read_metamer_batch
 from metamers.config import validate_config
-from metamers.generation import generate_batch
-from metamers.images import load_image_set
-from metamers.layers import LayerError, LayerReader
-from metamers.registry import load_model
+from metamers.data import load_image_set
+from metamers.jobs.generate import generate as generate_batch
+from metamers.models import load_model
+from metamers.models.layers import LayerError, LayerReader
 from metamers.synthesis import SynthesisError
 
 
@@ -59,7 +59,7 @@ def test_bad_job_keys_name_the_valid_choices(tiny, tmp_path):
     out = tmp_path / "x.h5"
     with pytest.raises(KeyError, match="configured: relu1, relu2, relu3, linear2"):
         generate_batch(tiny, "adam", "lenet5_standard", "conv9", "b000", out)
-    with pytest.raises(KeyError, match="unknown batch 'b007'; this config has batches b000"):
+    with pytest.raises(KeyError, match="unknown batch 'b007'; configured: b000"):
         generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b007", out)
     with pytest.raises(KeyError, match="unknown method 'lbfgs'; configured: feather2023, adam"):
         generate_batch(tiny, "lbfgs", "lenet5_standard", "relu1", "b000", out)
@@ -70,11 +70,12 @@ def test_bad_job_keys_name_the_valid_choices(tiny, tmp_path):
 
 
 def test_non_finite_loss_fails_the_job_without_an_artifact(tiny, tmp_path, monkeypatch):
-    from metamers import losses
+    from metamers.synthesis import objective as losses
 
-    monkeypatch.setitem(losses.LOSSES, "normalized_l2", lambda a, r: (a - r).flatten(1).sum(1) * float("nan"))
     out = tmp_path / "x.h5"
-    with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['mnist-"):
+    nan = lambda a, r: (a - r).flatten(1).sum(1) * float("nan")  # noqa: E731
+    with losses.LOSSES.override("normalized_l2", nan), pytest.raises(SynthesisError,
+                                                                     match=r"iteration 0 for image\(s\) \['mnist-"):
         generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b000", out, progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -116,14 +117,14 @@ def test_relu_layers_use_the_straight_through_relu_by_default(tiny, tmp_path):
 
 
 def test_the_target_is_the_8bit_reference(tiny_linear):
-    from metamers.methods import resolve_method
     from metamers.synthesis import MetamerSynthesis
+    from metamers.synthesis.methods import resolve_method
 
     ref = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
-    synth = MetamerSynthesis(tiny_linear, "fc", ref, resolve_method("adam"), seed=0)
+    synth = MetamerSynthesis.single(tiny_linear, "fc", ref, resolve_method("adam"), seed=0)
     eight_bit = (ref * 255).round() / 255
     with torch.no_grad():
         per_image = lambda x: torch.cat([tiny_linear.net.fc(x[i : i + 1].flatten(1)) for i in range(2)])  # noqa: E731
-        assert torch.equal(synth.target, per_image(eight_bit))
-        assert not torch.equal(synth.target, per_image(ref))
+        assert torch.equal(synth.objective.activations[0], per_image(eight_bit))
+        assert not torch.equal(synth.objective.activations[0], per_image(ref))
     assert torch.equal(synth.reference, eight_bit)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from metamers.images import ImageError, batch_ids, default_pool, load_image_set, to_input
+from metamers.data import ImageError, batch_ids, default_pool, load_image_set, to_input
 
 
 def test_mnist_sample_is_stratified_and_seeded():
@@ -85,7 +85,7 @@ MNIST_TEST_SUBSET_PIXELS_SHA256 = "c2499e276376eed38e45d9e4eb01184c5d7bc763b80c0
 
 
 def _shipped_subset() -> dict[str, np.ndarray]:
-    """The shipped npz, read through the installed package (independently of metamers.images)."""
+    """The shipped npz, read through the installed package (independently of metamers.data)."""
     import importlib.resources
 
     resource = importlib.resources.files("metamers").joinpath("data/mnist_test_subset.npz")
@@ -189,7 +189,7 @@ def test_listing_mnist_test_needs_no_torch():
 
     code = (
         "import sys\n"
-        "from metamers.images import load_image_set\n"
+        "from metamers.data import load_image_set\n"
         "s = load_image_set({'type': 'mnist_test', 'per_class': 3})\n"
         "assert len(s.ids) == 30, s.ids\n"
         "print('torch' in sys.modules)\n"
@@ -212,7 +212,7 @@ def test_held_out_flag_per_image_set_type(tmp_path):
 
 
 def test_image_set_requires_an_explicit_held_out():
-    from metamers.images import ImageSet
+    from metamers.data import ImageSet
 
     with pytest.raises(TypeError, match="held_out"):
         ImageSet("x", [], {}, {})

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from metamers.architectures import CifarResNet, LeNet5
-from metamers.layers import LayerError, LayerReader, fake_relu
-from metamers.registry import Classifier
+from metamers.models import Classifier
+from metamers.models.architectures import CifarResNet, LeNet5
+from metamers.models.layers import LayerError, LayerReader, fake_relu
 
 
 @pytest.fixture

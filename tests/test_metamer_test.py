@@ -8,15 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from metamers.artifacts import write_metamer_batch
-from metamers.images import load_image_set
-from metamers.methods import resolve_method
-from metamers.metamer_test import METAMER_TEST_COLUMNS, SUMMARY_COLUMNS, run_metamer_test, summarize
-from metamers.nulls import NullDistribution, NullError, pool_images
-from metamers.registry import load_model
-from metamers.synthesis import MetamerSynthesis
 from test_artifacts import make_batch
+
+from metamers.artifacts import read_metamer_batch, write_metamer_batch
+from metamers.data import load_image_set
+from metamers.data.pools import pool_images
+from metamers.models import load_model
+from metamers.stats.metamer_test import (
+    METAMER_TEST_COLUMNS,
+    SUMMARY_COLUMNS,
+    metamer_test_rows,
+    summarize,
+)
+from metamers.stats.nulls import NullDistribution
+from metamers.stats.pairs import NullError
+from metamers.synthesis import MetamerSynthesis
+from metamers.synthesis.methods import resolve_method
 
 MNIST_2 = {"type": "mnist", "per_class": 2, "seed": 0}
 
@@ -39,7 +46,7 @@ def test_default_pool_is_the_source_minus_the_references():
 
 def test_references_are_left_out_of_a_configured_pool_with_a_warning(caplog):
     refs = load_image_set(MNIST_2).ids
-    with caplog.at_level(logging.WARNING, logger="metamers.nulls"):
+    with caplog.at_level(logging.WARNING, logger="metamers.data.pools"):
         _, ids = pool_images(MNIST_2, {"type": "mnist"}, refs, n_pairs=10)
     assert f"the null pool holds 20 reference image(s), left out of the null: {', '.join(sorted(refs))}" in caplog.text
     assert len(ids) == 4980 and not set(ids) & set(refs)
@@ -61,7 +68,7 @@ def test_stopping_at_success_freezes_each_image(lenet):
     ref = images.tensor(images.ids, lenet.input_shape)
     settings = resolve_method("adam", {"iterations": 400, "check_every": 5, "on_success": "stop"})
     thresholds = {"snr_db": 25.0, "pearson": 0.9}
-    synth = MetamerSynthesis(lenet, "relu2", ref, settings, seed=3, thresholds=thresholds)
+    synth = MetamerSynthesis.single(lenet, "relu2", ref, settings, seed=3, thresholds=thresholds)
     snapshots = []
     check = synth.check
     synth.check = lambda: (snapshots.append(synth.x.detach().clone()), check())[1]
@@ -89,7 +96,7 @@ def test_continue_runs_to_the_budget_and_records_the_first_pass(lenet):
     images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 2})
     ref = images.tensor(images.ids, lenet.input_shape)
     settings = resolve_method("adam", {"iterations": 200, "check_every": 25, "on_success": "continue"})
-    result = MetamerSynthesis(lenet, "relu2", ref, settings, seed=3,
+    result = MetamerSynthesis.single(lenet, "relu2", ref, settings, seed=3,
                               thresholds={"pearson": 0.97}).synthesize(progress=False)
     assert result.iterations_run == 200 and not np.isnan(result.loss).any()
     assert result.test_iterations.tolist() == list(range(0, 201, 25))
@@ -101,7 +108,7 @@ def test_continue_runs_to_the_budget_and_records_the_first_pass(lenet):
 
 def test_checking_needs_thresholds(lenet):
     with pytest.raises(ValueError, match="checks the metamer test every 10 iterations, which needs the null thresholds"):
-        MetamerSynthesis(lenet, "relu1", torch.rand(1, 1, 28, 28), resolve_method("adam", {"check_every": 10}), seed=0)
+        MetamerSynthesis.single(lenet, "relu1", torch.rand(1, 1, 28, 28), resolve_method("adam", {"check_every": 10}), seed=0)
 
 
 def _null(stat: str, threshold: float) -> NullDistribution:
@@ -128,7 +135,8 @@ def test_metamer_test_table_by_hand(lenet, tmp_path, comparison):
         "relu1": {"spearman": _null("spearman", 0.9), "snr_db": _null("snr_db", 20.0)},
         "linear2": {"spearman": _null("spearman", 1.0), "snr_db": _null("snr_db", 20.0)},
     }
-    rows = run_metamer_test(lenet, [path], nulls, ["relu1", "linear2"], comparison)
+    rows = metamer_test_rows(lenet, read_metamer_batch(path, activations=False), nulls, ["relu1", "linear2"],
+                             comparison)
     assert list(rows.columns) == METAMER_TEST_COLUMNS and len(rows) == 3 * 2 * 2
     assert (rows["comparison"] == comparison).all()
     compare = np.greater_equal if comparison == "at_least" else np.greater
@@ -166,8 +174,9 @@ def test_summary_counts_only_the_generation_layer():
 def test_null_job_writes_a_reproducible_null_file(config, tmp_path):
     import json
 
+    from metamers.artifacts.nulls import read_nulls
     from metamers.config import validate_config
-    from metamers.nulls import null_job, read_nulls
+    from metamers.jobs.nulls import null_distribution as null_job
 
     config["images"] = {"type": "mnist_test", "per_class": 1, "seed": 0}
     config["metamer_test"] = {"n_pairs": 45, "statistics": ["spearman", "snr_db"], "seed": 4, "n_draws": 3}
@@ -188,7 +197,7 @@ def test_null_job_writes_a_reproducible_null_file(config, tmp_path):
     assert all(len(null.draw_thresholds) == 3 and null.draw_thresholds[0] == null.threshold for null in nulls.values())
     again, _ = read_nulls(null_job(config, "lenet5_robust", "relu3", tmp_path / "b.h5"))
     assert again["spearman"].threshold == nulls["spearman"].threshold
-    with pytest.raises(KeyError, match="layer 'conv9' is not configured for generator 'lenet5_robust'"):
+    with pytest.raises(KeyError, match="generator 'lenet5_robust': unknown layer 'conv9'; configured: relu1"):
         null_job(config, "lenet5_robust", "conv9", tmp_path / "c.h5")
     with pytest.raises(KeyError, match="unknown generator 'vgg'; configured: lenet5_standard, lenet5_robust"):
         null_job(config, "vgg", "relu3", tmp_path / "c.h5")

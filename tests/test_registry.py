@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from metamers.images import read_image_file
-from metamers.registry import (
-    SOURCES,
-    ModelLoadError,
-    load_model,
-    robustbench_checkpoint,
-    torch_hub_checkpoint,
-)
+from metamers.data import read_image_file
+from metamers.models import SOURCES, ModelLoadError, load_model
+from metamers.models.sources.robustbench import robustbench_checkpoint
+from metamers.models.sources.torchvision import torch_hub_checkpoint
 
 
 def _assert_frozen(model, input_shape, num_classes):
@@ -72,7 +67,7 @@ def test_torchvision_reads_the_hub_cache_and_never_downloads(tmp_path, monkeypat
     spec = {"m": {"source": "torchvision", "name": "squeezenet1_1", "weights": "SqueezeNet1_1_Weights.IMAGENET1K_V1"}}
     expected = tmp_path / "hub" / "checkpoints" / "squeezenet1_1-b8a52dc0.pth"
     assert torch_hub_checkpoint(torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url) == expected
-    with pytest.raises(ModelLoadError, match=re.escape(f"put the file 'squeezenet1_1-b8a52dc0.pth' (from https")):
+    with pytest.raises(ModelLoadError, match=re.escape("put the file 'squeezenet1_1-b8a52dc0.pth' (from https")):
         load_model(spec, "m")
     torch.manual_seed(0)
     reference = torchvision.models.squeezenet1_1(weights=None).eval()
@@ -95,7 +90,9 @@ def test_torchvision_unknown_names_list_the_valid_ones():
 
 
 def test_robustbench_reads_its_model_dir(tmp_path):
-    from metamers.registry import _import_robustbench
+    from metamers.models.sources.robustbench import (
+        import_robustbench as _import_robustbench,
+    )
 
     _import_robustbench()
     from robustbench.model_zoo import model_dicts
@@ -116,7 +113,7 @@ def test_robustbench_reads_its_model_dir(tmp_path):
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x))
-    with pytest.raises(ModelLoadError, match="'Nobody2099' is not in RobustBench's cifar10/Linf zoo; valid: "):
+    with pytest.raises(ModelLoadError, match="unknown RobustBench cifar10/Linf model 'Nobody2099'; valid: "):
         load_model({"m": {**spec["m"], "name": "Nobody2099"}}, "m")
 
 
@@ -141,9 +138,9 @@ def test_timm_loads_a_local_checkpoint(tmp_path):
 
 def test_registry_errors_name_the_problem(tmp_path, shared):
     models = {"a": {"source": "advertorch", "weights": "clntrained"}, "b": {"source": "hub"}}
-    with pytest.raises(KeyError, match="unknown model 'c'; configured models: a, b"):
+    with pytest.raises(KeyError, match="unknown model 'c'; configured: a, b"):
         load_model(models, "c")
-    with pytest.raises(KeyError, match=f"unknown source 'hub'; valid sources: {', '.join(SOURCES)}"):
+    with pytest.raises(KeyError, match=f"unknown source 'hub'; valid: {', '.join(SOURCES)}"):
         load_model(models, "b")
     with pytest.raises(ModelLoadError, match="unknown advertorch weights 'x'; valid: clntrained, advtrained"):
         load_model({"a": {"source": "advertorch", "weights": "x"}}, "a")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from metamers.architectures import LeNet5
-from metamers.methods import resolve_method
-from metamers.registry import Classifier
+from metamers.models import Classifier
+from metamers.models.architectures import LeNet5
 from metamers.synthesis import MetamerSynthesis
+from metamers.synthesis.methods import resolve_method
 
 
 class Preempted(Exception):
@@ -25,22 +25,22 @@ def lenet() -> Classifier:
 def _make(lenet, method, seed=1):
     ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     thresholds = {"pearson": 0.9}
-    return MetamerSynthesis(lenet, "relu1", ref, method, seed=seed, thresholds=thresholds,
+    return MetamerSynthesis.single(lenet, "relu1", ref, method, seed=seed, thresholds=thresholds,
                             image_ids=["a", "b", "c"])
 
 
 def _interrupt_at(synth, iteration):
     """Make the synthesis raise when it computes the loss of step ``iteration``."""
     calls = {"n": 0}
-    step = synth._loss_and_gradient
+    step = synth._step
 
-    def wrapped():
+    def wrapped(*args):
         calls["n"] += 1
         if calls["n"] == iteration + 1:
             raise Preempted
-        return step()
+        return step(*args)
 
-    synth._loss_and_gradient = wrapped
+    synth._step = wrapped
 
 
 @pytest.mark.parametrize(("preset", "on_success"), [("feather2023", "continue"), ("adam", "stop"), ("sgd_momentum", "continue")])
@@ -56,7 +56,7 @@ def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, 
     _interrupt_at(first, stop)
     with pytest.raises(Preempted):
         first.synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
-    assert torch.load(ckpt, weights_only=False)["iteration"] == stop // 10 * 10
+    assert torch.load(ckpt, weights_only=False)["state"]["iteration"] == stop // 10 * 10
 
     resumed = _make(lenet, method).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
     np.testing.assert_array_equal(resumed.metamer, whole.metamer)

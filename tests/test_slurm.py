@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from slurm_cluster import ClusterUnavailable, start
 
 pytestmark = pytest.mark.workflow
@@ -29,9 +29,9 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, repo, tmp_path_factory):
+def slurm_run(cluster, repo, study_config, tmp_path_factory):
     work = tmp_path_factory.mktemp("study")
-    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config = copy.deepcopy(study_config)
     config["images"].update(per_class=1, limit=2)
     config["images_per_job"] = 2
     config["generators"] = {"lenet5_standard": {"layers": ["relu1", "relu3"]}}

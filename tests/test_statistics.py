@@ -7,11 +7,17 @@ import pytest
 import scipy.stats
 import torch
 
-from metamers.activation_store import ActivationStore
-from metamers.metamer_test import passes
-from metamers.nulls import NullError, compute_nulls, draw_pairs, n_possible_pairs, pair_from_index, threshold_of
-from metamers.registry import Classifier
-from metamers.statistics import (
+from metamers.models import Classifier
+from metamers.stats.activation_store import ActivationStore
+from metamers.stats.comparisons import passes
+from metamers.stats.nulls import compute_nulls, threshold_of
+from metamers.stats.pairs import (
+    NullError,
+    draw_pairs,
+    n_possible_pairs,
+    pair_from_index,
+)
+from metamers.stats.statistics import (
     average_ranks,
     pair_values_from_gram,
     pearson,

@@ -6,12 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from metamers.architectures import LeNet5
-from metamers.losses import l2, normalized_l2
-from metamers.methods import METHOD_PRESETS, resolve_method
-from metamers.optimizers import FEATHER_REFERENCE_NUMEL, NormalizedGradient, effective_step, step_halving
-from metamers.registry import Classifier
-from metamers.synthesis import MetamerSynthesis, SynthesisError, initial_images, start_seed, to_uint8
+from metamers.data import to_uint8
+from metamers.models import Classifier
+from metamers.models.architectures import LeNet5
+from metamers.synthesis import (
+    MetamerSynthesis,
+    SynthesisError,
+    initial_images,
+    start_seed,
+)
+from metamers.synthesis.methods import METHOD_PRESETS, resolve_method
+from metamers.synthesis.objective import l2, normalized_l2
+from metamers.synthesis.optimizers import (
+    FEATHER_REFERENCE_NUMEL,
+    NormalizedGradient,
+    effective_step,
+)
+from metamers.synthesis.schedules import step_halving
 
 
 def test_normalized_l2_matches_numpy():
@@ -56,7 +67,7 @@ def test_feather_steps_match_hand_computation(tiny_linear):
     ref = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     method = resolve_method("feather2023", {"iterations": 2, "step_size": 0.05, "scale_step_to_input": False,
                                             "schedule": {"type": "step_halving", "blocks": 2}})
-    synth = MetamerSynthesis(tiny_linear, "fc", ref, method, seed=7)
+    synth = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=7)
     x = synth.x.detach().double().reshape(2, 16).numpy().copy()
     W = tiny_linear.net.fc.weight.double().numpy()
     r = (ref.double() * 255).round().div(255).reshape(2, 16).numpy()  # the 8-bit reference
@@ -87,14 +98,14 @@ def test_an_image_starts_from_the_same_point_at_every_layer_method_and_batch():
     images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(5))
     ids = ["a", "b", "c", "d"]
     starts = {
-        (layer, method): MetamerSynthesis(model, layer, images, resolve_method(method), seed=9, image_ids=ids).x
+        (layer, method): MetamerSynthesis.single(model, layer, images, resolve_method(method), seed=9, image_ids=ids).x
         for layer in ("relu1", "linear2") for method in ("feather2023", "adam")
     }
     first = starts[("relu1", "feather2023")]
     assert all(torch.equal(x, first) for x in starts.values())
-    alone = MetamerSynthesis(model, "relu3", images[2:3], resolve_method("adam"), seed=9, image_ids=["c"]).x
+    alone = MetamerSynthesis.single(model, "relu3", images[2:3], resolve_method("adam"), seed=9, image_ids=["c"]).x
     assert torch.equal(alone[0], first[2])
-    other_seed = MetamerSynthesis(model, "relu1", images, resolve_method("adam"), seed=10, image_ids=ids).x
+    other_seed = MetamerSynthesis.single(model, "relu1", images, resolve_method("adam"), seed=10, image_ids=ids).x
     assert not torch.equal(other_seed, first)
     assert start_seed(9, "c") == start_seed(9, "c") != start_seed(9, "d")
 
@@ -110,14 +121,14 @@ def test_batch_gives_the_same_result_as_single_images(method):
     ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     ids = ["x0", "x1", "x2"]
     settings = resolve_method(method, {"iterations": 15})
-    out = MetamerSynthesis(model, "relu2", ref, settings, seed=0, image_ids=ids).synthesize(progress=False)
+    out = MetamerSynthesis.single(model, "relu2", ref, settings, seed=0, image_ids=ids).synthesize(progress=False)
     for i in range(3):
-        alone = MetamerSynthesis(model, "relu2", ref[i : i + 1], settings, seed=0,
+        alone = MetamerSynthesis.single(model, "relu2", ref[i : i + 1], settings, seed=0,
                                  image_ids=ids[i : i + 1]).synthesize(progress=False)
         np.testing.assert_array_equal(alone.metamer[0], out.metamer[i])  # batch-invariant: bitwise
         np.testing.assert_array_equal(alone.loss[0], out.loss[i])
     # one pass for the whole batch: the same to float32 rounding, not bitwise
-    batched = MetamerSynthesis(model, "relu2", ref, settings, seed=0, image_ids=ids,
+    batched = MetamerSynthesis.single(model, "relu2", ref, settings, seed=0, image_ids=ids,
                                batch_invariant=False).synthesize(progress=False)
     np.testing.assert_allclose(batched.metamer, out.metamer, atol=1e-4)
     np.testing.assert_allclose(batched.loss, out.loss, rtol=1e-3, atol=1e-6)
@@ -128,9 +139,9 @@ def test_synthesis_reduces_the_loss_and_is_seeded(method):
     model = _lenet()
     ref = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(4))
     settings = resolve_method(method, {"iterations": 300})
-    a = MetamerSynthesis(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
-    b = MetamerSynthesis(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
-    c = MetamerSynthesis(model, "relu1", ref, settings, seed=12).synthesize(progress=False)
+    a = MetamerSynthesis.single(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
+    b = MetamerSynthesis.single(model, "relu1", ref, settings, seed=11).synthesize(progress=False)
+    c = MetamerSynthesis.single(model, "relu1", ref, settings, seed=12).synthesize(progress=False)
     assert np.array_equal(a.metamer, b.metamer) and np.array_equal(a.loss, b.loss)
     assert not np.array_equal(a.metamer, c.metamer)
     assert (a.final_loss < 0.5 * a.loss[:, 0]).all()
@@ -139,7 +150,7 @@ def test_synthesis_reduces_the_loss_and_is_seeded(method):
 
 def test_non_finite_loss_names_images_and_iteration(tiny_linear):
     tiny_linear.net.fc.weight.data.zero_()  # zero activations: 0 / 0 loss
-    synth = MetamerSynthesis(tiny_linear, "fc", torch.rand(2, 1, 4, 4), resolve_method("adam"), seed=0,
+    synth = MetamerSynthesis.single(tiny_linear, "fc", torch.rand(2, 1, 4, 4), resolve_method("adam"), seed=0,
                              image_ids=["img-a", "img-b"])
     with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['img-a', 'img-b'\]"):
         synth.synthesize(progress=False)
@@ -147,7 +158,7 @@ def test_non_finite_loss_names_images_and_iteration(tiny_linear):
 
 def test_reference_shape_must_fit_the_model(tiny_linear):
     with pytest.raises(ValueError, match=r"shape \(N, 1, 4, 4\), got \(2, 3, 4, 4\)"):
-        MetamerSynthesis(tiny_linear, "fc", torch.rand(2, 3, 4, 4), resolve_method("adam"), seed=0)
+        MetamerSynthesis.single(tiny_linear, "fc", torch.rand(2, 3, 4, 4), resolve_method("adam"), seed=0)
 
 
 def test_to_uint8_rounds_and_clips():
@@ -160,7 +171,7 @@ def test_method_presets_are_overridden_not_replaced():
     assert m["iterations"] == 10 and m["optimizer"] == "normalized_gradient"
     assert m["init"] == {"type": "noise", "mean": 0.5, "std": 0.1}
     assert m["schedule"] == METHOD_PRESETS["feather2023"]["schedule"]
-    with pytest.raises(KeyError, match="unknown preset 'nope'; valid presets: feather2023, adam"):
+    with pytest.raises(KeyError, match="unknown preset 'nope'; valid: feather2023, adam"):
         resolve_method("x", {"preset": "nope"})
 
 
@@ -195,7 +206,7 @@ def test_changing_the_optimizer_drops_the_presets_keys_of_the_old_one():
 def test_the_straight_through_relu_is_on_at_relu_layers_by_default(tiny_linear):
     """Gradient at a ReLU layer: identity backward with the straight-through ReLU (the
     default at ReLU modules), the real ReLU's masked gradient when it is turned off."""
-    from metamers.layers import uses_fake_relu
+    from metamers.models.layers import uses_fake_relu
 
     assert all(METHOD_PRESETS[m]["fake_relu"] for m in METHOD_PRESETS)
     assert uses_fake_relu(tiny_linear, "relu", True, None) is True
@@ -207,9 +218,9 @@ def test_the_straight_through_relu_is_on_at_relu_layers_by_default(tiny_linear):
     W = tiny_linear.net.fc.weight.double()
     grads = {}
     for fake in (True, False):
-        synth = MetamerSynthesis(tiny_linear, "relu", ref, resolve_method("adam"), seed=1, fake_relu=fake)
+        synth = MetamerSynthesis.single(tiny_linear, "relu", ref, resolve_method("adam"), seed=1, fake_relu=fake)
         x = synth.x.detach().clone().requires_grad_(True)
-        synth._losses(x).sum().backward()
+        synth.objective.losses(x).sum().backward()
         grads[fake] = x.grad.double().reshape(16)
         pre = W @ x.detach().double().reshape(16)
         target = torch.relu(W @ synth.reference.double().reshape(16))

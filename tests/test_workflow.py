@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -12,9 +13,13 @@ import h5py
 import pandas as pd
 import pytest
 import yaml
+from conftest import TEST_CONFIG
 
-from metamers.evaluation import RECOGNIZABILITY_COLUMNS, TRANSFER_COLUMNS
-from metamers.metamer_test import METAMER_TEST_COLUMNS
+from metamers.config import generator_layers, load_config
+from metamers.data import batch_ids, load_image_set
+from metamers.figures import FIGURES
+from metamers.stats.metamer_test import METAMER_TEST_COLUMNS
+from metamers.stats.recognizability import RECOGNIZABILITY_COLUMNS, TRANSFER_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
@@ -29,8 +34,8 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
-def test_dry_run_of_the_default_config(repo, tmp_path):
-    out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(repo / "config.yaml"))
+def test_dry_run_of_the_test_study(repo, tmp_path):
+    out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(TEST_CONFIG))
     assert out.returncode == 0, out.stdout
     # 2 methods x 2 generators x 4 layers x 1 batch of 20 images; a null per (generator, layer);
     # a metamer test and a recognizability table (all evaluators) per (method, generator).
@@ -40,24 +45,39 @@ def test_dry_run_of_the_default_config(repo, tmp_path):
     }
 
 
+def test_dry_run_of_the_shipped_config(repo, tmp_path):
+    """The shipped config.yaml makes the DAG its study describes (counts computed from it)."""
+    config = load_config(repo / "config.yaml")
+    out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(repo / "config.yaml"))
+    assert out.returncode == 0, out.stdout
+    methods, generators = len(config["methods"]), len(config["generators"])
+    layers = sum(len(generator_layers(config, g)) for g in config["generators"])
+    batches = len(batch_ids(load_image_set(config["images"]).ids, config["images_per_job"]))
+    assert job_counts(out.stdout) == {
+        "generate": methods * layers * batches, "null_distribution": layers, "null_tables": 1,
+        "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
+        "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
+    }
+
+
 def test_invalid_config_stops_before_any_job(repo, tmp_path):
     out = snakemake(repo, "-n", "--cores", "1", "--directory", str(tmp_path), "--configfile",
-                    str(repo / "config.yaml"), "--config", "threads=0")
+                    str(TEST_CONFIG), "--config", "threads=0")
     assert out.returncode != 0
     assert "invalid config:" in out.stdout and "threads: 0 is less than the minimum of 1" in out.stdout
     assert "Job stats" not in out.stdout
 
 
 @pytest.fixture(scope="module")
-def tiny_run(repo, tmp_path_factory):
+def tiny_run(repo, study_config, tmp_path_factory):
     """2 images, 1 generator at 2 layers, 2 methods of 6 iterations, both evaluators."""
     work = tmp_path_factory.mktemp("tiny")
-    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config = copy.deepcopy(study_config)
     config["images"].update(per_class=1, limit=2)
     config["images_per_job"] = 1
     config["generators"] = {"lenet5_robust": {"layers": ["relu1", {"name": "relu3", "fake_relu": True}]}}
     # the robust LeNet from a local checkpoint file (a copy of advertorch's), which tests can replace
-    from metamers.weight_files import weight_files
+    from metamers.models import weight_files
 
     (work / "weights").mkdir()
     shutil.copy2(weight_files(config["models"], "lenet5_robust")[0], work / "weights" / "robust.pt")
@@ -168,10 +188,10 @@ def test_replacing_a_weight_file_reruns_the_jobs_that_load_it(repo, tiny_run, tm
     assert "updated input files" in out.stdout.lower()
 
 
-def test_preflight_reports_every_problem_before_any_generation_job(repo, tmp_path):
+def test_preflight_reports_every_problem_before_any_generation_job(repo, config, tmp_path):
     from PIL import Image
 
-    from metamers.images import load_image_set
+    from metamers.data import load_image_set
 
     digits = load_image_set({"type": "mnist_test", "per_class": 2, "seed": 0})
     root = tmp_path / "digits"
@@ -181,7 +201,6 @@ def test_preflight_reports_every_problem_before_any_generation_job(repo, tmp_pat
         Image.fromarray(digits.pixels(image_id)).save(folder / f"{image_id}.png")
     broken = root / "3" / "broken.png"
     broken.write_bytes(b"not a png at all")
-    config = yaml.safe_load((repo / "config.yaml").read_text())
     config["images"] = {"type": "folder", "root": str(root)}
     config["generators"]["lenet5_standard"]["layers"] = ["relu1", "relu9"]
     config["models"]["lenet5_extra"] = {"source": "checkpoint", "architecture": "lenet5",

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import TEST_CONFIG
 
 from metamers.artifacts import read_metamer_batch
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.workflow
 
 
 def _config(repo: Path, work: Path) -> Path:
-    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config = yaml.safe_load(TEST_CONFIG.read_text())
     config["images"].update(per_class=1, limit=2)
     config["images_per_job"] = 1
     config["generators"] = {"lenet5_standard": {"layers": ["relu1", "relu3"]}}

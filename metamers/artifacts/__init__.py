@@ -1,0 +1,16 @@
+"""Artifacts: the files jobs write and read, each format defined in one module.
+
+- :mod:`.files`: atomic writes, HDF5 attributes.
+- :mod:`.metamers`: a generation job's metamers, activations and in-loop test (HDF5).
+- :mod:`.nulls`: the null distributions of one (model, layer) (HDF5), and their tables.
+"""
+
+from .files import ArtifactError, atomic_path
+from .metamers import (
+    MetamerBatch,
+    metamer_path,
+    read_metamer_batch,
+    write_metamer_batch,
+)
+
+__all__ = ["ArtifactError", "MetamerBatch", "atomic_path", "metamer_path", "read_metamer_batch", "write_metamer_batch"]

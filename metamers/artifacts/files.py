@@ -1,0 +1,46 @@
+"""Writing files safely: atomic writes; reading HDF5 attributes back.
+
+Every artifact is written under a temporary name in its folder and renamed when complete, so
+a reader never sees a partial file and a killed job leaves none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that is missing, unreadable or not of the expected schema."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def h5_attr(value: Any) -> Any:
+    """An HDF5 attribute as a Python value (bytes decoded, numpy scalars unwrapped)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

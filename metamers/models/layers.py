@@ -1,0 +1,164 @@
+"""Reading intermediate layers of a :class:`~metamers.models.classifier.Classifier`.
+
+A layer is a named module of the network (read with a forward hook) or, for operations
+that are not modules (``x + y``, ``torch.flatten``), a torch.fx graph node (read with
+torchvision's feature extractor). The forward pass stops as soon as every requested
+layer has produced its output, so reading an early layer costs an early layer's compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn as nn
+
+from .classifier import Classifier
+
+
+class LayerError(KeyError):
+    """An unknown layer, or an option a layer does not support."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class _StopForward(Exception):
+    """Raised inside a hook once every requested layer is captured."""
+
+
+class FakeReLU(torch.autograd.Function):
+    """ReLU forward, identity backward (the straight-through "fake ReLU" of Feather et al. 2023)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return grad
+
+
+def fake_relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU whose gradient passes through unchanged where the input is negative."""
+    return FakeReLU.apply(x)
+
+
+def relu_layers(model: Classifier) -> list[str]:
+    """Names of the network's ReLU modules (the layers where a straight-through ReLU applies)."""
+    return [name for name, m in model.net.named_modules() if name and isinstance(m, nn.ReLU)]
+
+
+def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_setting: bool | None) -> bool:
+    """Whether synthesis at ``layer`` uses the straight-through ReLU: the layer's own setting
+    when it has one (true needs a ReLU module, which :class:`LayerReader` checks), else the
+    method's, which applies at ReLU modules only (as published: the fake ReLU replaces a ReLU
+    stage's output; other layers are matched as they are)."""
+    if layer_setting is not None:
+        return bool(layer_setting)
+    return bool(method_setting) and layer in relu_layers(model)
+
+
+def graph_node_names(model: Classifier) -> list[str]:
+    """torch.fx node names of the network in eval mode ([] if it cannot be traced)."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    try:
+        _, eval_nodes = get_graph_node_names(model.net)
+    except Exception:  # noqa: BLE001 - untraceable networks just have no graph nodes
+        return []
+    return [n for n in eval_nodes if n != "x"]
+
+
+class LayerReader:
+    """Read named layers of a model in one truncated forward pass.
+
+    Parameters
+    ----------
+    model
+        The classifier; inputs are in [0, 1].
+    layers
+        Module names (see :meth:`Classifier.layer_names`) or torch.fx node names.
+    fake_relu
+        Layers (ReLU modules among ``layers``) whose ReLU gets an identity backward pass.
+    stop_early
+        Stop the forward pass once every requested layer is read.
+
+    Notes
+    -----
+    A module applied several times in one forward pass (a shared ReLU, say) is read at
+    its first application. Outputs that are tuples keep their first element.
+    """
+
+    def __init__(
+        self,
+        model: Classifier,
+        layers: Sequence[str],
+        fake_relu: Iterable[str] = (),
+        stop_early: bool = True,
+    ) -> None:
+        if not layers:
+            raise LayerError("no layers requested")
+        self.model = model
+        self.layers = list(dict.fromkeys(layers))
+        self.fake_relu = set(fake_relu)
+        self.stop_early = stop_early
+        modules = dict(model.net.named_modules())
+        unknown_modules = [name for name in self.layers if not name or name not in modules]
+        self._extractor = None
+        if unknown_modules:
+            nodes = graph_node_names(model)
+            unknown = [name for name in unknown_modules if name not in nodes]
+            if unknown:
+                raise LayerError(
+                    f"model {model.name!r} has no layer(s) {unknown}; valid layers: "
+                    f"{', '.join(model.layer_names())}"
+                    + (f"; graph nodes: {', '.join(nodes)}" if nodes else "")
+                )
+            if self.fake_relu:
+                raise LayerError("fake_relu needs module layers; it is not available for graph nodes")
+            from torchvision.models.feature_extraction import create_feature_extractor
+
+            self._extractor = create_feature_extractor(model.net, return_nodes=self.layers)
+        else:
+            self._modules = {name: modules[name] for name in self.layers}
+        for name in self.fake_relu:
+            if name not in self.layers:
+                raise LayerError(f"fake_relu layer {name!r} is not among the layers read: {self.layers}")
+            if not isinstance(modules.get(name), nn.ReLU):
+                relus = relu_layers(model)
+                raise LayerError(
+                    f"fake_relu needs a ReLU module, but {name!r} of model {model.name!r} is "
+                    f"{type(modules.get(name)).__name__}; ReLU layers: {', '.join(relus) or '(none)'}"
+                )
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return ``{layer: activation}`` for input batch ``x`` (values in [0, 1])."""
+        if self._extractor is not None:
+            return dict(self._extractor(self.model.normalize(x)))
+        captured: dict[str, torch.Tensor] = {}
+        handles = [m.register_forward_hook(self._hook(name, captured)) for name, m in self._modules.items()]
+        try:
+            self.model(x)
+        except _StopForward:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        missing = [name for name in self.layers if name not in captured]
+        if missing:
+            raise LayerError(f"layer(s) {missing} of model {self.model.name!r} were not run by its forward pass")
+        return {name: captured[name] for name in self.layers}
+
+    def _hook(self, name: str, captured: dict[str, torch.Tensor]):
+        def hook(module: nn.Module, inputs: tuple, output):
+            if name in captured:
+                return None
+            if name in self.fake_relu:
+                output = fake_relu(inputs[0])
+            captured[name] = output[0] if isinstance(output, (tuple, list)) else output
+            if self.stop_early and len(captured) == len(self.layers):
+                raise _StopForward
+            return output if name in self.fake_relu else None
+
+        return hook

@@ -1,0 +1,35 @@
+"""Source ``checkpoint``: an architecture of :data:`~metamers.models.architectures.ARCHITECTURES`
+plus a local state dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...registry import lookup
+from ..architectures import ARCHITECTURES, build_architecture
+from ..classifier import Classifier
+from .base import (
+    SOURCES,
+    ModelLoadError,
+    Source,
+    classifier,
+    load_weights,
+    require_keys,
+)
+
+
+def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
+    require_keys(spec, name, ["architecture", "path"])
+    return [Path(spec["path"])]
+
+
+def load_checkpoint(name: str, spec: Mapping[str, Any]) -> Classifier:
+    (path,) = _files(name, spec)
+    defaults = lookup(ARCHITECTURES, spec["architecture"], "architecture", ModelLoadError, context=f"model {name!r}: ")
+    net = load_weights(build_architecture(spec["architecture"], spec.get("num_classes")), path, name)
+    return classifier(net, name, spec, defaults)
+
+
+SOURCES.register("checkpoint", Source(_files, load_checkpoint))

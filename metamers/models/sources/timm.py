@@ -1,0 +1,44 @@
+"""Source ``timm``: a timm architecture with weights from a local checkpoint file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..classifier import Classifier
+from .base import (
+    SOURCES,
+    ModelLoadError,
+    Source,
+    classifier,
+    load_weights,
+    require_keys,
+)
+
+
+def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
+    require_keys(spec, name, ["name", "checkpoint"])
+    return [Path(spec["checkpoint"])]
+
+
+def load_timm(name: str, spec: Mapping[str, Any]) -> Classifier:
+    import timm
+
+    (path,) = _files(name, spec)
+    arch = spec["name"]
+    if not timm.is_model(arch):
+        raise ModelLoadError(f"model {name!r}: unknown timm model {arch!r}; see timm.list_models() for the valid names")
+    kwargs = {"num_classes": spec["num_classes"]} if "num_classes" in spec else {}
+    net = load_weights(timm.create_model(arch, pretrained=False, **kwargs), path, name)
+    cfg = net.pretrained_cfg
+    defaults = {
+        "input_shape": tuple(cfg["input_size"]),
+        "num_classes": net.num_classes,
+        "mean": tuple(cfg["mean"]),
+        "std": tuple(cfg["std"]),
+    }
+    return classifier(net, name, spec, defaults)
+
+
+SOURCES.register("timm", Source(_files, load_timm))

@@ -1,0 +1,170 @@
+"""The metamer test (Feather et al. 2023): a metamer counts when its generator cannot tell it
+from its reference.
+
+1. At a measured layer, each statistic between the metamer's and the reference's
+   activations is at least the null threshold (the most similar pair of different natural
+   images): the published code fails a metamer only when a statistic is *below* the null's
+   maximum, so a tie passes (``comparison: greater`` is the strict alternative). An
+   undefined (NaN) value never passes.
+2. The generator assigns the metamer the class it assigns the reference.
+
+A metamer *counts* (in recognizability and transfer) only when it passes both parts at its
+generation layer (:func:`metamer_verdicts`).
+
+Measured on the 8-bit images that are saved and shown to other models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from ..artifacts.metamers import MetamerBatch
+from ..data.pixels import from_uint8
+from ..models.classifier import Classifier
+from ..models.layers import LayerReader
+from ..tables import concat_tables
+from .comparisons import compare
+from .nulls import NullDistribution
+from .statistics import STATISTICS
+
+#: Columns of ``metamer_test.csv``: one row per (method, generator, layer, image, measured layer, statistic).
+METAMER_TEST_COLUMNS = [
+    "method",
+    "generator",
+    "layer",
+    "layer_index",
+    "image_id",
+    "measured_layer",
+    "measured_layer_index",
+    "statistic",
+    "value",
+    "threshold",
+    "threshold_rule",
+    "n_pairs",
+    "comparison",
+    "passed",
+    "true_label",
+    "generator_pred_reference",
+    "generator_pred_metamer",
+    "class_matches_reference",
+    "class_matches_label",
+    "pass_iteration",
+]
+
+#: Columns of ``metamer_test_summary.csv``: one row per (method, generator, layer).
+SUMMARY_COLUMNS = [
+    "method",
+    "generator",
+    "layer",
+    "layer_index",
+    "n_images",
+    "fraction_statistics_pass",
+    "fraction_class_pass",
+    "fraction_metamers",
+    "median_pass_iteration",
+]
+
+
+@torch.no_grad()
+def measure(
+    model: Classifier, layers: Sequence[str], metamer: torch.Tensor, reference: torch.Tensor,
+    statistics: Iterable[str],
+) -> dict[str, dict[str, torch.Tensor]]:
+    """``{layer: {statistic: (N,) values}}`` between metamer and reference batches in [0, 1]."""
+    reader = LayerReader(model, list(layers))
+    a_met, a_ref = reader(metamer), reader(reference)
+    return {layer: {s: STATISTICS[s].paired(a_met[layer], a_ref[layer]).cpu() for s in statistics} for layer in layers}
+
+
+def metamer_test_rows(
+    model: Classifier,
+    batch: MetamerBatch,
+    nulls: Mapping[str, Mapping[str, NullDistribution]],
+    layer_order: Sequence[str],
+    comparison: str = "at_least",
+) -> pd.DataFrame:
+    """The metamer test of the metamers of one artifact (made by ``model``) at every layer in
+    ``layer_order``, against ``nulls[layer][statistic]`` by ``comparison``: rows of
+    :data:`METAMER_TEST_COLUMNS`."""
+    stats = sorted({s for layer in layer_order for s in nulls[layer]})
+    met, ref = from_uint8(batch.metamer_uint8).to(model.device), from_uint8(batch.reference).to(model.device)
+    values = measure(model, layer_order, met, ref, stats)
+    with torch.no_grad():
+        pred_met = model(met).argmax(1).cpu().numpy()
+    pred_ref = batch.generator_prediction
+    frames = []
+    for k, measured in enumerate(layer_order):
+        for name, null in nulls[measured].items():
+            v = values[measured][name].numpy()
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "method": batch.attrs["method"],
+                        "generator": batch.attrs["generator"],
+                        "layer": batch.attrs["layer"],
+                        "layer_index": list(layer_order).index(batch.attrs["layer"]),
+                        "image_id": batch.image_ids,
+                        "measured_layer": measured,
+                        "measured_layer_index": k,
+                        "statistic": name,
+                        "value": v,
+                        "threshold": null.threshold,
+                        "threshold_rule": null.threshold_rule,
+                        "n_pairs": null.n_pairs,
+                        "comparison": comparison,
+                        "passed": compare(v, null.threshold, comparison),
+                        "true_label": batch.labels,
+                        "generator_pred_reference": pred_ref,
+                        "generator_pred_metamer": pred_met,
+                        "class_matches_reference": pred_met == pred_ref,
+                        "class_matches_label": pred_met == batch.labels,
+                        "pass_iteration": batch.pass_iteration,
+                    }
+                )
+            )
+    return concat_tables(frames, METAMER_TEST_COLUMNS)
+
+
+#: Key of one metamer in every table.
+METAMER_KEY = ["method", "generator", "layer", "image_id"]
+#: Columns of :func:`metamer_verdicts`.
+VERDICT_COLUMNS = [*METAMER_KEY, "layer_index", "statistics_pass", "class_pass", "passed_metamer_test",
+                   "pass_iteration"]
+
+
+def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per metamer (``METAMER_KEY``): whether every configured statistic passed at its
+    generation layer (``statistics_pass``), whether the generator kept the reference's class
+    (``class_pass``), and both (``passed_metamer_test``: the metamers that count)."""
+    own = rows[rows["measured_layer"] == rows["layer"]]
+    per_image = own.groupby([*METAMER_KEY, "layer_index"], sort=False).agg(
+        statistics_pass=("passed", "all"),
+        class_pass=("class_matches_reference", "first"),
+        pass_iteration=("pass_iteration", "first"),
+    ).reset_index()
+    per_image["statistics_pass"] = per_image["statistics_pass"].astype(bool)
+    per_image["class_pass"] = per_image["class_pass"].astype(bool)
+    per_image["passed_metamer_test"] = per_image["statistics_pass"] & per_image["class_pass"]
+    return per_image[VERDICT_COLUMNS]
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, generator, layer): the fraction of images whose every statistic passes at
+    the generation layer, whose class matches, and that pass both (the metamers)."""
+    per_image = metamer_verdicts(rows)
+    per_image["pass_iteration"] = per_image["pass_iteration"].where(per_image["pass_iteration"] >= 0)
+    out = (
+        per_image.groupby(["method", "generator", "layer", "layer_index"], sort=False)
+        .agg(
+            n_images=("passed_metamer_test", "size"),
+            fraction_statistics_pass=("statistics_pass", "mean"),
+            fraction_class_pass=("class_pass", "mean"),
+            fraction_metamers=("passed_metamer_test", "mean"),
+            median_pass_iteration=("pass_iteration", "median"),
+        )
+        .reset_index()
+    )
+    return out.sort_values(["method", "generator", "layer_index"], ignore_index=True)[SUMMARY_COLUMNS]

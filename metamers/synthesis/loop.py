@@ -1,0 +1,321 @@
+"""Metamer synthesis: set up once, then :meth:`MetamerSynthesis.synthesize`.
+
+The synthesis object holds the objective (a batch of reference images and the weighted
+(model, layer) targets to match, :mod:`.objective`), each image's pixels as its own parameter,
+and the optimizers and step schedules of a method (:mod:`.methods`). Every iteration steps
+each optimizer with a closure that evaluates its images' objective, so closure-based
+optimizers (L-BFGS) work; with ``batch_invariant`` every image has its own optimizer, so that
+nothing (a line search, say) ever couples two images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.pixels import quantize, to_uint8
+from ..models.classifier import Classifier, weights_digest
+from .objective import Objective, Target
+from .optimizers import effective_step, make_optimizer
+from .record import SynthesisResult, SynthesisState, load_state, save_state
+from .schedules import make_scheduler
+from .starts import initial_images, start_seed
+
+log = logging.getLogger(__name__)
+
+
+class SynthesisError(RuntimeError):
+    """Synthesis cannot go on (a non-finite loss, say)."""
+
+
+@dataclass
+class _Group:
+    """Images stepped by one optimizer (one image, or the whole batch)."""
+
+    images: slice
+    params: list[torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+
+class MetamerSynthesis:
+    """Synthesise metamers of a batch of reference images at one or several (model, layer) targets.
+
+    Parameters
+    ----------
+    targets
+        The weighted (model, layer) targets (:class:`~.objective.Target`); their models take the
+        references' shape. A target's ``thresholds`` are needed when the method checks the
+        metamer test (``check_every > 0``).
+    reference
+        Reference images ``(N, C, H, W)`` in [0, 1]. They are quantised to 8 bits, so that the
+        target, the in-loop test and the recorded test all use the reference that other models see.
+    method
+        Full method settings (:func:`metamers.synthesis.methods.resolve_method`).
+    seed
+        Base seed: image ``i`` starts from :func:`~.starts.start_seed` ``(seed, image_ids[i])``.
+    image_ids
+        Ids of the references (default ``0..N-1``): they seed the starting points and name
+        images in error messages.
+    comparison
+        How a statistic is compared with its threshold (:data:`metamers.stats.comparisons.COMPARISONS`).
+        With ``on_success: stop`` an image is frozen at the first check it passes; with
+        ``continue`` it runs to the budget.
+    batch_invariant
+        Give every image its own optimizer and run its forward and backward passes on their own
+        (batches of one), so that an image's metamer is bitwise the same in any batch (float32
+        kernels round a batch of 20 differently from a batch of 1, and on under-determined layers
+        such as logits those differences grow over thousands of steps into different metamers).
+        ``False`` runs the batch in one pass and one optimizer: faster on a GPU, equal to a batch
+        of one only to rounding at first.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        reference: torch.Tensor,
+        method: Mapping[str, Any],
+        seed: int,
+        image_ids: Sequence[str] | None = None,
+        comparison: str = "at_least",
+        batch_invariant: bool = True,
+    ) -> None:
+        self.targets = list(targets)
+        if not self.targets:
+            raise ValueError("synthesis needs at least one (model, layer) target")
+        shape = self.targets[0].model.input_shape
+        for t in self.targets:
+            if reference.dim() != 4 or tuple(reference.shape[1:]) != t.model.input_shape:
+                raise ValueError(
+                    f"reference batch must have shape (N, {', '.join(map(str, t.model.input_shape))}), got "
+                    f"{tuple(reference.shape)} (the input of model {t.model.name!r})"
+                )
+        device = self.targets[0].model.device
+        self.method = dict(method)
+        self.seed = int(seed)
+        n = len(reference)
+        self.image_ids = list(image_ids) if image_ids is not None else [str(i) for i in range(n)]
+        self.batch_invariant = bool(batch_invariant)
+        self.parts = [slice(i, i + 1) for i in range(n)] if self.batch_invariant else [slice(0, n)]
+        self.reference = quantize(reference.to(device))
+        self.objective = Objective(self.targets, self.reference, self.method.get("loss", "normalized_l2"), self.parts)
+        self.iterations = int(self.method["iterations"])
+        self.check_every = int(self.method.get("check_every", 0))
+        self.stop_at_success = self.method.get("on_success", "continue") == "stop"
+        if self.check_every and not all(t.thresholds for t in self.targets):
+            raise ValueError(
+                f"the method checks the metamer test every {self.check_every} iterations, "
+                "which needs the null thresholds of the generation layer"
+            )
+        self.comparison = comparison
+        if self.check_every:
+            self.reference_classes = self.objective.reference_classes()
+
+        self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
+        start = initial_images(self.method.get("init", {}), reference, self.start_seeds).to(device)
+        self.params = [start[i : i + 1].clone().requires_grad_(True) for i in range(n)]
+        options = dict(self.method)
+        if self.method["optimizer"] == "normalized_gradient":
+            options["lr"] = effective_step(float(self.method.get("step_size", 1.0)), int(np.prod(shape)),
+                                           bool(self.method.get("scale_step_to_input", True)))
+        self.groups = []
+        for part in self.parts:
+            params = self.params[part]
+            optimizer = make_optimizer(self.method["optimizer"], params, options)
+            self.groups.append(_Group(part, params, optimizer,
+                                      make_scheduler(optimizer, self.iterations, self.method.get("schedule", {}))))
+
+    @property
+    def x(self) -> torch.Tensor:
+        """A copy of the current iterate of every image, ``(N, C, H, W)`` (writing into it changes
+        nothing: each image's pixels are its own parameter in :attr:`params`)."""
+        return torch.cat([p.detach() for p in self.params])
+
+    def _set_x(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                p.copy_(x[i : i + 1])
+
+    def _check_finite(self, losses: torch.Tensor, iteration: int) -> None:
+        bad = ~torch.isfinite(losses)
+        if bad.any():
+            ids = [self.image_ids[i] for i in torch.nonzero(bad).flatten().tolist()]
+            raise SynthesisError(
+                f"non-finite loss at iteration {iteration} for image(s) {ids} "
+                f"(targets {', '.join(t.name for t in self.targets)})"
+            )
+
+    def _step(self, iteration: int, frozen: torch.Tensor) -> torch.Tensor:
+        """One step of every optimizer; the per-image objective before the step.
+
+        Raises
+        ------
+        SynthesisError
+            The objective of some image is not finite (the message names every such image);
+            those images are not stepped.
+        """
+        losses = []
+        for group in self.groups:
+            first: list[torch.Tensor] = []
+
+            def closure(group: _Group = group, first: list = first) -> torch.Tensor:
+                group.optimizer.zero_grad(set_to_none=True)
+                x = group.params[0] if len(group.params) == 1 else torch.cat(group.params)
+                loss = self.objective.losses(x, group.images)
+                if not first:  # the objective at the current iterate
+                    first.append(loss.detach())
+                    if not torch.isfinite(first[0]).all():
+                        return loss.sum().detach()  # no gradient: nothing moves, and the step fails below
+                loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
+                for p, still in zip(group.params, frozen[group.images].tolist()):
+                    if still:
+                        p.grad.zero_()
+                return loss.sum()
+
+            group.optimizer.step(closure)
+            group.scheduler.step()
+            losses.append(first[0])
+        losses = torch.cat(losses)
+        self._check_finite(losses, iteration)
+        with torch.no_grad():
+            for p in self.params:
+                p.clamp_(0, 1)
+        return losses
+
+    @torch.no_grad()
+    def _final_losses(self) -> torch.Tensor:
+        x = self.x
+        return torch.cat([self.objective.losses(x[part], part) for part in self.parts])
+
+    @torch.no_grad()
+    def check(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The metamer test of the current 8-bit iterate at every target:
+        ``(passed (N,), {statistic: (N,) values})``."""
+        xq = to_uint8(self.x).float() / 255
+        return self.objective.test(xq, self.reference_classes, self.comparison)
+
+    def fingerprint(self) -> str:
+        """What a checkpoint must match to be resumed: method, seed, targets (models, their
+        weights, layers, weights in the objective, straight-through ReLU, thresholds), images,
+        test settings and the project version."""
+        from .. import __version__
+
+        key = {
+            "method": self.method, "seed": self.seed, "version": __version__, "images": self.image_ids,
+            "targets": [{"model": t.model.name, "layer": t.layer, "weights": weights_digest(t.model),
+                         "weight": t.weight, "fake_relu": t.fake_relu, "thresholds": dict(t.thresholds)}
+                        for t in self.targets],
+            "comparison": self.comparison, "batch_invariant": self.batch_invariant,
+            "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+    def synthesize(
+        self, progress: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0
+    ) -> SynthesisResult:
+        """Run the method's budget (or until every image passed, with ``on_success: stop``).
+
+        Parameters
+        ----------
+        progress
+            Show a tqdm progress bar (on stderr).
+        checkpoint
+            File for the synthesis state. When it exists and belongs to this synthesis (the
+            same :meth:`fingerprint`), synthesis resumes from it, and the result
+            equals that of an uninterrupted run. It is written atomically every
+            ``checkpoint_every`` iterations; the caller removes it once the result is saved.
+
+        Raises
+        ------
+        SynthesisError
+            A loss became NaN or infinite; the message names the images and the iteration.
+        """
+        n = len(self.params)
+        device = self.reference.device
+        fingerprint = self.fingerprint() if checkpoint is not None else ""
+        state = SynthesisState.fresh(n, self.iterations, self.objective.test_names(), device)
+        loaded = load_state(checkpoint, fingerprint, device) if checkpoint is not None else None
+        if loaded is not None:
+            state = loaded.state
+            self._set_x(loaded.x)
+            for group, opt, sched in zip(self.groups, loaded.optimizers, loaded.schedulers):
+                group.optimizer.load_state_dict(opt)
+                group.scheduler.load_state_dict(sched)
+            log.info("resumed from %s at iteration %d", checkpoint, state.iteration)
+        start = state.iteration
+
+        def record_check(it: int) -> None:
+            ok, values = self.check()
+            state.record_check(it, ok, values, self.x if self.stop_at_success else None)
+
+        bar = tqdm(
+            range(start, self.iterations),
+            initial=start,
+            total=self.iterations,
+            desc=", ".join(t.name for t in self.targets),
+            disable=not progress,
+            mininterval=1.0 if sys.stderr.isatty() else 10.0,
+            file=sys.stderr,
+        )
+        it = start
+        for it in bar:
+            if checkpoint is not None and checkpoint_every and it > start and it % checkpoint_every == 0:
+                state.iteration = it
+                save_state(checkpoint, fingerprint, state, self.x,
+                           [g.optimizer.state_dict() for g in self.groups],
+                           [g.scheduler.state_dict() for g in self.groups])
+            if self.check_every and it % self.check_every == 0:
+                record_check(it)
+                if state.frozen.all():
+                    break
+            losses = self._step(it, state.frozen)
+            if state.frozen.any():
+                x = self.x
+                x[state.frozen] = state.frozen_x[state.frozen]
+                self._set_x(x)
+            state.trace[:, it] = losses.cpu()
+            if it % 50 == 0:
+                bar.set_postfix(loss=f"{losses.mean().item():.4g}", passed=int((state.pass_iteration >= 0).sum()),
+                                refresh=False)
+        else:
+            it = self.iterations
+            if self.check_every:
+                record_check(it)
+        bar.close()
+        final = self._final_losses()
+        self._check_finite(final, it)
+        return SynthesisResult(
+            metamer=self.x.cpu().numpy().astype(np.float32),
+            loss=state.trace.numpy(),
+            final_loss=final.cpu().numpy(),
+            pass_iteration=state.pass_iteration.numpy(),
+            iterations_run=it,
+            **state.test_arrays(n),
+        )
+
+    @classmethod
+    def single(
+        cls,
+        model: Classifier,
+        layer: str,
+        reference: torch.Tensor,
+        method: Mapping[str, Any],
+        seed: int,
+        image_ids: Sequence[str] | None = None,
+        fake_relu: bool = False,
+        thresholds: Mapping[str, float] | None = None,
+        **options: Any,
+    ) -> MetamerSynthesis:
+        """Synthesis at one (model, layer): ``cls([Target(model, layer, 1.0, fake_relu, thresholds)], ...)``."""
+        target = Target(model, layer, fake_relu=fake_relu, thresholds=dict(thresholds or {}))
+        return cls([target], reference, method, seed, image_ids, **options)

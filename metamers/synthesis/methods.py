@@ -1,0 +1,133 @@
+"""Named synthesis methods: presets that a config's ``methods`` section selects and overrides.
+
+A config entry ``methods: {NAME: {preset: P, ...overrides}}`` starts from preset ``P``
+(or from the preset called ``NAME`` when ``preset`` is absent) and replaces the keys it gives.
+Every key must be used: a key that the method's optimizer, schedule or starting point does
+not read (``momentum`` on ``adam``, ``lr`` on the normalized-gradient step) is an error that
+names the key and the valid ones. Changing the optimizer drops the preset's keys of the old one.
+
+``fake_relu`` (default true, as published): at a generation layer that is a ReLU module,
+match its output with the straight-through ReLU (ReLU forward, identity backward); other
+layers are matched as they are. A generator's layer entry ``{name, fake_relu}`` overrides it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ..registry import Registry
+from .objective import LOSSES
+from .optimizers import OPTIMIZERS, optimizer_keys
+from .schedules import SCHEDULES
+from .starts import STARTS
+
+#: Keys that every method has, whatever its optimizer.
+COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "check_every", "on_success",
+               "fake_relu")
+#: What ``on_success`` may say: freeze an image once it passes, or run every image to the budget.
+ON_SUCCESS = ("stop", "continue")
+
+
+class MethodError(KeyError):
+    """A method entry that names an unknown preset or part, or a key that nothing uses."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+#: What every built-in preset shares: the published loss, noise start, straight-through ReLU,
+#: and no in-loop test (so the last iterate is the metamer).
+_PUBLISHED = {
+    "loss": "normalized_l2",
+    "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+    "check_every": 0,
+    "on_success": "continue",
+    "fake_relu": True,
+}
+
+#: The built-in presets: name -> full method settings.
+METHOD_PRESETS: Registry[dict[str, Any]] = Registry("preset", MethodError)
+# Feather et al. (2023): normalized-gradient steps, step 1 halved after each of 8 blocks of 3000 iterations.
+METHOD_PRESETS.register("feather2023", {
+    "optimizer": "normalized_gradient", "iterations": 24000, "step_size": 1.0, "scale_step_to_input": True,
+    "schedule": {"type": "step_halving", "blocks": 8, "gamma": 0.5}, **copy.deepcopy(_PUBLISHED),
+})
+METHOD_PRESETS.register("adam", {
+    "optimizer": "adam", "iterations": 2000, "lr": 0.01, "schedule": {"type": "constant"}, **copy.deepcopy(_PUBLISHED),
+})
+METHOD_PRESETS.register("sgd_momentum", {
+    "optimizer": "sgd", "iterations": 2000, "lr": 0.1, "momentum": 0.9, "nesterov": True,
+    "schedule": {"type": "constant"}, **copy.deepcopy(_PUBLISHED),
+})
+
+
+def resolve_method(name: str, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The full settings of method ``name`` configured as ``entry``.
+
+    Raises
+    ------
+    MethodError
+        An unknown preset, optimizer, schedule or starting point, or a key that the method
+        would silently ignore; the message names the key and the valid ones.
+    """
+    entry = dict(entry or {})
+    context = f"method {name!r}: "
+    preset = entry.pop("preset", name)
+    settings = copy.deepcopy(METHOD_PRESETS.lookup(preset, context))
+    optimizer = entry.get("optimizer", settings["optimizer"])
+    _part(OPTIMIZERS, optimizer, context)
+    if optimizer != settings["optimizer"]:  # the preset's keys of its own optimizer no longer apply
+        for key in optimizer_keys(settings["optimizer"]):
+            settings.pop(key, None)
+    for key, value in entry.items():
+        if isinstance(value, Mapping) and isinstance(settings.get(key), Mapping) and key != "schedule":
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = copy.deepcopy(value)
+    settings["preset"] = preset
+    _check_keys(name, entry, settings)
+    return settings
+
+
+def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+    """Raise :class:`MethodError` for any key that the resolved method would not use."""
+    context = f"method {name!r}: "
+    missing = [key for key in OPTIMIZERS[settings["optimizer"]].required if key not in settings]
+    if missing:
+        raise MethodError(
+            f"method {name!r}: optimizer {settings['optimizer']!r} needs {', '.join(missing)} (the preset "
+            f"{settings['preset']!r} sets no {', '.join(missing)} for it); add it to the method"
+        )
+    valid = (*COMMON_KEYS, *optimizer_keys(settings["optimizer"]))
+    unused = [key for key in settings if key not in valid]
+    if unused:
+        raise MethodError(
+            f"method {name!r}: key(s) {unused} are not used by optimizer {settings['optimizer']!r}; its keys: "
+            f"{', '.join(optimizer_keys(settings['optimizer']))}; keys of every method: {', '.join(COMMON_KEYS)}"
+        )
+    _part(LOSSES, settings.get("loss", "normalized_l2"), context)
+    for part, registry in (("schedule", SCHEDULES), ("init", STARTS)):
+        options = dict(settings.get(part, {}))
+        kind = options.pop("type", "constant" if part == "schedule" else "noise")
+        keys = _part(registry, kind, context).keys
+        extra = [key for key in options if key not in keys]
+        if extra:
+            raise MethodError(
+                f"method {name!r}: {part} key(s) {extra} are not used by {part} {kind!r}; its keys: "
+                f"{', '.join(keys) or '(none)'}"
+            )
+    if "on_success" in entry and not settings.get("check_every", 0):
+        raise MethodError(
+            f"method {name!r}: on_success has no effect without check_every (the metamer test is never run "
+            "during synthesis); set check_every to a number of iterations or remove on_success"
+        )
+
+
+def _part(registry: Registry, name: str, context: str) -> Any:
+    """``registry[name]``, an unknown name raising :class:`MethodError` that names the method."""
+    try:
+        return registry.lookup(name, context)
+    except registry.error as err:  # the registry's own error type, re-raised as a method error
+        raise MethodError(str(err.args[0]) if err.args else str(err)) from None

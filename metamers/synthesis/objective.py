@@ -1,0 +1,141 @@
+"""The synthesis objective: a weighted sum of per-image losses over (model, layer) targets.
+
+A metamer matches its reference at one or several :class:`Target` s. Each target reads one
+layer of one model (with the straight-through ReLU where asked); the objective of image ``i``
+is ``sum_k weight_k * loss(a_k(x_i), a_k(r_i))``, one value per image, so that an image's
+gradient is that of its own objective whatever batch it is in. Losses are registered in
+:data:`LOSSES`; every loss takes two activation batches of the same shape ``(N, ...)`` and
+returns one value per image, shape ``(N,)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from ..models.classifier import Classifier
+from ..models.layers import LayerReader
+from ..registry import Registry
+from ..stats.comparisons import passes
+from ..stats.statistics import STATISTICS
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Loss name -> per-image loss ``(candidate, reference) -> (N,)``.
+LOSSES: Registry[Loss] = Registry("loss")
+
+
+@LOSSES.register("normalized_l2")
+def normalized_l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``||a(x) - a(r)||_2 / ||a(r)||_2`` on the flattened activation of each image (Feather et al. 2023).
+
+    A reference with an all-zero activation gives an infinite or undefined loss, which
+    synthesis reports as an error rather than optimising towards.
+    """
+    diff = (candidate - reference).flatten(1)
+    return diff.norm(dim=1) / reference.flatten(1).norm(dim=1)
+
+
+@LOSSES.register("l2")
+def l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Plain ``||a(x) - a(r)||_2`` per image."""
+    return (candidate - reference).flatten(1).norm(dim=1)
+
+
+@dataclass
+class Target:
+    """One (model, layer) whose activations a metamer must match.
+
+    Attributes
+    ----------
+    model
+        The frozen classifier (inputs in [0, 1]).
+    layer
+        The layer whose activations are matched.
+    weight
+        The term's weight in the objective.
+    fake_relu
+        Match the layer (a ReLU module) with the straight-through ReLU.
+    thresholds
+        Statistic name -> null threshold at the layer, for the metamer test during synthesis.
+    """
+
+    model: Classifier
+    layer: str
+    weight: float = 1.0
+    fake_relu: bool = False
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``model/layer``."""
+        return f"{self.model.name}/{self.layer}"
+
+
+class Objective:
+    """The per-image objective of a batch of references over ``targets``.
+
+    Parameters
+    ----------
+    targets
+        The (model, layer) terms.
+    reference
+        The (8-bit) reference images ``(N, C, H, W)`` in [0, 1].
+    loss
+        A name in :data:`LOSSES`.
+    parts
+        Slices of the batch that run through the networks together (each image alone, for
+        batch-invariant results, or the whole batch).
+    """
+
+    def __init__(self, targets: Sequence[Target], reference: torch.Tensor, loss: str, parts: Sequence[slice]) -> None:
+        if not targets:
+            raise ValueError("an objective needs at least one (model, layer) target")
+        self.targets = list(targets)
+        self.loss_fn = LOSSES[loss]
+        self.parts = list(parts)
+        self.reference = reference
+        self._readers = [LayerReader(t.model, [t.layer], fake_relu=[t.layer] if t.fake_relu else ()) for t in targets]
+        self._plain = [LayerReader(t.model, [t.layer]) for t in targets]
+        with torch.no_grad():
+            self.activations = [torch.cat([reader(reference[p])[t.layer] for p in self.parts]).detach()
+                                for t, reader in zip(targets, self._plain)]
+
+    def losses(self, x: torch.Tensor, images: slice = slice(None)) -> torch.Tensor:
+        """Per-image objective of candidates ``x`` against the references ``images``."""
+        total = None
+        for t, reader, target in zip(self.targets, self._readers, self.activations):
+            term = self.loss_fn(reader(x)[t.layer], target[images])
+            term = term if t.weight == 1.0 else t.weight * term
+            total = term if total is None else total + term
+        return total
+
+    def test_names(self) -> list[str]:
+        """The names of the values :meth:`test` returns."""
+        prefix = len(self.targets) > 1
+        return [f"{t.name}/{name}" if prefix else name for t in self.targets for name in t.thresholds]
+
+    @torch.no_grad()
+    def test(self, xq: torch.Tensor, reference_classes: Sequence[torch.Tensor], comparison: str
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The metamer test of 8-bit candidates ``xq`` at every target: ``(passed (N,), values)``,
+        passing where every statistic of every target passes and every target model keeps the
+        reference's class (``reference_classes[k]`` for target ``k``). ``values`` maps each
+        statistic to ``(N,)`` values, its name prefixed by ``model/layer/`` when there are several
+        targets."""
+        ok, values = None, {}
+        for t, reader, target, classes in zip(self.targets, self._plain, self.activations, reference_classes):
+            act = torch.cat([reader(xq[p])[t.layer] for p in self.parts])
+            mine = {name: STATISTICS[name].paired(act, target) for name in t.thresholds}
+            predicted = torch.cat([t.model(xq[p]).argmax(1) for p in self.parts])
+            passed = passes(mine, t.thresholds, comparison) & (predicted == classes)
+            ok = passed if ok is None else ok & passed
+            prefix = f"{t.name}/" if len(self.targets) > 1 else ""
+            values.update({prefix + name: v for name, v in mine.items()})
+        return ok, values
+
+    @torch.no_grad()
+    def reference_classes(self) -> list[torch.Tensor]:
+        """Each target model's class for each reference."""
+        return [torch.cat([t.model(self.reference[p]).argmax(1) for p in self.parts]) for t in self.targets]
