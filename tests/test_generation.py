@@ -70,7 +70,7 @@ def test_bad_job_keys_name_the_valid_choices(tiny, tmp_path):
 
 
 def test_non_finite_loss_fails_the_job_without_an_artifact(tiny, tmp_path, monkeypatch):
-    from metamers.synthesis import objective as losses
+    from metamers.synthesis import losses
 
     out = tmp_path / "x.h5"
     nan = lambda a, r: (a - r).flatten(1).sum(1) * float("nan")  # noqa: E731

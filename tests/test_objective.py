@@ -11,7 +11,7 @@ from metamers.data import quantize
 from metamers.models import Classifier
 from metamers.models.architectures import LeNet5
 from metamers.synthesis import MetamerSynthesis, Objective, Target
-from metamers.synthesis.objective import normalized_l2
+from metamers.synthesis.losses import normalized_l2
 from metamers.synthesis.optimizers import OPTIMIZERS, OptimizerType
 
 
@@ -66,7 +66,7 @@ def test_the_test_at_several_targets_passes_only_where_every_target_passes(two):
 def lbfgs():
     """L-BFGS registered for the test only: a closure-based optimizer whose line search
     evaluates the objective several times per step."""
-    with OPTIMIZERS.override("lbfgs", OptimizerType(torch.optim.LBFGS, ("lr", "max_iter", "line_search_fn"), (), ())):
+    with OPTIMIZERS.override("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), False)):
         yield {"optimizer": "lbfgs", "iterations": 4, "lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe",
                "schedule": {"type": "constant"}, "loss": "normalized_l2",
                "init": {"type": "noise", "mean": 0.5, "std": 0.05}, "check_every": 0, "on_success": "continue",
@@ -94,3 +94,17 @@ def test_a_closure_based_optimizer_steps_each_image_alone(two, lbfgs):
     coupled = MetamerSynthesis([Target(a, "relu2")], ref, lbfgs, seed=0, image_ids=ids,
                                batch_invariant=False).synthesize(progress=False)
     assert not np.allclose(coupled.metamer, out.metamer, atol=1e-3)
+
+
+@pytest.mark.parametrize("batch_invariant", [True, False])
+def test_a_per_image_optimizer_steps_every_image_at_once(two, batch_invariant):
+    """Adam updates each parameter from its own gradient: one optimizer steps every image, while
+    the passes through the network stay one image at a time (batch-invariant) or one batch."""
+    from metamers.synthesis import resolve_method
+
+    a, _ = two
+    synth = MetamerSynthesis([Target(a, "relu1")], _images(3, 5), resolve_method("adam", {"iterations": 3}), seed=0,
+                             batch_invariant=batch_invariant)
+    (group,) = synth.groups
+    assert len(group.params) == 3 and group.params == synth.params
+    assert group.parts == ([slice(0, 1), slice(1, 2), slice(2, 3)] if batch_invariant else [slice(0, 3)])

@@ -15,13 +15,10 @@ from metamers.synthesis import (
     initial_images,
     start_seed,
 )
+from metamers.synthesis.losses import l2, normalized_l2
 from metamers.synthesis.methods import METHOD_PRESETS, resolve_method
-from metamers.synthesis.objective import l2, normalized_l2
-from metamers.synthesis.optimizers import (
-    FEATHER_REFERENCE_NUMEL,
-    NormalizedGradient,
-    effective_step,
-)
+from metamers.synthesis.normalized_gradient import NormalizedGradient
+from metamers.synthesis.optimizers import FEATHER_REFERENCE_NUMEL, effective_step
 from metamers.synthesis.schedules import step_halving
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -58,6 +59,29 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
         "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
     }
+
+
+def test_the_dag_is_built_without_torch(repo):
+    """What the workflow imports to build its DAG (rules/common.smk) validates the config,
+    resolves methods, names weight files and figure tables without importing torch, pandas
+    or matplotlib (torch alone is 650 MB and a second of every snakemake run and cluster job)."""
+    imports = "\n".join(re.findall(r"^from metamers[\w.]* import .*$", (repo / "rules" / "common.smk").read_text(), re.M))
+    code = f"""
+import json, sys, yaml
+{imports}
+from metamers.synthesis.methods import resolve_method
+config = validate_config(yaml.safe_load(open({str(TEST_CONFIG)!r})))
+files = [str(p) for m in study_models(config) for p in weight_files(config["models"], m)]
+methods = [resolve_method(m, e)["optimizer"] for m, e in config["methods"].items()]
+tables = [t for f in FIGURES for t in FIGURES[f].tables] + [str(FIGURES[f].options(config)) for f in FIGURES]
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "pandas", "matplotlib", "seaborn"}})
+print(json.dumps([len(files), methods, len(tables), heavy]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    files, methods, tables, heavy = json.loads(out.stdout)
+    assert files == 2 and methods == ["normalized_gradient", "adam"] and tables > 5
+    assert heavy == []
 
 
 def test_invalid_config_stops_before_any_job(repo, tmp_path):

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..stats.statistics import STATISTICS
-
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -19,6 +17,7 @@ def null_histograms(
 ) -> plt.Figure:
     """For each generator's chosen layer: the null of each statistic (grey), its threshold
     (dashed), and the statistics of the metamers generated and measured at that layer."""
+    from ..stats.statistics import STATISTICS
     from .style import plt, sns
 
     generators = [g for g in layers if g in set(histograms["generator"])]

@@ -35,7 +35,8 @@ def null_distribution(config: Mapping[str, Any], generator: str, layer: str, out
     nulls = compute_nulls(
         model, layer, lambda a, b: pool_set.tensor(pool_ids[a:b], model.input_shape), settings["statistics"],
         settings["n_pairs"], settings["seed"], settings["threshold"], n_draws=settings["n_draws"],
-        pair_sampling=settings["pair_sampling"], n_pool=len(pool_ids), chunk_columns=settings["chunk_columns"], memory_gb=settings["memory_gb"],
+        pair_sampling=settings["pair_sampling"], n_pool=len(pool_ids), chunk_columns=settings["chunk_columns"],
+        memory_gb=settings["memory_gb"],
         scratch_dir=settings.get("scratch_dir"), keep_values=settings["keep_values"], progress=True,
     )
     for name, null in nulls.items():

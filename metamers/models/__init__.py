@@ -7,15 +7,21 @@
 - :mod:`.layers`: :class:`~.layers.LayerReader`, the straight-through ReLU.
 """
 
-from .classifier import Classifier, freeze, weights_digest
-from .loading import (
-           existing_weight_files,
-           load_model,
-           model_spec,
-           study_models,
-           weight_files,
-)
-from .sources import SOURCES, ModelLoadError
+import importlib
 
-__all__ = ["SOURCES", "Classifier", "ModelLoadError", "existing_weight_files", "freeze", "load_model", "model_spec",
-           "study_models", "weight_files", "weights_digest"]
+#: Name -> the module that defines it: imported on first use, so that naming a model's weight
+#: files (the workflow does it while it builds its DAG) does not import torch.
+_EXPORTS = {
+    "Classifier": ".classifier", "freeze": ".classifier", "weights_digest": ".classifier",
+    "existing_weight_files": ".loading", "load_model": ".loading", "model_spec": ".loading",
+    "study_models": ".loading", "weight_files": ".loading", "SOURCES": ".sources", "ModelLoadError": ".sources",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

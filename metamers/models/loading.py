@@ -2,20 +2,24 @@
 
 :func:`load_model` turns a config entry into a ready :class:`~metamers.models.classifier.Classifier`
 (in eval mode, frozen, taking inputs in [0, 1]); :func:`weight_files` names the files it would
-read without loading it, so that the workflow can make them inputs of the rules that load them.
+read without loading it or importing torch (only the ``torchvision`` source imports torchvision,
+whose weights enum gives the file), so that the workflow can make them inputs of the rules that
+load them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..registry import lookup
-from .classifier import Classifier
 from .sources import SOURCES
+
+if TYPE_CHECKING:
+    import torch
+
+    from .classifier import Classifier
 
 
 def model_spec(models: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:

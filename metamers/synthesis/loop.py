@@ -4,8 +4,9 @@ The synthesis object holds the objective (a batch of reference images and the we
 (model, layer) targets to match, :mod:`.objective`), each image's pixels as its own parameter,
 and the optimizers and step schedules of a method (:mod:`.methods`). Every iteration steps
 each optimizer with a closure that evaluates its images' objective, so closure-based
-optimizers (L-BFGS) work; with ``batch_invariant`` every image has its own optimizer, so that
-nothing (a line search, say) ever couples two images.
+optimizers (L-BFGS) work. An optimizer that updates each parameter from its own gradient
+(normalized steps, SGD, Adam) steps every image at once; one that treats its parameters
+jointly (L-BFGS, whose line search would couple images) gets one optimizer per image.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from ..data.pixels import quantize, to_uint8
 from ..models.classifier import Classifier, weights_digest
 from .objective import Objective, Target
-from .optimizers import effective_step, make_optimizer
+from .optimizers import OPTIMIZERS, make_optimizer
 from .record import SynthesisResult, SynthesisState, load_state, save_state
 from .schedules import make_scheduler
 from .starts import initial_images, start_seed
@@ -40,9 +41,11 @@ class SynthesisError(RuntimeError):
 
 @dataclass
 class _Group:
-    """Images stepped by one optimizer (one image, or the whole batch)."""
+    """Images stepped by one optimizer (one image, or the whole batch), and the slices of them
+    that run through the networks together."""
 
     images: slice
+    parts: list[slice]
     params: list[torch.Tensor]
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -72,12 +75,12 @@ class MetamerSynthesis:
         With ``on_success: stop`` an image is frozen at the first check it passes; with
         ``continue`` it runs to the budget.
     batch_invariant
-        Give every image its own optimizer and run its forward and backward passes on their own
-        (batches of one), so that an image's metamer is bitwise the same in any batch (float32
+        Run each image's forward and backward passes on their own (batches of one), so that an
+        image's metamer is bitwise the same in any batch (float32
         kernels round a batch of 20 differently from a batch of 1, and on under-determined layers
         such as logits those differences grow over thousands of steps into different metamers).
-        ``False`` runs the batch in one pass and one optimizer: faster on a GPU, equal to a batch
-        of one only to rounding at first.
+        ``False`` runs the batch in one pass: faster on a GPU, equal to a batch of one only to
+        rounding at first.
     """
 
     def __init__(
@@ -124,15 +127,16 @@ class MetamerSynthesis:
         self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
         start = initial_images(self.method.get("init", {}), reference, self.start_seeds).to(device)
         self.params = [start[i : i + 1].clone().requires_grad_(True) for i in range(n)]
-        options = dict(self.method)
-        if self.method["optimizer"] == "normalized_gradient":
-            options["lr"] = effective_step(float(self.method.get("step_size", 1.0)), int(np.prod(shape)),
-                                           bool(self.method.get("scale_step_to_input", True)))
+        # An optimizer that updates each parameter from its own gradient alone steps every image
+        # at once; one that treats its parameters jointly (L-BFGS) gets one image each.
+        per_image = OPTIMIZERS[self.method["optimizer"]].per_image
         self.groups = []
-        for part in self.parts:
-            params = self.params[part]
-            optimizer = make_optimizer(self.method["optimizer"], params, options)
-            self.groups.append(_Group(part, params, optimizer,
+        for images in [slice(0, n)] if per_image else [slice(i, i + 1) for i in range(n)]:
+            params = self.params[images]
+            optimizer = make_optimizer(self.method["optimizer"], params, self.method, int(np.prod(shape)))
+            parts = [slice(max(p.start, images.start), min(p.stop, images.stop)) for p in self.parts
+                     if max(p.start, images.start) < min(p.stop, images.stop)]
+            self.groups.append(_Group(images, parts, params, optimizer,
                                       make_scheduler(optimizer, self.iterations, self.method.get("schedule", {}))))
 
     @property
@@ -161,8 +165,8 @@ class MetamerSynthesis:
         Raises
         ------
         SynthesisError
-            The objective of some image is not finite (the message names every such image);
-            those images are not stepped.
+            The objective of some image was not finite before the step (the message names
+            every such image; the run cannot go on).
         """
         losses = []
         for group in self.groups:
@@ -170,22 +174,25 @@ class MetamerSynthesis:
 
             def closure(group: _Group = group, first: list = first) -> torch.Tensor:
                 group.optimizer.zero_grad(set_to_none=True)
-                x = group.params[0] if len(group.params) == 1 else torch.cat(group.params)
-                loss = self.objective.losses(x, group.images)
+                values = []
+                for part in group.parts:  # forward and backward part by part: one graph at a time
+                    params = self.params[part]
+                    loss = self.objective.losses(params[0] if len(params) == 1 else torch.cat(params), part)
+                    loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
+                    values.append(loss.detach())
+                loss = values[0] if len(values) == 1 else torch.cat(values)
                 if not first:  # the objective at the current iterate
-                    first.append(loss.detach())
-                    if not torch.isfinite(first[0]).all():
-                        return loss.sum().detach()  # no gradient: nothing moves, and the step fails below
-                loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
-                for p, still in zip(group.params, frozen[group.images].tolist()):
-                    if still:
-                        p.grad.zero_()
+                    first.append(loss)
+                if frozen[group.images].any():
+                    for p, still in zip(group.params, frozen[group.images].tolist()):
+                        if still:
+                            p.grad.zero_()
                 return loss.sum()
 
             group.optimizer.step(closure)
             group.scheduler.step()
             losses.append(first[0])
-        losses = torch.cat(losses)
+        losses = losses[0] if len(losses) == 1 else torch.cat(losses)
         self._check_finite(losses, iteration)
         with torch.no_grad():
             for p in self.params:

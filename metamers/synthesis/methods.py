@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..registry import Registry
-from .objective import LOSSES
+from .losses import LOSSES
 from .optimizers import OPTIMIZERS, optimizer_keys
 from .schedules import SCHEDULES
 from .starts import STARTS

@@ -2,45 +2,22 @@
 
 A metamer matches its reference at one or several :class:`Target` s. Each target reads one
 layer of one model (with the straight-through ReLU where asked); the objective of image ``i``
-is ``sum_k weight_k * loss(a_k(x_i), a_k(r_i))``, one value per image, so that an image's
-gradient is that of its own objective whatever batch it is in. Losses are registered in
-:data:`LOSSES`; every loss takes two activation batches of the same shape ``(N, ...)`` and
-returns one value per image, shape ``(N,)``.
+is ``sum_k weight_k * loss(a_k(x_i), a_k(r_i))`` (losses: :mod:`.losses`), one value per image,
+so that an image's gradient is that of its own objective whatever batch it is in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from ..models.classifier import Classifier
 from ..models.layers import LayerReader
-from ..registry import Registry
 from ..stats.comparisons import passes
 from ..stats.statistics import STATISTICS
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: Loss name -> per-image loss ``(candidate, reference) -> (N,)``.
-LOSSES: Registry[Loss] = Registry("loss")
-
-
-@LOSSES.register("normalized_l2")
-def normalized_l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """``||a(x) - a(r)||_2 / ||a(r)||_2`` on the flattened activation of each image (Feather et al. 2023).
-
-    A reference with an all-zero activation gives an infinite or undefined loss, which
-    synthesis reports as an error rather than optimising towards.
-    """
-    diff = (candidate - reference).flatten(1)
-    return diff.norm(dim=1) / reference.flatten(1).norm(dim=1)
-
-
-@LOSSES.register("l2")
-def l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Plain ``||a(x) - a(r)||_2`` per image."""
-    return (candidate - reference).flatten(1).norm(dim=1)
+from .losses import LOSSES
 
 
 @dataclass

@@ -2,50 +2,25 @@
 
 Synthesis gives every image its own parameter tensor ``(1, C, H, W)``; an optimizer steps a
 list of them with a closure that evaluates their objective (as :meth:`torch.optim.Optimizer.step`
-takes it), so closure-based optimizers work, and every update is per image.
+takes it), so closure-based optimizers work. The normalized-gradient step
+(:mod:`.normalized_gradient`) normalises each parameter's gradient, so its step is per image.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch.optim import SGD, Adam, Optimizer
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
 
+if TYPE_CHECKING:
+    import torch
+    from torch.optim import Optimizer
+
 #: Number of pixels of the 3 x 224 x 224 input for which Feather et al.'s step size 1 was set.
 FEATHER_REFERENCE_NUMEL = 3 * 224 * 224
-
-
-class NormalizedGradient(Optimizer):
-    """``x <- x - lr * g / ||g||_2``, the gradient norm taken per image (first dimension).
-
-    The step is an L2 step of length ``lr`` for every image, whatever its gradient's scale.
-    An image whose gradient is exactly zero does not move.
-    """
-
-    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1.0) -> None:
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):  # noqa: D102
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                norm = g.flatten(1).norm(dim=1).reshape(-1, *([1] * (g.dim() - 1)))
-                p.sub_(group["lr"] * g / norm.clamp_min(torch.finfo(g.dtype).tiny))
-        return loss
 
 
 @dataclass(frozen=True)
@@ -55,29 +30,29 @@ class OptimizerType:
     Attributes
     ----------
     cls
-        The :class:`torch.optim.Optimizer` class.
+        Where the :class:`torch.optim.Optimizer` class is, as ``"module:name"`` (imported when an
+        optimizer is made, so that validating a method needs no torch).
     kwargs
         The keyword arguments of ``cls`` that a method's settings give.
     keys
-        The method keys that configure it (``step_size`` and ``scale_step_to_input`` become the
-        normalized-gradient step's ``lr``, :func:`effective_step`).
+        The method keys that configure it.
     required
         The keys a method must give (no silent library default for a step size).
+    per_image
+        It updates each parameter from that parameter's own gradient and state alone, so one
+        optimizer may step every image's parameter; ``False`` (L-BFGS: one flat vector and a
+        line search over all its parameters) gives every image an optimizer of its own.
+    derived
+        ``(method settings, values per image) -> keyword arguments`` computed from the settings
+        rather than given (the normalized-gradient step's ``lr`` from ``step_size``), or None.
     """
 
-    cls: type[Optimizer]
+    cls: str
     kwargs: tuple[str, ...]
     keys: tuple[str, ...]
     required: tuple[str, ...]
-
-
-#: Optimizer name -> :class:`OptimizerType`.
-OPTIMIZERS: Registry[OptimizerType] = Registry("optimizer")
-OPTIMIZERS.register("normalized_gradient", OptimizerType(NormalizedGradient, ("lr",),
-                                                         ("step_size", "scale_step_to_input"), ("step_size",)))
-OPTIMIZERS.register("adam", OptimizerType(Adam, ("lr", "betas", "eps"), ("lr", "betas", "eps"), ("lr",)))
-OPTIMIZERS.register("sgd", OptimizerType(SGD, ("lr", "momentum", "nesterov"), ("lr", "momentum", "nesterov"),
-                                         ("lr",)))
+    per_image: bool
+    derived: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
 
 
 def optimizer_keys(name: str) -> tuple[str, ...]:
@@ -85,11 +60,14 @@ def optimizer_keys(name: str) -> tuple[str, ...]:
     return OPTIMIZERS[name].keys
 
 
-def make_optimizer(name: str, params: Iterable[torch.Tensor], options: Mapping[str, Any]) -> Optimizer:
-    """Build optimizer ``name`` with the keyword arguments it takes from ``options``."""
+def make_optimizer(name: str, params: Iterable[torch.Tensor], method: Mapping[str, Any], numel: int) -> Optimizer:
+    """Build optimizer ``name`` for images of ``numel`` values, with the keyword arguments it
+    takes from the method's settings (given, or :attr:`OptimizerType.derived` from them)."""
     kind = OPTIMIZERS[name]
+    options = {**method, **(kind.derived(method, numel) if kind.derived else {})}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items() if k in kind.kwargs}
-    return kind.cls(params, **kwargs)
+    module, attribute = kind.cls.split(":")
+    return getattr(importlib.import_module(module), attribute)(params, **kwargs)
 
 
 def effective_step(step_size: float, numel: int, scale_to_input: bool) -> float:
@@ -100,3 +78,20 @@ def effective_step(step_size: float, numel: int, scale_to_input: bool) -> float:
     (a 1x28x28 MNIST digit takes steps 0.072 times as long).
     """
     return step_size * (numel / FEATHER_REFERENCE_NUMEL) ** 0.5 if scale_to_input else step_size
+
+
+#: Optimizer name -> :class:`OptimizerType`.
+OPTIMIZERS: Registry[OptimizerType] = Registry("optimizer")
+
+
+def _normalized_step(method: Mapping[str, Any], numel: int) -> dict[str, Any]:
+    return {"lr": effective_step(float(method["step_size"]), numel, bool(method.get("scale_step_to_input", True)))}
+
+
+OPTIMIZERS.register("normalized_gradient", OptimizerType(
+    "metamers.synthesis.normalized_gradient:NormalizedGradient", ("lr",), ("step_size", "scale_step_to_input"),
+    ("step_size",), True, _normalized_step))
+OPTIMIZERS.register("adam", OptimizerType("torch.optim:Adam", ("lr", "betas", "eps"), ("lr", "betas", "eps"), ("lr",),
+                                          True))
+OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "nesterov"),
+                                         ("lr", "momentum", "nesterov"), ("lr",), True))

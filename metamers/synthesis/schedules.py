@@ -1,16 +1,18 @@
 """Step-size schedules, registered by type in :data:`SCHEDULES`: a multiplier of the initial
-step for every iteration of a run's budget, applied with :class:`torch.optim.lr_scheduler.LambdaLR`."""
+step for every iteration of a run's budget, applied with :class:`torch.optim.lr_scheduler.LambdaLR`
+(imported when a schedule is made: validating a method needs no torch)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ SCHEDULES.register("constant", Schedule(constant, ()))
 
 
 def make_scheduler(optimizer: Optimizer, iterations: int, schedule: Mapping[str, Any]) -> LRScheduler:
-    """A :class:`LambdaLR` following schedule ``schedule['type']`` over ``iterations``."""
+    """A :class:`~torch.optim.lr_scheduler.LambdaLR` following schedule ``schedule['type']`` over ``iterations``."""
+    from torch.optim.lr_scheduler import LambdaLR
+
     options = dict(schedule)
     kind = SCHEDULES[options.pop("type", "constant")]
     return LambdaLR(optimizer, kind.factory(iterations, **options))

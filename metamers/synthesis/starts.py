@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 
 def start_seed(base_seed: int, image_id: str) -> int:
@@ -46,6 +47,8 @@ STARTS: Registry[Start] = Registry("init type")
 
 def _noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
     """``clip_[0,1](N(mean, std^2))`` per pixel (Feather et al.: mean 0.5, std 0.05)."""
+    import torch
+
     shape = tuple(reference.shape[1:])
     noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32)
                          for s in seeds])

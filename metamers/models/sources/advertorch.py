@@ -6,11 +6,9 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from ..architectures import ARCHITECTURES, build_architecture
-from ..classifier import Classifier
 from .base import (
     SOURCES,
     ModelLoadError,
@@ -19,6 +17,9 @@ from .base import (
     load_weights,
     require_keys,
 )
+
+if TYPE_CHECKING:
+    from ..classifier import Classifier
 
 #: ``weights`` value of an ``advertorch`` entry -> file name in :func:`advertorch_weights_dir`.
 ADVERTORCH_WEIGHTS = {
@@ -52,6 +53,8 @@ def advertorch_weight_file(name: str, spec: Mapping[str, Any]) -> Path:
 
 
 def load_advertorch(name: str, spec: Mapping[str, Any]) -> Classifier:
+    from ..architectures import ARCHITECTURES, build_architecture
+
     path = advertorch_weight_file(name, spec)
     net = load_weights(build_architecture("lenet5"), path, name)
     return classifier(net, name, spec, ARCHITECTURES["lenet5"])

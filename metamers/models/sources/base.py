@@ -1,8 +1,9 @@
 """What a model source is: how to name its weight files and how to load a model from them.
 
 Each source module registers one :class:`Source` in :data:`SOURCES`; naming the files never
-loads the model (the workflow asks for the weight files of every model while it builds the
-DAG), and loading never downloads: a missing file is an error that says what to put where.
+loads the model nor imports torch (the workflow asks for the weight files of every model while
+it builds the DAG), and loading never downloads: a missing file is an error that says what to
+put where.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any
 
 from ...registry import Registry
-from ..classifier import Classifier
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+    from ..classifier import Classifier
 
 
 class ModelLoadError(RuntimeError):
@@ -52,6 +55,8 @@ def require_keys(spec: Mapping[str, Any], model: str, keys: Sequence[str]) -> No
 
 def read_state_dict(path: Path, model: str) -> dict[str, torch.Tensor]:
     """Read a state dict from a checkpoint, unwrapping ``state_dict``/``model`` and ``module.``."""
+    import torch
+
     if not path.is_file():
         raise ModelLoadError(f"model {model!r}: weight file {str(path)!r} does not exist")
     try:
@@ -80,5 +85,7 @@ def load_weights(net: nn.Module, path: Path, model: str) -> nn.Module:
 def classifier(net: nn.Module, name: str, spec: Mapping[str, Any], defaults: Mapping[str, Any]) -> Classifier:
     """Wrap ``net``: input shape, class count and normalisation from the source's ``defaults``,
     each of which the config entry ``spec`` may override."""
+    from ..classifier import Classifier
+
     return Classifier(net, name=name, **{k: spec.get(k, defaults[k]) for k in ("input_shape", "num_classes", "mean",
                                                                                "std")})

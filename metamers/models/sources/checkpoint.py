@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from ..architectures import ARCHITECTURES, build_architecture
-from ..classifier import Classifier
 from .base import (
     SOURCES,
     ModelLoadError,
@@ -19,6 +17,9 @@ from .base import (
     require_keys,
 )
 
+if TYPE_CHECKING:
+    from ..classifier import Classifier
+
 
 def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
     require_keys(spec, name, ["architecture", "path"])
@@ -26,6 +27,8 @@ def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
 
 
 def load_checkpoint(name: str, spec: Mapping[str, Any]) -> Classifier:
+    from ..architectures import ARCHITECTURES, build_architecture
+
     (path,) = _files(name, spec)
     defaults = lookup(ARCHITECTURES, spec["architecture"], "architecture", ModelLoadError, context=f"model {name!r}: ")
     net = load_weights(build_architecture(spec["architecture"], spec.get("num_classes")), path, name)

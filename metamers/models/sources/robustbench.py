@@ -7,11 +7,13 @@ import importlib.util
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from ..classifier import Classifier
 from .base import SOURCES, ModelLoadError, Source, classifier, require_keys
+
+if TYPE_CHECKING:
+    from ..classifier import Classifier
 
 #: RobustBench dataset -> the input shape and class count of its models.
 ROBUSTBENCH_DATASETS = {

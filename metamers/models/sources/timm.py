@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..classifier import Classifier
 from .base import (
     SOURCES,
     ModelLoadError,
@@ -15,6 +14,9 @@ from .base import (
     load_weights,
     require_keys,
 )
+
+if TYPE_CHECKING:
+    from ..classifier import Classifier
 
 
 def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:

@@ -7,10 +7,9 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from ..classifier import Classifier
 from .base import (
     SOURCES,
     ModelLoadError,
@@ -19,6 +18,9 @@ from .base import (
     load_weights,
     require_keys,
 )
+
+if TYPE_CHECKING:
+    from ..classifier import Classifier
 
 
 def torch_hub_dir() -> Path:
