@@ -90,9 +90,16 @@ def test_a_closure_based_optimizer_steps_each_image_alone(two, lbfgs):
         alone = MetamerSynthesis([Target(a, "relu2")], ref[i : i + 1], lbfgs, seed=0,
                                  image_ids=ids[i : i + 1]).synthesize(progress=False)
         np.testing.assert_array_equal(alone.metamer[0], out.metamer[i])
-    # one optimizer over the whole batch: its line search couples the images
-    coupled = MetamerSynthesis([Target(a, "relu2")], ref, lbfgs, seed=0, image_ids=ids,
-                               batch_invariant=False).synthesize(progress=False)
+    # ... whatever the batch's passes: a joint optimizer always gets one optimizer per image
+    batched = MetamerSynthesis([Target(a, "relu2")], ref, lbfgs, seed=0, image_ids=ids, batch_invariant=False)
+    assert len(batched.groups) == 3 and [g.parts for g in batched.groups] == [[g.images] for g in batched.groups]
+    # one L-BFGS over every image (declared per_image, wrongly): its line search couples them
+    joint = OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), True)
+    with OPTIMIZERS.override("lbfgs_joint", joint):
+        coupled = MetamerSynthesis([Target(a, "relu2")], ref, {**lbfgs, "optimizer": "lbfgs_joint"}, seed=0,
+                                   image_ids=ids)
+        assert len(coupled.groups) == 1
+        coupled = coupled.synthesize(progress=False)
     assert not np.allclose(coupled.metamer, out.metamer, atol=1e-3)
 
 

@@ -146,3 +146,28 @@ def test_every_rule_with_a_script_is_one_registered_job(repo):
     assert scripted == set(RULES)
     assert all('"../workflow_scripts/run_rule.py"' in rules[name] for name in scripted)
     assert set(rules) - scripted == {"figures"}  # the one rule that only gathers inputs
+
+
+@pytest.mark.parametrize("package", ["metamers.models", "metamers.synthesis"])
+def test_lazy_packages_export_exactly_their_table(package):
+    """``metamers.models`` and ``metamers.synthesis`` load their members on first use; every
+    listed name resolves to the member of the module the table names."""
+    import importlib
+
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(module._EXPORTS) and set(module.__all__) <= set(dir(module))
+    for name, where in module._EXPORTS.items():
+        assert getattr(module, name) is getattr(importlib.import_module(where, package), name)
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'nope'"):
+        module.nope
+
+
+def test_every_registered_optimizer_names_an_optimizer_class():
+    import importlib
+
+    from metamers.synthesis.optimizers import OPTIMIZERS
+
+    for name, kind in OPTIMIZERS.items():
+        module, attribute = kind.cls.split(":")
+        assert issubclass(getattr(importlib.import_module(module), attribute), torch.optim.Optimizer), name
+        assert set(kind.required) <= set(kind.keys), name

@@ -148,9 +148,11 @@ def test_synthesis_reduces_the_loss_and_is_seeded(method):
 def test_non_finite_loss_names_images_and_iteration(tiny_linear):
     tiny_linear.net.fc.weight.data.zero_()  # zero activations: 0 / 0 loss
     synth = MetamerSynthesis.single(tiny_linear, "fc", torch.rand(2, 1, 4, 4), resolve_method("adam"), seed=0,
-                             image_ids=["img-a", "img-b"])
+                                    image_ids=["img-a", "img-b"])
+    start = synth.x
     with pytest.raises(SynthesisError, match=r"iteration 0 for image\(s\) \['img-a', 'img-b'\]"):
         synth.synthesize(progress=False)
+    assert torch.equal(synth.x, start)  # nothing was stepped with a non-finite objective
 
 
 def test_reference_shape_must_fit_the_model(tiny_linear):

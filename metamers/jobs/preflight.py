@@ -287,19 +287,11 @@ def preflight(config: Mapping[str, Any]) -> list[str]:
 
     Every generator and evaluator model is loaded once on the CPU, every generator layer
     is read in one forward pass of a zero input, and every image of the reference set and
-    of the null pool (``metamer_test.pool``, or the reference set's declared training pool) is
-    read once and converted to each model's input shape.
-
-    Parameters
-    ----------
-    config
-        A validated config (:func:`metamers.config.validate_config`).
-
-    Returns
-    -------
-    list of str
-        Every problem found, one line each naming the model, layer, image or evaluator;
-        empty when the study can run.
+    a sample of the null pool (``metamer_test.pool``, or the reference set's declared training
+    pool) is read once and converted to each model's input shape. ``config`` is a validated
+    config; the result lists every problem found, one line each naming the model, layer, image
+    or evaluator, and is empty when the study can run (:func:`check_study` also says what was
+    checked).
     """
     return check_study(config).problems
 

@@ -7,7 +7,14 @@
 - :mod:`.layers`: :class:`~.layers.LayerReader`, the straight-through ReLU.
 """
 
-import importlib
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_members
+
+if TYPE_CHECKING:  # the names, for type checkers and IDEs
+    from .classifier import Classifier, freeze, weights_digest
+    from .loading import existing_weight_files, load_model, model_spec, study_models, weight_files
+    from .sources import SOURCES, ModelLoadError
 
 #: Name -> the module that defines it: imported on first use, so that naming a model's weight
 #: files (the workflow does it while it builds its DAG) does not import torch.
@@ -17,11 +24,8 @@ _EXPORTS = {
     "study_models": ".loading", "weight_files": ".loading", "SOURCES": ".sources", "ModelLoadError": ".sources",
 }
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_members(__name__, _EXPORTS)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Classifier", "ModelLoadError", "SOURCES", "existing_weight_files", "freeze", "load_model", "model_spec",
+           "study_models", "weight_files", "weights_digest"]

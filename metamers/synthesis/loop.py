@@ -79,8 +79,9 @@ class MetamerSynthesis:
         image's metamer is bitwise the same in any batch (float32
         kernels round a batch of 20 differently from a batch of 1, and on under-determined layers
         such as logits those differences grow over thousands of steps into different metamers).
-        ``False`` runs the batch in one pass: faster on a GPU, equal to a batch of one only to
-        rounding at first.
+        ``False`` runs the images an optimizer steps in one pass (every image, except for joint
+        optimizers such as L-BFGS, which step each image alone anyway): faster on a GPU, equal to
+        a batch of one only to rounding at first.
     """
 
     def __init__(
@@ -166,7 +167,7 @@ class MetamerSynthesis:
         ------
         SynthesisError
             The objective of some image was not finite before the step (the message names
-            every such image; the run cannot go on).
+            every such image; the images an optimizer steps with such an image were not moved).
         """
         losses = []
         for group in self.groups:
@@ -183,6 +184,9 @@ class MetamerSynthesis:
                 loss = values[0] if len(values) == 1 else torch.cat(values)
                 if not first:  # the objective at the current iterate
                     first.append(loss)
+                    if not torch.isfinite(loss).all():  # no gradient: the group does not move
+                        group.optimizer.zero_grad(set_to_none=True)
+                        return loss.sum()
                 if frozen[group.images].any():
                     for p, still in zip(group.params, frozen[group.images].tolist()):
                         if still:
@@ -190,7 +194,8 @@ class MetamerSynthesis:
                 return loss.sum()
 
             group.optimizer.step(closure)
-            group.scheduler.step()
+            if torch.isfinite(first[0]).all():
+                group.scheduler.step()
             losses.append(first[0])
         losses = losses[0] if len(losses) == 1 else torch.cat(losses)
         self._check_finite(losses, iteration)
@@ -214,7 +219,7 @@ class MetamerSynthesis:
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: method, seed, targets (models, their
         weights, layers, weights in the objective, straight-through ReLU, thresholds), images,
-        test settings and the project version."""
+        test settings, which images each optimizer steps, and the project version."""
         from .. import __version__
 
         key = {
@@ -223,6 +228,7 @@ class MetamerSynthesis:
                          "weight": t.weight, "fake_relu": t.fake_relu, "thresholds": dict(t.thresholds)}
                         for t in self.targets],
             "comparison": self.comparison, "batch_invariant": self.batch_invariant,
+            "optimizer_groups": [(g.images.start, g.images.stop) for g in self.groups],
             "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()

@@ -85,7 +85,8 @@ OPTIMIZERS: Registry[OptimizerType] = Registry("optimizer")
 
 
 def _normalized_step(method: Mapping[str, Any], numel: int) -> dict[str, Any]:
-    return {"lr": effective_step(float(method["step_size"]), numel, bool(method.get("scale_step_to_input", True)))}
+    return {"lr": effective_step(float(method.get("step_size", 1.0)), numel,
+                                 bool(method.get("scale_step_to_input", True)))}
 
 
 OPTIMIZERS.register("normalized_gradient", OptimizerType(

@@ -1,9 +1,10 @@
 """What a model source is: how to name its weight files and how to load a model from them.
 
 Each source module registers one :class:`Source` in :data:`SOURCES`; naming the files never
-loads the model nor imports torch (the workflow asks for the weight files of every model while
-it builds the DAG), and loading never downloads: a missing file is an error that says what to
-put where.
+loads the model (the workflow asks for the weight files of every model while it builds the
+DAG) nor imports torch, except for the ``torchvision`` source, whose weights enum (in
+torchvision) gives the file. Loading never downloads: a missing file is an error that says what
+to put where.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def require_keys(spec: Mapping[str, Any], model: str, keys: Sequence[str]) -> No
     missing = [k for k in keys if k not in spec]
     if missing:
         raise ModelLoadError(f"model {model!r} (source {spec.get('source')!r}) is missing key(s) {missing}")
+
+
+def file_named_by(key: str, *required: str) -> Callable[[str, Mapping[str, Any]], list[Path]]:
+    """The weight files of a source whose entry names its one file under ``key`` (after checking
+    that the entry has the ``required`` keys and ``key``)."""
+
+    def files(name: str, spec: Mapping[str, Any]) -> list[Path]:
+        require_keys(spec, name, [*required, key])
+        return [Path(spec[key])]
+
+    return files
 
 
 def read_state_dict(path: Path, model: str) -> dict[str, torch.Tensor]:

@@ -4,26 +4,16 @@ plus a local state dict."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from .base import (
-    SOURCES,
-    ModelLoadError,
-    Source,
-    classifier,
-    load_weights,
-    require_keys,
-)
+from .base import SOURCES, ModelLoadError, Source, classifier, file_named_by, load_weights
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
 
 
-def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
-    require_keys(spec, name, ["architecture", "path"])
-    return [Path(spec["path"])]
+_files = file_named_by("path", "architecture")
 
 
 def load_checkpoint(name: str, spec: Mapping[str, Any]) -> Classifier:

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import (
-    SOURCES,
-    ModelLoadError,
-    Source,
-    classifier,
-    load_weights,
-    require_keys,
-)
+from .base import SOURCES, ModelLoadError, Source, classifier, file_named_by, load_weights
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
 
 
-def _files(name: str, spec: Mapping[str, Any]) -> list[Path]:
-    require_keys(spec, name, ["name", "checkpoint"])
-    return [Path(spec["checkpoint"])]
+_files = file_named_by("checkpoint", "name")
 
 
 def load_timm(name: str, spec: Mapping[str, Any]) -> Classifier:

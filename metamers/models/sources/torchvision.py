@@ -10,14 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from .base import (
-    SOURCES,
-    ModelLoadError,
-    Source,
-    classifier,
-    load_weights,
-    require_keys,
-)
+from .base import SOURCES, ModelLoadError, Source, classifier, load_weights, require_keys
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
