@@ -64,14 +64,12 @@ def test_the_test_at_several_targets_passes_only_where_every_target_passes(two):
 
 @pytest.fixture
 def lbfgs():
-    """L-BFGS registered for the test only: a closure-based optimizer whose line search
-    evaluates the objective several times per step."""
-    with OPTIMIZERS.override("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), False)):
-        yield {"optimizer": "lbfgs", "iterations": 4, "lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe",
-               "schedule": {"type": "constant"}, "loss": "normalized_l2",
-               "init": {"type": "noise", "mean": 0.5, "std": 0.05}, "check_every": 0, "on_success": "continue",
-               "fake_relu": False}
-    assert "lbfgs" not in OPTIMIZERS  # gone again
+    """L-BFGS settings: a closure-based optimizer whose line search evaluates the objective
+    several times per step."""
+    assert OPTIMIZERS["lbfgs"].per_image is False
+    return {"optimizer": "lbfgs", "iterations": 4, "lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe",
+            "schedule": {"type": "constant"}, "loss": "normalized_l2", "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+            "check_every": 0, "on_success": "continue", "fake_relu": False}
 
 
 def test_a_closure_based_optimizer_steps_each_image_alone(two, lbfgs):
@@ -94,7 +92,7 @@ def test_a_closure_based_optimizer_steps_each_image_alone(two, lbfgs):
     batched = MetamerSynthesis([Target(a, "relu2")], ref, lbfgs, seed=0, image_ids=ids, batch_invariant=False)
     assert len(batched.groups) == 3 and [g.parts for g in batched.groups] == [[g.images] for g in batched.groups]
     # one L-BFGS over every image (declared per_image, wrongly): its line search couples them
-    joint = OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), True)
+    joint = OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), True)  # not per image
     with OPTIMIZERS.override("lbfgs_joint", joint):
         coupled = MetamerSynthesis([Target(a, "relu2")], ref, {**lbfgs, "optimizer": "lbfgs_joint"}, seed=0,
                                    image_ids=ids)

@@ -43,10 +43,15 @@ def _interrupt_at(synth, iteration):
     synth._step = wrapped
 
 
-@pytest.mark.parametrize(("preset", "on_success"), [("feather2023", "continue"), ("adam", "stop"), ("sgd_momentum", "continue")])
-def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success):
+@pytest.mark.parametrize(("preset", "on_success", "extra"), [
+    ("feather2023", "continue", {}), ("adam", "stop", {}), ("sgd_momentum", "continue", {}),
+    # L-BFGS: one optimizer (and its history) per image, and a cosine schedule
+    ("adam", "continue", {"optimizer": "lbfgs", "lr": 0.5, "max_iter": 3, "line_search_fn": "strong_wolfe",
+                          "schedule": {"type": "cosine", "eta_min": 0.1}}),
+])
+def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success, extra):
     method = resolve_method(preset, {"iterations": 60, "check_every": 7, "on_success": on_success,
-                                     "schedule": {"type": "step_halving", "blocks": 4}})
+                                     "schedule": {"type": "step_halving", "blocks": 4}, **extra})
     whole = _make(lenet, method).synthesize(progress=False)
 
     stop = min(33, whole.iterations_run - 2)  # interrupt before the run ends (all images may pass early)

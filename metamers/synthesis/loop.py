@@ -126,7 +126,7 @@ class MetamerSynthesis:
             self.reference_classes = self.objective.reference_classes()
 
         self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
-        start = initial_images(self.method.get("init", {}), reference, self.start_seeds).to(device)
+        start = initial_images(self.method.get("init", {}), self.reference, self.start_seeds).to(device)
         self.params = [start[i : i + 1].clone().requires_grad_(True) for i in range(n)]
         # An optimizer that updates each parameter from its own gradient alone steps every image
         # at once; one that treats its parameters jointly (L-BFGS) gets one image each.

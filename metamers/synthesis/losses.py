@@ -35,3 +35,21 @@ def normalized_l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Ten
 def l2(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Plain ``||a(x) - a(r)||_2`` per image."""
     return (candidate - reference).flatten(1).norm(dim=1)
+
+
+@LOSSES.register("mse")
+def mse(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference per image: ``mean((a(x) - a(r))^2)``."""
+    return (candidate - reference).flatten(1).pow(2).mean(dim=1)
+
+
+@LOSSES.register("one_minus_pearson")
+def one_minus_pearson(candidate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``1 - r`` per image, ``r`` the Pearson correlation of the flattened activations (0 when
+    they are an increasing affine map of each other, 2 when a decreasing one). A constant
+    activation has no correlation: the loss is then undefined (NaN), which synthesis reports."""
+    a = candidate.flatten(1)
+    b = reference.flatten(1)
+    a = a - a.mean(dim=1, keepdim=True)
+    b = b - b.mean(dim=1, keepdim=True)
+    return 1 - (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1))

@@ -96,3 +96,6 @@ OPTIMIZERS.register("adam", OptimizerType("torch.optim:Adam", ("lr", "betas", "e
                                           True))
 OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "nesterov"),
                                          ("lr", "momentum", "nesterov"), ("lr",), True))
+# L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
+OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
+                                           ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False))

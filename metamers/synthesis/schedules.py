@@ -4,6 +4,7 @@ step for every iteration of a run's budget, applied with :class:`torch.optim.lr_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,23 @@ def constant(iterations: int) -> Callable[[int], float]:
     return lambda it: 1.0
 
 
+def cosine(iterations: int, eta_min: float = 0.0) -> Callable[[int], float]:
+    """Cosine annealing from 1 to ``eta_min`` over the budget:
+    ``eta_min + (1 - eta_min) (1 + cos(pi t / T)) / 2``."""
+    return lambda it: eta_min + (1 - eta_min) * (1 + math.cos(math.pi * min(it, iterations) / iterations)) / 2
+
+
+def warm_restarts(iterations: int, cycles: int = 4, eta_min: float = 0.0) -> Callable[[int], float]:
+    """Cosine annealing restarted ``cycles`` times (Loshchilov and Hutter 2017): the budget in
+    ``cycles`` equal cycles, each annealing from 1 to ``eta_min``."""
+    length = max(1, -(-iterations // cycles))  # ceil: the last cycle may be shorter
+    return lambda it: eta_min + (1 - eta_min) * (1 + math.cos(math.pi * (it % length) / length)) / 2
+
+
 SCHEDULES.register("step_halving", Schedule(step_halving, ("blocks", "gamma")))
 SCHEDULES.register("constant", Schedule(constant, ()))
+SCHEDULES.register("cosine", Schedule(cosine, ("eta_min",)))
+SCHEDULES.register("warm_restarts", Schedule(warm_restarts, ("cycles", "eta_min")))
 
 
 def make_scheduler(optimizer: Optimizer, iterations: int, schedule: Mapping[str, Any]) -> LRScheduler:

@@ -2,7 +2,26 @@
 
 Every image's starting point is drawn on the CPU from its own seed, which comes from the base
 seed and the image id alone (:func:`start_seed`): an image starts from the same point at every
-layer, with every method and in any batch, on any device.
+layer, with every method and in any batch, on any device. Starting points derived from the
+reference use the 8-bit reference that synthesis matches.
+
+``noise`` (published)
+    ``clip_[0,1](N(mean, std^2))`` per pixel.
+``uniform``
+    ``U(low, high)`` per pixel.
+``reference_noise``
+    ``clip_[0,1](r + N(0, sigma^2))``: the reference plus Gaussian noise.
+``blend``
+    ``alpha r + (1 - alpha) n``, ``n`` the ``noise`` start (``mean``, ``std``); exact, in [0, 1].
+``lowpass``
+    The reference without its spatial frequencies above ``cutoff`` times the Nyquist frequency
+    (an ideal radial filter per channel).
+``phase_scrambled``
+    The reference's amplitude spectrum with the phases of white noise (the mean kept).
+
+``lowpass`` and ``phase_scrambled`` are not clipped: clipping would put energy back above the
+cut-off and change the amplitude spectrum. They may leave [0, 1] a little; synthesis clamps
+every iterate to [0, 1] after its first step.
 """
 
 from __future__ import annotations
@@ -45,22 +64,78 @@ class Start:
 STARTS: Registry[Start] = Registry("init type")
 
 
-def _noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
-    """``clip_[0,1](N(mean, std^2))`` per pixel (Feather et al.: mean 0.5, std 0.05)."""
+def _draw(kind: str, reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    """Per image, standard normal (``randn``) or uniform (``rand``) values of the reference's
+    shape, drawn on the CPU from the image's seed."""
     import torch
 
     shape = tuple(reference.shape[1:])
-    noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32)
-                         for s in seeds])
+    draw = getattr(torch, kind)
+    return torch.stack([draw(shape, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32)
+                        for s in seeds])
+
+
+def _noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    """``clip_[0,1](N(mean, std^2))`` per pixel (Feather et al.: mean 0.5, std 0.05)."""
+    noise = _draw("randn", reference, seeds)
     return (float(options.get("mean", 0.5)) + float(options.get("std", 0.05)) * noise).clamp(0, 1)
 
 
+def _uniform(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    low, high = float(options.get("low", 0.0)), float(options.get("high", 1.0))
+    return low + (high - low) * _draw("rand", reference, seeds)
+
+
+def _reference_noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    return (reference + float(options.get("sigma", 0.1)) * _draw("randn", reference, seeds)).clamp(0, 1)
+
+
+def _blend(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    alpha = float(options.get("alpha", 0.5))
+    return alpha * reference + (1 - alpha) * _noise(options, reference, seeds)
+
+
+def radial_frequency(height: int, width: int) -> torch.Tensor:
+    """``|f|`` in cycles per pixel on the grid of :func:`torch.fft.rfft2` of an ``height x width`` image."""
+    import torch
+
+    fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :]
+    return (fy**2 + fx**2).sqrt()
+
+
+def _lowpass(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    import torch
+
+    height, width = reference.shape[-2:]
+    keep = radial_frequency(height, width) <= float(options.get("cutoff", 0.25)) * 0.5
+    spectrum = torch.fft.rfft2(reference.to(torch.float64)) * keep
+    return torch.fft.irfft2(spectrum, s=(height, width)).to(torch.float32)
+
+
+def _phase_scrambled(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+    import torch
+
+    height, width = reference.shape[-2:]
+    amplitude = torch.fft.rfft2(reference.to(torch.float64)).abs()
+    # the phases of real white noise: the symmetries that make the image real come with them
+    phase = torch.fft.rfft2(_draw("randn", reference, seeds).to(torch.float64)).angle()
+    phase[..., 0, 0] = 0.0  # keep the mean
+    return torch.fft.irfft2(amplitude * torch.exp(1j * phase), s=(height, width)).to(torch.float32)
+
+
 STARTS.register("noise", Start(_noise, ("mean", "std")))
+STARTS.register("uniform", Start(_uniform, ("low", "high")))
+STARTS.register("reference_noise", Start(_reference_noise, ("sigma",)))
+STARTS.register("blend", Start(_blend, ("alpha", "mean", "std")))
+STARTS.register("lowpass", Start(_lowpass, ("cutoff",)))
+STARTS.register("phase_scrambled", Start(_phase_scrambled, ()))
 
 
 def initial_images(init: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
     """The starting points of ``reference`` (on the CPU), image ``i`` drawn from ``seeds[i]``,
-    as method setting ``init`` (``{type: noise, mean, std}`` by default) says."""
+    as method setting ``init`` (``{type: noise, mean, std}`` by default) says. ``reference`` is
+    the (8-bit) reference in [0, 1] that the starting points derived from it start from."""
     if len(seeds) != len(reference):
         raise ValueError(f"{len(seeds)} seeds for {len(reference)} images")
     return STARTS[init.get("type", "noise")].make(init, reference.cpu(), seeds)

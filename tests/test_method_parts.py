@@ -1,0 +1,116 @@
+"""The parts a method is composed of: every optimizer, schedule, starting point and loss,
+against hand computations and the properties their documentation states."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from metamers.data import quantize
+from metamers.synthesis import OPTIMIZERS, MetamerSynthesis, resolve_method
+from metamers.synthesis.losses import mse, one_minus_pearson
+from metamers.synthesis.schedules import SCHEDULES, cosine, warm_restarts
+from metamers.synthesis.starts import STARTS, initial_images, radial_frequency
+
+#: Settings each optimizer needs (its required keys) for the convex case below.
+OPTIMIZER_SETTINGS = {
+    "normalized_gradient": {"step_size": 0.2, "scale_step_to_input": False,
+                            "schedule": {"type": "step_halving", "blocks": 4}},
+    "adam": {"lr": 0.05},
+    "sgd": {"lr": 0.05, "momentum": 0.5},
+    "lbfgs": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"},
+}
+
+
+def test_every_optimizer_has_settings_here():
+    assert set(OPTIMIZER_SETTINGS) == set(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_decreases_a_convex_loss_and_is_batch_invariant(tiny_linear, name):
+    """On ``||W x - W r||^2``-like losses of a linear layer (convex in the pixels), every optimizer
+    brings the loss down, and each image's result in a batch equals its result alone."""
+    method = resolve_method("m", {"preset": "adam", "optimizer": name, "iterations": 30, "loss": "mse",
+                                  **OPTIMIZER_SETTINGS[name]})
+    ref = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    out = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=1, image_ids=["a", "b", "c"]).synthesize(
+        progress=False)
+    assert (out.final_loss < 0.5 * out.loss[:, 0]).all(), (out.final_loss, out.loss[:, 0])
+    alone = MetamerSynthesis.single(tiny_linear, "fc", ref[1:2], method, seed=1, image_ids=["b"]).synthesize(
+        progress=False)
+    np.testing.assert_array_equal(alone.metamer[0], out.metamer[1])
+
+
+def test_cosine_and_warm_restarts_by_formula():
+    f = cosine(100, eta_min=0.1)
+    assert f(0) == pytest.approx(1.0) and f(100) == pytest.approx(0.1)
+    assert f(50) == pytest.approx(0.1 + 0.9 * 0.5)
+    g = warm_restarts(100, cycles=4)
+    assert [g(i) for i in (0, 25, 50, 75)] == pytest.approx([1.0] * 4)  # each cycle restarts at 1
+    assert g(12) == pytest.approx((1 + math.cos(math.pi * 12 / 25)) / 2)
+    assert set(SCHEDULES) >= {"constant", "step_halving", "cosine", "warm_restarts"}
+
+
+def test_mse_and_one_minus_pearson_against_numpy():
+    rng = np.random.default_rng(1)
+    a, r = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 4))
+    ta, tr = torch.from_numpy(a), torch.from_numpy(r)
+    np.testing.assert_allclose(mse(ta, tr).numpy(), ((a - r) ** 2).reshape(3, -1).mean(1), rtol=1e-12)
+    pearson = [np.corrcoef(a[i].ravel(), r[i].ravel())[0, 1] for i in range(3)]
+    np.testing.assert_allclose(one_minus_pearson(ta, tr).numpy(), 1 - np.asarray(pearson), rtol=1e-10)
+    assert one_minus_pearson(ta, 3 * ta + 1).abs().max() < 1e-12  # an increasing affine map: 0
+
+
+@pytest.fixture(scope="module")
+def references() -> torch.Tensor:
+    """Two 8-bit references: an MNIST-like blob and an RGB image with structure at every scale."""
+    g = torch.Generator().manual_seed(5)
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    blob = torch.exp(-((yy - 14) ** 2 + (xx - 12) ** 2) / 30)[None, None].expand(2, 3, 28, 28)
+    rgb = torch.rand(2, 3, 28, 28, generator=g)
+    return quantize(blob * torch.tensor([0.6, 0.2]).reshape(2, 1, 1, 1) + 0.4 * rgb)
+
+
+def test_uniform_and_reference_noise_have_their_statistics(references):
+    seeds = list(range(100, 102))
+    big = torch.zeros(2, 3, 200, 200)
+    u = initial_images({"type": "uniform", "low": 0.2, "high": 0.6}, big, seeds)
+    assert u.min() >= 0.2 and u.max() <= 0.6 and float(u.mean()) == pytest.approx(0.4, abs=2e-3)
+    mid = torch.full((2, 3, 200, 200), 0.5)
+    n = initial_images({"type": "reference_noise", "sigma": 0.05}, mid, seeds) - mid
+    assert float(n.std()) == pytest.approx(0.05, rel=0.01) and float(n.mean()) == pytest.approx(0, abs=1e-3)
+
+
+def test_blend_is_exact(references):
+    seeds = [7, 8]
+    noise = initial_images({"type": "noise", "mean": 0.5, "std": 0.05}, references, seeds)
+    blend = initial_images({"type": "blend", "alpha": 0.3}, references, seeds)
+    torch.testing.assert_close(blend, 0.3 * references + 0.7 * noise, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cutoff", [0.1, 0.5])
+def test_lowpass_has_no_energy_above_its_cutoff_and_keeps_the_rest(references, cutoff):
+    x = initial_images({"type": "lowpass", "cutoff": cutoff}, references, [1, 2])
+    spectrum = torch.fft.rfft2(x.double())
+    reference = torch.fft.rfft2(references.double())
+    above = radial_frequency(28, 28) > cutoff * 0.5
+    assert spectrum[..., above].abs().max() < 1e-5 * reference.abs().max()
+    torch.testing.assert_close(spectrum[..., ~above], reference[..., ~above], rtol=0, atol=1e-4)
+
+
+def test_phase_scrambled_keeps_the_amplitude_spectrum_and_mean(references):
+    x = initial_images({"type": "phase_scrambled"}, references, [3, 4])
+    amp = torch.fft.rfft2(x.double()).abs()
+    ref_amp = torch.fft.rfft2(references.double()).abs()
+    assert float((amp - ref_amp).abs().max() / ref_amp.max()) < 1e-5
+    torch.testing.assert_close(x.double().mean((-2, -1)), references.double().mean((-2, -1)), rtol=0, atol=1e-6)
+    assert float((x - references).abs().mean()) > 0.05  # the structure is scrambled
+    other = initial_images({"type": "phase_scrambled"}, references, [5, 6])
+    assert not torch.equal(x, other)  # the phases come from the image's seed
+
+
+def test_every_registered_start_is_covered_here():
+    assert set(STARTS) == {"noise", "uniform", "reference_noise", "blend", "lowpass", "phase_scrambled"}
