@@ -13,7 +13,7 @@ from metamers.artifacts.metamers import metamer_path
 from metamers.config import ConfigError, generator_layers, validate_config
 from metamers.data import batch_ids, grid_selection, load_image_set
 from metamers.figures import FIGURES
-from metamers.models.loading import study_models, weight_files
+from metamers.models.loading import existing_weight_files, study_models
 from metamers.synthesis.methods import resolve_method
 
 try:
@@ -49,15 +49,9 @@ def runtime(name):
     return lambda wildcards, attempt: CONFIG["resources"][f"{name}_runtime"] * attempt
 
 
-def _weight_files(name):
-    try:
-        return [str(p) for p in weight_files(CONFIG["models"], name)]
-    except Exception:  # noqa: BLE001 - an unloadable model is reported by the preflight job
-        return []
-
-
-#: Model -> its weight files (whether they exist or not).
-WEIGHTS = {name: _weight_files(name) for name in study_models(CONFIG)}
+#: Model -> its weight files that exist now (a missing one, or a model whose files cannot be
+#: named, is reported by the pre-flight check instead).
+WEIGHTS = {name: existing_weight_files(CONFIG, [name]) for name in study_models(CONFIG)}
 PREFLIGHT = f"{RESULTS}/preflight.txt"
 
 
@@ -65,7 +59,7 @@ def model_weights(*names):
     """The existing weight files of models ``names``: inputs of every rule that loads them, so
     replacing a file reruns what depends on it. A missing file is not an input (the DAG would
     fail on it alone); the pre-flight check reports it with every other problem."""
-    return sorted({f for name in names for f in WEIGHTS.get(name, []) if os.path.exists(f)})
+    return sorted({f for name in names for f in WEIGHTS.get(name, [])})
 
 
 def generator_weights(wildcards):

@@ -69,6 +69,7 @@ def test_the_dag_is_built_without_torch(repo):
     code = f"""
 import json, sys, yaml
 {imports}
+from metamers.models.loading import weight_files
 from metamers.synthesis.methods import resolve_method
 config = validate_config(yaml.safe_load(open({str(TEST_CONFIG)!r})))
 files = [str(p) for m in study_models(config) for p in weight_files(config["models"], m)]

@@ -9,7 +9,7 @@ load them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +81,9 @@ def study_models(config: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys([*config.get("generators", {}), *config.get("evaluators", [])]))
 
 
-def existing_weight_files(config: Mapping[str, Any]) -> list[str]:
-    """The weight files of every generator and evaluator model that exist on disk now.
+def existing_weight_files(config: Mapping[str, Any], names: Sequence[str] | None = None) -> list[str]:
+    """The weight files of models ``names`` (default: every generator and evaluator) that exist
+    on disk now.
 
     The workflow makes these inputs of its rules, so that replacing a weight file reruns the
     jobs that read it; a missing file (or a model whose files cannot be named: unknown source,
@@ -94,7 +95,7 @@ def existing_weight_files(config: Mapping[str, Any]) -> list[str]:
         Sorted, without duplicates.
     """
     found: set[str] = set()
-    for name in study_models(config):
+    for name in study_models(config) if names is None else names:
         try:
             files = weight_files(config["models"], name)
         except Exception:  # noqa: BLE001 - the pre-flight check reports why this model has no files

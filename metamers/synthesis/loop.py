@@ -292,10 +292,9 @@ class MetamerSynthesis:
                 if state.frozen.all():
                     break
             losses = self._step(it, state.frozen)
-            if state.frozen.any():
-                x = self.x
-                x[state.frozen] = state.frozen_x[state.frozen]
-                self._set_x(x)
+            with torch.no_grad():  # a frozen image keeps its pixels (only those are copied back)
+                for i in torch.nonzero(state.frozen).flatten().tolist():
+                    self.params[i].copy_(state.frozen_x[i : i + 1])
             state.trace[:, it] = losses.cpu()
             if it % 50 == 0:
                 bar.set_postfix(loss=f"{losses.mean().item():.4g}", passed=int((state.pass_iteration >= 0).sum()),
