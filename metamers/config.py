@@ -163,6 +163,8 @@ def schema_enums() -> dict[str, list[str]]:
     from .stats.statistics import STATISTICS
     from .synthesis import LOSSES, METHOD_PRESETS, OPTIMIZERS, SCHEDULES, STARTS
     from .synthesis.methods import ON_SUCCESS
+    from .synthesis.parameterizations import PARAMETERIZATIONS
+    from .synthesis.priors import PRIORS
 
     return {
         "images.type": IMAGE_SETS.names(),
@@ -173,6 +175,8 @@ def schema_enums() -> dict[str, list[str]]:
         "methods.*.loss": LOSSES.names(),
         "methods.*.schedule.type": SCHEDULES.names(),
         "methods.*.init.type": STARTS.names(),
+        "methods.*.priors[].type": PRIORS.names(),
+        "methods.*.parameterization.type": PARAMETERIZATIONS.names(),
         "methods.*.on_success": list(ON_SUCCESS),
         "metamer_test.statistics[]": STATISTICS.names(),
         "metamer_test.pair_sampling": PAIR_SAMPLING.names(),

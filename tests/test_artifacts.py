@@ -36,6 +36,7 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
         reference=rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8),
         metamer=metamer,
         metamer_uint8=(metamer * 255).round().astype(np.uint8),
+        start_uint8=rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8),
         loss=rng.random((n, 50), dtype=np.float32),
         final_loss=rng.random(n, dtype=np.float32),
         generator_prediction=np.arange(n)[::-1].copy(),
@@ -46,11 +47,12 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
         test_iterations=np.array([0, 10, 20]),
         test_passed=np.array([[False, False, False]] + [[False, True, True]] * (n - 1)),
         test_values={"spearman": rng.random((n, 3), dtype=np.float32), "snr_db": rng.random((n, 3), dtype=np.float32)},
+        distances={group: {name: rng.random(n) for name in ("l2", "rms", "ssim")} for group in ("metamer", "start")},
         attrs={**provenance({"method": "adam", "iterations": 50}, seed=17), "seed": 17, "method": "adam",
                "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50,
                "iterations_run": 50, "check_every": 10, "on_success": "continue",
                "thresholds": json.dumps({"spearman": 0.5, "snr_db": 1.0}), "comparison": "at_least",
-               "fake_relu": 1},
+               "fake_relu": 1, "seconds_per_iteration": 0.004},
     )
 
 
@@ -59,7 +61,7 @@ def test_round_trip_keeps_every_field(tmp_path):
     path = write_metamer_batch(tmp_path / "a.h5", batch)
     back = read_metamer_batch(path)
     assert back.image_ids == batch.image_ids
-    for name in ("labels", "reference", "metamer", "metamer_uint8", "loss", "final_loss", "generator_prediction",
+    for name in ("labels", "reference", "metamer", "metamer_uint8", "start_uint8", "loss", "final_loss", "generator_prediction",
                  "start_seed", "pass_iteration", "test_iterations", "test_passed"):
         np.testing.assert_array_equal(getattr(back, name), getattr(batch, name))
     for name in ("activations_reference", "activations_metamer"):
@@ -68,6 +70,10 @@ def test_round_trip_keeps_every_field(tmp_path):
     assert back.test_values.keys() == batch.test_values.keys()
     for name, values in batch.test_values.items():
         np.testing.assert_array_equal(back.test_values[name], values)
+    for group, by_name in batch.distances.items():
+        assert back.distances[group].keys() == by_name.keys()
+        for name, values in by_name.items():
+            np.testing.assert_array_equal(back.distances[group][name], values)
     assert back.attrs["schema_version"] == SCHEMA_VERSION
     assert back.attrs["project_version"] == __version__
     assert back.attrs["seed"] == 17 and back.attrs["layer"] == "relu3"
@@ -80,7 +86,8 @@ def test_file_layout_is_the_documented_schema(tmp_path):
     with h5py.File(path) as f:
         names = []
         f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-        assert sorted(names) == sorted([*DATASETS, "test_values/snr_db", "test_values/spearman"])
+        distances = [f"distances/{g}/{d}" for g in ("metamer", "start") for d in ("l2", "rms", "ssim")]
+        assert sorted(names) == sorted([*DATASETS, "test_values/snr_db", "test_values/spearman", *distances])
         assert f["activations/metamer"].dtype == np.float16
         assert f["activations/metamer"].compression == "gzip"
         assert f["metamer"].dtype == np.float32 and f["metamer_uint8"].dtype == np.uint8
@@ -97,6 +104,11 @@ def test_missing_dataset_and_wrong_version_are_named(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 99
     with pytest.raises(ArtifactError, match=f"has schema version 99; this version reads {SCHEMA_VERSION}"):
+        read_metamer_batch(path)
+    path = write_metamer_batch(tmp_path / "c.h5", make_batch())
+    with h5py.File(path, "a") as f:
+        del f["distances/start/ssim"]
+    with pytest.raises(ArtifactError, match="lacks dataset 'distances/start/ssim'"):
         read_metamer_batch(path)
 
 

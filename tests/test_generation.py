@@ -46,6 +46,34 @@ def test_artifact_holds_what_the_job_computed(tiny, tmp_path):
         ref = model(torch.from_numpy(art.reference).float() / 255)
     np.testing.assert_allclose(art.activations_metamer, met, rtol=2e-3, atol=2e-3)
     np.testing.assert_array_equal(art.generator_prediction, ref.argmax(1).numpy())
+    # distances from the reference, of the 8-bit metamer and of the (float) starting point
+    from skimage.metrics import structural_similarity
+
+    from metamers.synthesis import initial_images
+
+    reference = art.reference.astype(np.float64) / 255
+    start = initial_images(job["method_settings"]["init"], torch.from_numpy(reference).float(),
+                           art.start_seed.tolist()).numpy().astype(np.float64)
+    np.testing.assert_array_equal(art.start_uint8, np.round(start * 255).astype(np.uint8))
+    for group, image in (("metamer", art.metamer_uint8.astype(np.float64) / 255), ("start", start)):
+        diff = (image - reference).reshape(2, -1)
+        np.testing.assert_allclose(art.distances[group]["l2"], np.sqrt((diff**2).sum(1)), rtol=1e-6)
+        np.testing.assert_allclose(art.distances[group]["rms"], np.sqrt((diff**2).mean(1)), rtol=1e-6)
+        ssim = [structural_similarity(image[i, 0], reference[i, 0], gaussian_weights=True,
+                                      use_sample_covariance=False, data_range=1.0) for i in range(2)]
+        np.testing.assert_allclose(art.distances[group]["ssim"], ssim, atol=1e-6)
+    assert (art.distances["start"]["ssim"] < 0.2).all()  # noise shares little structure with a digit
+    assert art.attrs["seconds_per_iteration"] > 0
+
+
+def test_other_class_start_is_a_training_digit_of_another_class(tiny, tmp_path):
+    tiny["methods"]["adam"]["init"] = {"type": "other_class"}
+    art = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", "relu3", "b000", tmp_path / "a.h5",
+                                            progress=False))
+    pool = load_image_set({"type": "mnist"})  # the null pool of the held-out test digits: training digits
+    for start, label in zip(art.start_uint8, art.labels):
+        match = [i for i in pool.ids if np.array_equal(pool.pixels(i), start[0])]
+        assert match and all(pool.labels[i] != label for i in match)
 
 
 def test_same_config_gives_the_same_numbers(tiny, tmp_path):

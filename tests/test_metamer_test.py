@@ -15,6 +15,7 @@ from metamers.data import load_image_set
 from metamers.data.pools import pool_images
 from metamers.models import load_model
 from metamers.stats.metamer_test import (
+    DISTANCE_COLUMNS,
     METAMER_TEST_COLUMNS,
     SUMMARY_COLUMNS,
     metamer_test_rows,
@@ -164,11 +165,16 @@ def test_summary_counts_only_the_generation_layer():
         "method": "m", "generator": "g", "layer": "l1", "layer_index": 0, "image_id": ["a", "a", "b", "b"],
         "measured_layer": ["l1", "l2", "l1", "l2"], "statistic": "pearson", "passed": [True, False, False, True],
         "class_matches_reference": [True, True, True, True], "pass_iteration": [5, 5, -1, -1],
+        **{c: [1.0, 1.0, 3.0, 3.0] for c in DISTANCE_COLUMNS}, "seconds_per_iteration": [0.002] * 4,
     })
+    rows.loc[rows["image_id"] == "b", "start_ssim"] = 0.5
     summary = summarize(rows)
     assert summary["fraction_statistics_pass"].tolist() == [0.5]
     assert summary["fraction_metamers"].tolist() == [0.5]
     assert summary["median_pass_iteration"].tolist() == [5]
+    assert summary["median_metamer_l2"].tolist() == [2.0]  # one value per image: (1 + 3) / 2
+    assert summary["median_start_ssim"].tolist() == [0.75]
+    assert summary["ms_per_iteration"].tolist() == [pytest.approx(2.0)]
 
 
 def test_null_job_writes_a_reproducible_null_file(config, tmp_path):

@@ -112,5 +112,111 @@ def test_phase_scrambled_keeps_the_amplitude_spectrum_and_mean(references):
     assert not torch.equal(x, other)  # the phases come from the image's seed
 
 
+def test_pool_starts_take_another_class_or_the_pool_mean(references):
+    from metamers.synthesis.starts import StartData
+
+    pool = torch.rand(30, 3, 28, 28, generator=torch.Generator().manual_seed(9))
+    pool_labels = [k % 3 for k in range(30)]
+    data = StartData([0, 2], pool, pool_labels)
+    x = initial_images({"type": "other_class"}, references, [11, 12], data)
+    for image, label in zip(x, data.labels):
+        match = [k for k in range(30) if torch.equal(pool[k], image)]
+        assert len(match) == 1 and pool_labels[match[0]] != label  # a pool image, of another class
+    torch.testing.assert_close(initial_images({"type": "other_class"}, references, [11, 12], data), x, rtol=0, atol=0)
+    assert not torch.equal(initial_images({"type": "other_class"}, references, [13, 14], data), x)
+    mean = initial_images({"type": "pool_mean"}, references, [1, 2], data)
+    torch.testing.assert_close(mean.double(), pool.double().mean(0).expand(2, 3, 28, 28), rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="init type 'pool_mean' starts from the null pool's images; none was given"):
+        initial_images({"type": "pool_mean"}, references, [1, 2])
+    with pytest.raises(ValueError, match=r"the pool's images are \(1, 28, 28\), the references \(3, 28, 28\)"):
+        initial_images({"type": "pool_mean"}, references, [1, 2], StartData([0, 1], pool[:, :1], pool_labels))
+
+
 def test_every_registered_start_is_covered_here():
-    assert set(STARTS) == {"noise", "uniform", "reference_noise", "blend", "lowpass", "phase_scrambled"}
+    assert set(STARTS) == {"noise", "uniform", "reference_noise", "blend", "lowpass", "phase_scrambled",
+                           "other_class", "pool_mean"}
+
+
+def test_priors_by_formula():
+    from metamers.synthesis.priors import alpha_norm, total_variation
+
+    rng = np.random.default_rng(2)
+    x = rng.random((2, 3, 5, 6))
+    t = torch.from_numpy(x)
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    for beta in (1.0, 2.0):
+        expected = ((dx**2 + dy**2) ** (beta / 2)).reshape(2, -1).mean(1)
+        np.testing.assert_allclose(total_variation(t, beta).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(alpha_norm(t, 6.0).numpy(), (np.abs(x - 0.5) ** 6).reshape(2, -1).mean(1), rtol=1e-12)
+    assert float(total_variation(torch.full((1, 1, 4, 4), 0.3)).max()) == 0  # a flat image has no variation
+
+
+def test_priors_add_to_each_images_objective_and_smooth_the_result(tiny_linear):
+    """The recorded objective is the loss plus weight x prior; a strong TV prior makes smoother images."""
+    from metamers.synthesis.priors import total_variation
+
+    ref = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    entry = {"preset": "adam", "iterations": 40, "lr": 0.05, "loss": "mse"}
+    plain = resolve_method("m", entry)
+    smooth = resolve_method("m", {**entry, "priors": [{"type": "total_variation", "weight": 5.0}]})
+    a = MetamerSynthesis.single(tiny_linear, "fc", ref, plain, seed=1).synthesize(progress=False)
+    b = MetamerSynthesis.single(tiny_linear, "fc", ref, smooth, seed=1).synthesize(progress=False)
+    # at the common start, the objectives differ by exactly the weighted prior
+    start = MetamerSynthesis.single(tiny_linear, "fc", ref, smooth, seed=1).x
+    torch.testing.assert_close(torch.from_numpy(b.loss[:, 0] - a.loss[:, 0]).double(),
+                               5.0 * total_variation(start).double(), rtol=1e-5, atol=1e-7)
+    tv = [float(total_variation(torch.from_numpy(r.metamer)).mean()) for r in (a, b)]
+    assert tv[1] < 0.5 * tv[0]
+
+
+def test_unknown_prior_and_unused_prior_key_are_named():
+    with pytest.raises(KeyError, match=r"method 'm': priors\[0\]: unknown prior type 'tv'; valid: total_variation, "
+                                       "alpha_norm"):
+        resolve_method("m", {"preset": "adam", "priors": [{"type": "tv", "weight": 1}]})
+    with pytest.raises(KeyError, match=r"priors\[0\] key\(s\) \['alpha'\] are not used by prior 'total_variation'; "
+                                       "its keys: weight, beta"):
+        resolve_method("m", {"preset": "adam", "priors": [{"type": "total_variation", "weight": 1, "alpha": 2}]})
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0])
+def test_fourier_parameterization_maps_back_to_the_same_pixels(references, decay):
+    from metamers.synthesis.parameterizations import fourier_scale, make_parameterization
+
+    fourier = make_parameterization({"type": "fourier", "decay": decay}, (3, 28, 28))
+    p = fourier.from_image(references)
+    assert p.shape == (2, 3, 28, 15, 2)
+    torch.testing.assert_close(fourier.to_image(p), references, rtol=0, atol=1e-6)
+    # the coefficients are the orthonormal spectrum divided by the 1/f scale
+    spectrum = torch.fft.rfft2(references.double(), norm="ortho")
+    scale = fourier_scale(28, 28, decay).double()
+    torch.testing.assert_close(torch.view_as_complex(p.double().contiguous()) * scale, spectrum, rtol=0, atol=1e-6)
+    assert float(scale[0, 0]) == 1.0 and (float(scale.min()) == 1.0 if decay == 0 else float(scale.min()) < 0.1)
+
+
+def test_fourier_synthesis_keeps_images_in_range_and_is_batch_invariant(tiny_linear):
+    ref = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    method = resolve_method("m", {"preset": "adam", "iterations": 30, "lr": 0.05, "loss": "mse",
+                                  "parameterization": {"type": "fourier", "decay": 1.0}})
+    out = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=1, image_ids=["a", "b", "c"]).synthesize(
+        progress=False)
+    assert out.metamer.min() >= 0 and out.metamer.max() <= 1
+    assert (out.final_loss < 0.5 * out.loss[:, 0]).all()
+    alone = MetamerSynthesis.single(tiny_linear, "fc", ref[1:2], method, seed=1, image_ids=["b"]).synthesize(
+        progress=False)
+    np.testing.assert_array_equal(alone.metamer[0], out.metamer[1])
+    pixels = MetamerSynthesis.single(tiny_linear, "fc", ref, resolve_method("m", {
+        "preset": "adam", "iterations": 30, "lr": 0.05, "loss": "mse"}), seed=1, image_ids=["a", "b", "c"])
+    np.testing.assert_allclose(pixels.x.numpy(), MetamerSynthesis.single(  # the same start, in pixels
+        tiny_linear, "fc", ref, method, seed=1, image_ids=["a", "b", "c"]).x.numpy(), atol=1e-6)
+    assert not np.allclose(out.metamer, pixels.synthesize(progress=False).metamer, atol=1e-3)  # another path
+
+
+def test_changing_the_parameterization_type_drops_the_old_keys():
+    method = resolve_method("m", {"preset": "adam", "parameterization": {"type": "fourier", "decay": 2.0}})
+    assert method["parameterization"] == {"type": "fourier", "decay": 2.0}
+    with pytest.raises(KeyError, match=r"parameterization key\(s\) \['decay'\] are not used by parameterization "
+                                       "'pixels'"):
+        resolve_method("m", {"preset": "adam", "parameterization": {"type": "pixels", "decay": 1.0}})
+    with pytest.raises(KeyError, match="unknown parameterization type 'wavelet'; valid: pixels, fourier"):
+        resolve_method("m", {"preset": "adam", "parameterization": {"type": "wavelet"}})

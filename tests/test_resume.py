@@ -48,6 +48,8 @@ def _interrupt_at(synth, iteration):
     # L-BFGS: one optimizer (and its history) per image, and a cosine schedule
     ("adam", "continue", {"optimizer": "lbfgs", "lr": 0.5, "max_iter": 3, "line_search_fn": "strong_wolfe",
                           "schedule": {"type": "cosine", "eta_min": 0.1}}),
+    # Fourier coefficients: the checkpoint holds them, not the pixels they map to
+    ("adam", "stop", {"parameterization": {"type": "fourier", "decay": 1.0}}),
 ])
 def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success, extra):
     method = resolve_method(preset, {"iterations": 60, "check_every": 7, "on_success": on_success,

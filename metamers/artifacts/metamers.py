@@ -1,6 +1,6 @@
 """The artifact store: HDF5 files of metamers, one per generation job.
 
-Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 3).
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 4).
 N is the number of images of the job, T the iteration budget, D the size of the
 generator's activation at the target layer, C the number of metamer-test checks during
 synthesis (0 when the method does not check)::
@@ -10,12 +10,15 @@ synthesis (0 when the method does not check)::
                           iterations, iterations_run, check_every, on_success,
                           thresholds (JSON), comparison, fake_relu (0/1: the straight-through
                           ReLU was used at the layer), references_held_out (0/1: the image
-                          set is held out from the models' training), created (ISO 8601, UTC)
+                          set is held out from the models' training), seconds_per_iteration
+                          (wall time of one step of the whole batch, checks excluded),
+                          created (ISO 8601, UTC)
     /image_ids            (N,)          UTF-8 strings, the reference image ids
     /labels               (N,)          int64, true labels
     /reference            (N, C, H, W)  uint8, the reference as shown to the generator
     /metamer              (N, C, H, W)  float32 in [0, 1], the last iterate
     /metamer_uint8        (N, C, H, W)  uint8, the saved image that other models see
+    /start_uint8          (N, C, H, W)  uint8, each image's starting point (clipped to [0, 1])
     /loss                 (N, T)        float32, loss before every step (NaN after an early stop)
     /final_loss           (N,)          float32, loss of the float32 metamer
     /generator_prediction (N,)          int64, the generator's class for the reference
@@ -28,6 +31,9 @@ synthesis (0 when the method does not check)::
     /test_iterations      (C,)          int64, the checked iterations
     /test_passed          (N, C)        bool, passed (every statistic and the class) at each check
     /test_values/<statistic> (N, C)     float32, the statistic at the generation layer at each check
+    /distances/metamer/<distance> (N,)  float64, 8-bit metamer vs 8-bit reference
+                                        (:data:`metamers.stats.distances.DISTANCES`: l2, rms, ssim)
+    /distances/start/<distance>   (N,)  float64, the (float) starting point vs the 8-bit reference
 
 Files are written under a temporary name in the same folder and renamed when complete,
 so a reader never sees a partial file and a killed job leaves none behind.
@@ -44,9 +50,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..stats.distances import DISTANCES
 from .files import ArtifactError, atomic_path, h5_attr
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
 DATASETS: dict[str, tuple[str, int]] = {
@@ -55,6 +62,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "reference": ("u", 4),
     "metamer": ("f", 4),
     "metamer_uint8": ("u", 4),
+    "start_uint8": ("u", 4),
     "loss": ("f", 2),
     "final_loss": ("f", 1),
     "generator_prediction": ("i", 1),
@@ -84,6 +92,7 @@ REQUIRED_ATTRS = (
     "thresholds",
     "comparison",
     "fake_relu",
+    "seconds_per_iteration",
     "created",
 )
 
@@ -97,6 +106,7 @@ class MetamerBatch:
     reference: np.ndarray
     metamer: np.ndarray
     metamer_uint8: np.ndarray
+    start_uint8: np.ndarray
     loss: np.ndarray
     final_loss: np.ndarray
     generator_prediction: np.ndarray
@@ -107,6 +117,7 @@ class MetamerBatch:
     test_iterations: np.ndarray
     test_passed: np.ndarray
     test_values: dict[str, np.ndarray]
+    distances: dict[str, dict[str, np.ndarray]]
     attrs: dict[str, Any]
 
     def __post_init__(self) -> None:
@@ -114,6 +125,10 @@ class MetamerBatch:
         per_image = {f.name: getattr(self, f.name) for f in fields(self)}
         per_image.pop("test_iterations")
         per_image.update({f"test_values/{k}": v for k, v in per_image.pop("test_values").items()})
+        distances = per_image.pop("distances")
+        if set(distances) != {"metamer", "start"}:
+            raise ArtifactError(f"distances must have groups 'metamer' and 'start', got {sorted(distances)}")
+        per_image.update({f"distances/{g}/{k}": v for g, d in distances.items() for k, v in d.items()})
         for name, value in per_image.items():
             if isinstance(value, np.ndarray) and value.shape[0] != n:
                 raise ArtifactError(f"{name} has {value.shape[0]} rows for {n} image ids")
@@ -143,6 +158,7 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
             f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
             f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
             f.create_dataset("metamer_uint8", data=np.asarray(batch.metamer_uint8, dtype=np.uint8))
+            f.create_dataset("start_uint8", data=np.asarray(batch.start_uint8, dtype=np.uint8))
             f.create_dataset("loss", data=np.asarray(batch.loss, dtype=np.float32),
                              compression="gzip", shuffle=True)
             f.create_dataset("final_loss", data=np.asarray(batch.final_loss, dtype=np.float32))
@@ -159,6 +175,9 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
             values = f.create_group("test_values")
             for name, data in batch.test_values.items():
                 values.create_dataset(name, data=np.asarray(data, dtype=np.float32))
+            for group, by_name in batch.distances.items():
+                for name, data in by_name.items():
+                    f.create_dataset(f"distances/{group}/{name}", data=np.asarray(data, dtype=np.float64))
     return Path(path)
 
 
@@ -180,6 +199,10 @@ def _check_schema(f: h5py.File, path: str) -> None:
                 f"metamer artifact {path!r}: dataset {name!r} is {ds.dtype}{ds.shape}, "
                 f"expected kind {kind!r} with {ndim} dimensions"
             )
+    for group in ("metamer", "start"):
+        for name in DISTANCES:
+            if f"distances/{group}/{name}" not in f:
+                raise ArtifactError(f"metamer artifact {path!r} lacks dataset 'distances/{group}/{name}'")
 
 
 def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> MetamerBatch:
@@ -206,6 +229,7 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
                 reference=f["reference"][()],
                 metamer=f["metamer"][()],
                 metamer_uint8=f["metamer_uint8"][()],
+                start_uint8=f["start_uint8"][()],
                 loss=f["loss"][()],
                 final_loss=f["final_loss"][()],
                 generator_prediction=f["generator_prediction"][()],
@@ -216,6 +240,7 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
                 test_iterations=f["test_iterations"][()],
                 test_passed=f["test_passed"][()],
                 test_values={k: v[()] for k, v in f["test_values"].items()} if "test_values" in f else {},
+                distances={g: {k: v[()] for k, v in f[f"distances/{g}"].items()} for g in ("metamer", "start")},
                 attrs={k: h5_attr(v) for k, v in f.attrs.items()},
             )
     except (OSError, KeyError) as err:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..registry import Registry
+from .convergence import iterations_vs_distance, pass_by_iteration
 from .grid import grid_images, metamer_grid
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
@@ -52,9 +53,11 @@ FIGURES.register("metamer_grid", Figure(metamer_grid, ("metamer_grid.npz",)))
 FIGURES.register("transfer_heatmap", Figure(transfer_heatmap, ("transfer.csv",)))
 FIGURES.register("recognizability_by_layer", Figure(recognizability_by_layer, ("transfer.csv",)))
 FIGURES.register("metamer_test_by_layer", Figure(metamer_test_by_layer, ("metamer_test_summary.csv",)))
+FIGURES.register("pass_by_iteration", Figure(pass_by_iteration, ("metamer_test.csv",)))
+FIGURES.register("iterations_vs_distance", Figure(iterations_vs_distance, ("metamer_test.csv",)))
 FIGURES.register("null_histograms", Figure(null_histograms,
                                            ("null_histograms.csv", "null_thresholds.csv", "metamer_test.csv"),
                                            _null_layers))
 
-__all__ = ["FIGURES", "Figure", "grid_images", "metamer_grid", "metamer_test_by_layer", "null_histograms",
-           "recognizability_by_layer", "transfer_heatmap"]
+__all__ = ["FIGURES", "Figure", "grid_images", "iterations_vs_distance", "metamer_grid", "metamer_test_by_layer",
+           "null_histograms", "pass_by_iteration", "recognizability_by_layer", "transfer_heatmap"]

@@ -19,9 +19,11 @@ from ..models.layers import LayerReader, uses_fake_relu
 from ..models.loading import load_model, model_spec
 from ..provenance import provenance
 from ..registry import lookup
+from ..stats.distances import pixel_distances
 from ..synthesis.loop import MetamerSynthesis
 from ..synthesis.methods import resolve_method
 from ..synthesis.objective import Target
+from ..synthesis.starts import STARTS, StartData
 from .common import job_device
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,16 @@ def generate(
     # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
     reference = quantize(images.tensor(ids, model.input_shape).to(device))
     target = Target(model, layer, fake_relu=fake_relu, thresholds=thresholds)
+    labels = [images.labels[i] for i in ids]
+    start_data = None
+    if STARTS[settings["init"].get("type", "noise")].needs_pool:  # a start made from the null pool's images
+        from ..data.pools import pool_images
+
+        pool, pool_ids = pool_images(config["images"], config["metamer_test"].get("pool"), images.ids, 1)
+        start_data = StartData(labels, pool.tensor(pool_ids, model.input_shape), [pool.labels[i] for i in pool_ids])
+        log.info("starting points from the null pool %s (%d images)", pool.name, len(pool_ids))
     synth = MetamerSynthesis([target], reference, settings, seed, ids, comparison=comparison,
-                             batch_invariant=config["batch_invariant"])
+                             batch_invariant=config["batch_invariant"], start_data=start_data)
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
                               checkpoint_every=int(config.get("checkpoint_every", 0)))
@@ -98,6 +108,9 @@ def generate(
         act_ref = reader(reference8.to(device).float() / 255)[layer].flatten(1).cpu()
         act_met = reader(metamer8.to(device).float() / 255)[layer].flatten(1).cpu()
         prediction = model(reference).argmax(1).cpu()
+    reference01 = reference8.float() / 255
+    distances = {"metamer": pixel_distances(metamer8.float() / 255, reference01),
+                 "start": pixel_distances(torch.from_numpy(result.start), reference01)}
 
     job_config = {
         "method": method,
@@ -116,10 +129,11 @@ def generate(
     }
     artifact = MetamerBatch(
         image_ids=ids,
-        labels=torch.tensor([images.labels[i] for i in ids]).numpy(),
+        labels=np.asarray(labels, dtype=np.int64),
         reference=reference8.numpy(),
         metamer=result.metamer,
         metamer_uint8=metamer8.numpy(),
+        start_uint8=to_uint8(torch.from_numpy(result.start)).numpy(),
         loss=result.loss,
         final_loss=result.final_loss,
         generator_prediction=prediction.numpy(),
@@ -130,6 +144,7 @@ def generate(
         test_iterations=result.test_iterations,
         test_passed=result.test_passed,
         test_values=result.test_values,
+        distances={group: {k: v.numpy() for k, v in d.items()} for group, d in distances.items()},
         attrs={
             **provenance(job_config, seed),
             "seed": seed,
@@ -145,9 +160,12 @@ def generate(
             "comparison": comparison,
             "fake_relu": int(fake_relu),
             "references_held_out": int(images.held_out),
+            "seconds_per_iteration": float(result.seconds_per_iteration),
         },
     )
     path = write_metamer_batch(out_path, artifact)
     checkpoint.unlink(missing_ok=True)
-    log.info("wrote %s (mean final loss %.4g)", path, float(result.final_loss.mean()))
+    log.info("wrote %s (mean final loss %.4g, median SSIM with the reference %.3g (start %.3g), %.3g ms per "
+             "iteration)", path, float(result.final_loss.mean()), float(distances["metamer"]["ssim"].median()),
+             float(distances["start"]["ssim"].median()), 1000 * result.seconds_per_iteration)
     return path

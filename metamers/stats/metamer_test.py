@@ -27,8 +27,13 @@ from ..models.classifier import Classifier
 from ..models.layers import LayerReader
 from ..tables import concat_tables
 from .comparisons import compare
+from .distances import DISTANCES
 from .nulls import NullDistribution
 from .statistics import STATISTICS
+
+#: Per-image distance columns: ``metamer_<distance>`` (8-bit metamer vs reference) and
+#: ``start_<distance>`` (starting point vs reference), for every :data:`~.distances.DISTANCES`.
+DISTANCE_COLUMNS = [f"{group}_{name}" for group in ("metamer", "start") for name in DISTANCES]
 
 #: Columns of ``metamer_test.csv``: one row per (method, generator, layer, image, measured layer, statistic).
 METAMER_TEST_COLUMNS = [
@@ -52,6 +57,8 @@ METAMER_TEST_COLUMNS = [
     "class_matches_reference",
     "class_matches_label",
     "pass_iteration",
+    *DISTANCE_COLUMNS,
+    "seconds_per_iteration",
 ]
 
 #: Columns of ``metamer_test_summary.csv``: one row per (method, generator, layer).
@@ -65,6 +72,8 @@ SUMMARY_COLUMNS = [
     "fraction_class_pass",
     "fraction_metamers",
     "median_pass_iteration",
+    *(f"median_{c}" for c in DISTANCE_COLUMNS),
+    "ms_per_iteration",
 ]
 
 
@@ -122,6 +131,8 @@ def metamer_test_rows(
                         "class_matches_reference": pred_met == pred_ref,
                         "class_matches_label": pred_met == batch.labels,
                         "pass_iteration": batch.pass_iteration,
+                        **{f"{g}_{d}": batch.distances[g][d] for g in ("metamer", "start") for d in DISTANCES},
+                        "seconds_per_iteration": batch.attrs["seconds_per_iteration"],
                     }
                 )
             )
@@ -132,7 +143,7 @@ def metamer_test_rows(
 METAMER_KEY = ["method", "generator", "layer", "image_id"]
 #: Columns of :func:`metamer_verdicts`.
 VERDICT_COLUMNS = [*METAMER_KEY, "layer_index", "statistics_pass", "class_pass", "passed_metamer_test",
-                   "pass_iteration"]
+                   "pass_iteration", *DISTANCE_COLUMNS, "seconds_per_iteration"]
 
 
 def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +155,7 @@ def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
         statistics_pass=("passed", "all"),
         class_pass=("class_matches_reference", "first"),
         pass_iteration=("pass_iteration", "first"),
+        **{c: (c, "first") for c in (*DISTANCE_COLUMNS, "seconds_per_iteration")},
     ).reset_index()
     per_image["statistics_pass"] = per_image["statistics_pass"].astype(bool)
     per_image["class_pass"] = per_image["class_pass"].astype(bool)
@@ -153,7 +165,10 @@ def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (method, generator, layer): the fraction of images whose every statistic passes at
-    the generation layer, whose class matches, and that pass both (the metamers)."""
+    the generation layer, whose class matches, and that pass both (the metamers); the median
+    first passing iteration (of the images that passed in the loop), the median distances of the
+    metamers and of their starting points from the references, and the median time of one step
+    of a job's batch in milliseconds."""
     per_image = metamer_verdicts(rows)
     per_image["pass_iteration"] = per_image["pass_iteration"].where(per_image["pass_iteration"] >= 0)
     out = (
@@ -164,7 +179,10 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
             fraction_class_pass=("class_pass", "mean"),
             fraction_metamers=("passed_metamer_test", "mean"),
             median_pass_iteration=("pass_iteration", "median"),
+            **{f"median_{c}": (c, "median") for c in DISTANCE_COLUMNS},
+            ms_per_iteration=("seconds_per_iteration", "median"),
         )
         .reset_index()
     )
+    out["ms_per_iteration"] *= 1000
     return out.sort_values(["method", "generator", "layer_index"], ignore_index=True)[SUMMARY_COLUMNS]

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,10 @@ from ..data.pixels import quantize, to_uint8
 from ..models.classifier import Classifier, weights_digest
 from .objective import Objective, Target
 from .optimizers import OPTIMIZERS, make_optimizer
+from .parameterizations import make_parameterization
 from .record import SynthesisResult, SynthesisState, load_state, save_state
 from .schedules import make_scheduler
-from .starts import initial_images, start_seed
+from .starts import StartData, initial_images, start_seed
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,9 @@ class MetamerSynthesis:
         ``False`` runs the images an optimizer steps in one pass (every image, except for joint
         optimizers such as L-BFGS, which step each image alone anyway): faster on a GPU, equal to
         a batch of one only to rounding at first.
+    start_data
+        The references' labels and the null pool, for starting points made from other images
+        (``other_class``, ``pool_mean``: :class:`~.starts.StartData`).
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class MetamerSynthesis:
         image_ids: Sequence[str] | None = None,
         comparison: str = "at_least",
         batch_invariant: bool = True,
+        start_data: StartData | None = None,
     ) -> None:
         self.targets = list(targets)
         if not self.targets:
@@ -112,7 +118,8 @@ class MetamerSynthesis:
         self.batch_invariant = bool(batch_invariant)
         self.parts = [slice(i, i + 1) for i in range(n)] if self.batch_invariant else [slice(0, n)]
         self.reference = quantize(reference.to(device))
-        self.objective = Objective(self.targets, self.reference, self.method.get("loss", "normalized_l2"), self.parts)
+        self.objective = Objective(self.targets, self.reference, self.method.get("loss", "normalized_l2"), self.parts,
+                                   self.method.get("priors", ()))
         self.iterations = int(self.method["iterations"])
         self.check_every = int(self.method.get("check_every", 0))
         self.stop_at_success = self.method.get("on_success", "continue") == "stop"
@@ -126,8 +133,11 @@ class MetamerSynthesis:
             self.reference_classes = self.objective.reference_classes()
 
         self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
-        start = initial_images(self.method.get("init", {}), self.reference, self.start_seeds).to(device)
-        self.params = [start[i : i + 1].clone().requires_grad_(True) for i in range(n)]
+        start = initial_images(self.method.get("init", {}), self.reference, self.start_seeds, start_data).to(device)
+        self.start = start.detach().cpu()  # the starting points, as drawn (before any clamping)
+        # what the optimizer steps: each image's pixels, or coefficients that map to them
+        self.image_map = make_parameterization(self.method.get("parameterization"), shape)
+        self.params = [self.image_map.from_image(start[i : i + 1]).clone().requires_grad_(True) for i in range(n)]
         # An optimizer that updates each parameter from its own gradient alone steps every image
         # at once; one that treats its parameters jointly (L-BFGS) gets one image each.
         per_image = OPTIMIZERS[self.method["optimizer"]].per_image
@@ -143,13 +153,18 @@ class MetamerSynthesis:
     @property
     def x(self) -> torch.Tensor:
         """A copy of the current iterate of every image, ``(N, C, H, W)`` (writing into it changes
-        nothing: each image's pixels are its own parameter in :attr:`params`)."""
-        return torch.cat([p.detach() for p in self.params])
-
-    def _set_x(self, x: torch.Tensor) -> None:
+        nothing: each image's pixels, or their coefficients, are its own parameter in :attr:`params`)."""
         with torch.no_grad():
-            for i, p in enumerate(self.params):
-                p.copy_(x[i : i + 1])
+            return torch.cat([self.image_map.to_image(p.detach()) for p in self.params])
+
+    def _image(self, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The images of ``params`` (one or several images' parameters), in the graph."""
+        return self.image_map.to_image(params[0] if len(params) == 1 else torch.cat(params))
+
+    def _set_image(self, i: int, x: torch.Tensor) -> None:
+        """Set image ``i``'s parameter to the one of image ``x`` ``(1, C, H, W)``."""
+        with torch.no_grad():
+            self.params[i].copy_(self.image_map.from_image(x))
 
     def _check_finite(self, losses: torch.Tensor, iteration: int) -> None:
         bad = ~torch.isfinite(losses)
@@ -177,8 +192,7 @@ class MetamerSynthesis:
                 group.optimizer.zero_grad(set_to_none=True)
                 values = []
                 for part in group.parts:  # forward and backward part by part: one graph at a time
-                    params = self.params[part]
-                    loss = self.objective.losses(params[0] if len(params) == 1 else torch.cat(params), part)
+                    loss = self.objective.losses(self._image(self.params[part]), part)
                     loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
                     values.append(loss.detach())
                 loss = values[0] if len(values) == 1 else torch.cat(values)
@@ -199,9 +213,12 @@ class MetamerSynthesis:
             losses.append(first[0])
         losses = losses[0] if len(losses) == 1 else torch.cat(losses)
         self._check_finite(losses, iteration)
-        with torch.no_grad():
+        with torch.no_grad():  # every iterate is an image in [0, 1]
             for p in self.params:
-                p.clamp_(0, 1)
+                if self.image_map.identity:
+                    p.clamp_(0, 1)
+                else:
+                    p.copy_(self.image_map.from_image(self.image_map.to_image(p).clamp(0, 1)))
         return losses
 
     @torch.no_grad()
@@ -260,7 +277,9 @@ class MetamerSynthesis:
         loaded = load_state(checkpoint, fingerprint, device) if checkpoint is not None else None
         if loaded is not None:
             state = loaded.state
-            self._set_x(loaded.x)
+            with torch.no_grad():  # a checkpoint holds the parameters themselves (pixels or coefficients)
+                for i, p in enumerate(self.params):
+                    p.copy_(loaded.x[i : i + 1])
             for group, opt, sched in zip(self.groups, loaded.optimizers, loaded.schedulers):
                 group.optimizer.load_state_dict(opt)
                 group.scheduler.load_state_dict(sched)
@@ -281,21 +300,24 @@ class MetamerSynthesis:
             file=sys.stderr,
         )
         it = start
+        stepping = 0.0  # wall time of the steps this call ran (checks and checkpoints excluded)
         for it in bar:
             if checkpoint is not None and checkpoint_every and it > start and it % checkpoint_every == 0:
                 state.iteration = it
-                save_state(checkpoint, fingerprint, state, self.x,
+                save_state(checkpoint, fingerprint, state, torch.cat([p.detach() for p in self.params]),
                            [g.optimizer.state_dict() for g in self.groups],
                            [g.scheduler.state_dict() for g in self.groups])
             if self.check_every and it % self.check_every == 0:
                 record_check(it)
                 if state.frozen.all():
                     break
+            tick = time.perf_counter()
             losses = self._step(it, state.frozen)
             with torch.no_grad():  # a frozen image keeps its pixels (only those are copied back)
                 for i in torch.nonzero(state.frozen).flatten().tolist():
-                    self.params[i].copy_(state.frozen_x[i : i + 1])
-            state.trace[:, it] = losses.cpu()
+                    self._set_image(i, state.frozen_x[i : i + 1])
+            state.trace[:, it] = losses.cpu()  # (waits for the device: the step is timed whole)
+            stepping += time.perf_counter() - tick
             if it % 50 == 0:
                 bar.set_postfix(loss=f"{losses.mean().item():.4g}", passed=int((state.pass_iteration >= 0).sum()),
                                 refresh=False)
@@ -306,8 +328,14 @@ class MetamerSynthesis:
         bar.close()
         final = self._final_losses()
         self._check_finite(final, it)
+        steps = it - start
+        metamer = self.x
+        if state.frozen_x is not None:  # exactly the image that passed (a parameterization may round)
+            metamer[state.frozen] = state.frozen_x[state.frozen]
         return SynthesisResult(
-            metamer=self.x.cpu().numpy().astype(np.float32),
+            metamer=metamer.cpu().numpy().astype(np.float32),
+            start=self.start.numpy().astype(np.float32),
+            seconds_per_iteration=stepping / steps if steps else float("nan"),
             loss=state.trace.numpy(),
             final_loss=final.cpu().numpy(),
             pass_iteration=state.pass_iteration.numpy(),

@@ -4,7 +4,9 @@ A config entry ``methods: {NAME: {preset: P, ...overrides}}`` starts from preset
 (or from the preset called ``NAME`` when ``preset`` is absent) and replaces the keys it gives.
 Every key must be used: a key that the method's optimizer, schedule or starting point does
 not read (``momentum`` on ``adam``, ``lr`` on the normalized-gradient step) is an error that
-names the key and the valid ones. Changing the optimizer drops the preset's keys of the old one.
+names the key and the valid ones. Changing the optimizer drops the preset's keys of the old one;
+a ``schedule``, ``init`` or ``parameterization`` of another ``type`` replaces the preset's, one of the
+same type (or with no ``type``) overrides its keys.
 
 ``fake_relu`` (default true, as published): at a generation layer that is a ReLU module,
 match its output with the straight-through ReLU (ReLU forward, identity backward); other
@@ -20,12 +22,14 @@ from typing import Any
 from ..registry import Registry
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS, optimizer_keys
+from .parameterizations import PARAMETERIZATIONS
+from .priors import PRIORS
 from .schedules import SCHEDULES
 from .starts import STARTS
 
 #: Keys that every method has, whatever its optimizer.
-COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "check_every", "on_success",
-               "fake_relu")
+COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "priors", "parameterization",
+               "check_every", "on_success", "fake_relu")
 #: What ``on_success`` may say: freeze an image once it passes, or run every image to the budget.
 ON_SUCCESS = ("stop", "continue")
 
@@ -37,11 +41,13 @@ class MethodError(KeyError):
         return str(self.args[0])
 
 
-#: What every built-in preset shares: the published loss, noise start, straight-through ReLU,
-#: and no in-loop test (so the last iterate is the metamer).
+#: What every built-in preset shares: the published loss, noise start, no image prior, pixels,
+#: straight-through ReLU, and no in-loop test (so the last iterate is the metamer).
 _PUBLISHED = {
     "loss": "normalized_l2",
     "init": {"type": "noise", "mean": 0.5, "std": 0.05},
+    "priors": [],
+    "parameterization": {"type": "pixels"},
     "check_every": 0,
     "on_success": "continue",
     "fake_relu": True,
@@ -56,6 +62,12 @@ METHOD_PRESETS.register("feather2023", {
 })
 METHOD_PRESETS.register("adam", {
     "optimizer": "adam", "iterations": 2000, "lr": 0.01, "schedule": {"type": "constant"}, **copy.deepcopy(_PUBLISHED),
+})
+# The fastest found by bench/generation.py (issue 9): Adam with a large first step (each pixel
+# moves up to 0.1 per iteration), annealed by a cosine to 1/1000 of it over the budget.
+METHOD_PRESETS.register("adam_cosine", {
+    "optimizer": "adam", "iterations": 1000, "lr": 0.1, "schedule": {"type": "cosine", "eta_min": 0.001},
+    **copy.deepcopy(_PUBLISHED),
 })
 METHOD_PRESETS.register("sgd_momentum", {
     "optimizer": "sgd", "iterations": 2000, "lr": 0.1, "momentum": 0.9, "nesterov": True,
@@ -82,8 +94,12 @@ def resolve_method(name: str, entry: Mapping[str, Any] | None = None) -> dict[st
         for key in optimizer_keys(settings["optimizer"]):
             settings.pop(key, None)
     for key, value in entry.items():
-        if isinstance(value, Mapping) and isinstance(settings.get(key), Mapping) and key != "schedule":
-            settings[key] = {**settings[key], **value}
+        old = settings.get(key)
+        # a part of another type (schedule, init, parameterization) replaces the preset's; one of the
+        # same type (or that names none) overrides its keys
+        if isinstance(value, Mapping) and isinstance(old, Mapping) and value.get("type", old.get("type")) == old.get(
+                "type"):
+            settings[key] = {**old, **copy.deepcopy(dict(value))}
         else:
             settings[key] = copy.deepcopy(value)
     settings["preset"] = preset
@@ -108,15 +124,24 @@ def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]
             f"{', '.join(optimizer_keys(settings['optimizer']))}; keys of every method: {', '.join(COMMON_KEYS)}"
         )
     _part(LOSSES, settings.get("loss", "normalized_l2"), context)
-    for part, registry in (("schedule", SCHEDULES), ("init", STARTS)):
+    defaults = {"schedule": "constant", "init": "noise", "parameterization": "pixels"}
+    for part, registry in (("schedule", SCHEDULES), ("init", STARTS), ("parameterization", PARAMETERIZATIONS)):
         options = dict(settings.get(part, {}))
-        kind = options.pop("type", "constant" if part == "schedule" else "noise")
+        kind = options.pop("type", defaults[part])
         keys = _part(registry, kind, context).keys
         extra = [key for key in options if key not in keys]
         if extra:
             raise MethodError(
                 f"method {name!r}: {part} key(s) {extra} are not used by {part} {kind!r}; its keys: "
                 f"{', '.join(keys) or '(none)'}"
+            )
+    for k, prior in enumerate(settings.get("priors", [])):
+        kind = _part(PRIORS, prior.get("type"), context + f"priors[{k}]: ")
+        extra = [key for key in prior if key not in ("type", "weight", *kind.keys)]
+        if extra:
+            raise MethodError(
+                f"method {name!r}: priors[{k}] key(s) {extra} are not used by prior {prior['type']!r}; its keys: "
+                f"weight, {', '.join(kind.keys)}"
             )
     if "on_success" in entry and not settings.get("check_every", 0):
         raise MethodError(

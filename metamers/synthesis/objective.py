@@ -2,7 +2,8 @@
 
 A metamer matches its reference at one or several :class:`Target` s. Each target reads one
 layer of one model (with the straight-through ReLU where asked); the objective of image ``i``
-is ``sum_k weight_k * loss(a_k(x_i), a_k(r_i))`` (losses: :mod:`.losses`), one value per image,
+is ``sum_k weight_k * loss(a_k(x_i), a_k(r_i))`` (losses: :mod:`.losses`) plus any image priors
+(:mod:`.priors`), one value per image,
 so that an image's gradient is that of its own objective whatever batch it is in.
 """
 
@@ -18,6 +19,7 @@ from ..models.layers import LayerReader
 from ..stats.comparisons import passes
 from ..stats.statistics import STATISTICS
 from .losses import LOSSES
+from .priors import prior_penalty
 
 
 @dataclass
@@ -64,14 +66,18 @@ class Objective:
     parts
         Slices of the batch that run through the networks together (each image alone, for
         batch-invariant results, or the whole batch).
+    priors
+        Image priors added to every image's objective (:mod:`.priors`; none by default).
     """
 
-    def __init__(self, targets: Sequence[Target], reference: torch.Tensor, loss: str, parts: Sequence[slice]) -> None:
+    def __init__(self, targets: Sequence[Target], reference: torch.Tensor, loss: str, parts: Sequence[slice],
+                 priors: Sequence[Mapping] = ()) -> None:
         if not targets:
             raise ValueError("an objective needs at least one (model, layer) target")
         self.targets = list(targets)
         self.loss_fn = LOSSES[loss]
         self.parts = list(parts)
+        self.priors = [dict(p) for p in priors]
         self.reference = reference
         self._readers = [LayerReader(t.model, [t.layer], fake_relu=[t.layer] if t.fake_relu else ()) for t in targets]
         self._plain = [LayerReader(t.model, [t.layer]) for t in targets]
@@ -80,13 +86,15 @@ class Objective:
                                 for t, reader in zip(targets, self._plain)]
 
     def losses(self, x: torch.Tensor, images: slice = slice(None)) -> torch.Tensor:
-        """Per-image objective of candidates ``x`` against the references ``images``."""
+        """Per-image objective of candidates ``x`` against the references ``images``: the weighted
+        target terms plus the image priors."""
         total = None
         for t, reader, target in zip(self.targets, self._readers, self.activations):
             term = self.loss_fn(reader(x)[t.layer], target[images])
             term = term if t.weight == 1.0 else t.weight * term
             total = term if total is None else total + term
-        return total
+        penalty = prior_penalty(self.priors, x)
+        return total if penalty is None else total + penalty
 
     def test_names(self) -> list[str]:
         """The names of the values :meth:`test` returns."""

@@ -91,6 +91,13 @@ class SynthesisResult:
     metamer
         Last iterate (or the frozen iterate of an image that stopped at success),
         float32 ``(N, C, H, W)`` in [0, 1].
+    start
+        The starting points as drawn, float32 ``(N, C, H, W)`` (``lowpass`` and
+        ``phase_scrambled`` starts may leave [0, 1] a little).
+    seconds_per_iteration
+        Wall time of one step of the whole batch, averaged over the steps this run took (a
+        resumed run times only its own; checks of the metamer test are not included). NaN when
+        no step ran.
     loss
         Per-image objective at every iteration, ``(N, iterations)``; entry ``t`` is the value
         for the image before step ``t`` (NaN after the run stopped because every image passed).
@@ -111,6 +118,8 @@ class SynthesisResult:
     """
 
     metamer: np.ndarray
+    start: np.ndarray
+    seconds_per_iteration: float
     loss: np.ndarray
     final_loss: np.ndarray
     pass_iteration: np.ndarray

