@@ -7,20 +7,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import ConfigError, generator_models, is_joint, load_config
 
 
 def _models(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     roles = {name: [] for name in config["models"]}
     for name in config["generators"]:
-        roles[name].append("generator")
+        if is_joint(config, name):
+            for member in generator_models(config, name):
+                if f"member({name})" not in roles[member]:
+                    roles[member].append(f"member({name})")
+        else:
+            roles[name].append("generator")
     for name in config["evaluators"]:
         roles[name].append("evaluator")
     width = max(map(len, config["models"]))
     for name, spec in config["models"].items():
         details = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "source")
-        print(f"{name:<{width}}  {spec['source']:<11}  {'+'.join(roles[name]) or '-':<19}  {details}")
+        print(f"{name:<{width}}  {spec['source']:<11}  {'+'.join(roles[name]) or '-':<24}  {details}")
     return 0
 
 

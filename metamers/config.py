@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -95,8 +96,8 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         except KeyError as err:
             problems.append(f"  {key}: {err.args[0]}")
 
-    for name in config["generators"]:
-        check(f"generators.{name}", lookup, config["models"], name, "model", KeyError, "configured")
+    for name, gen in config["generators"].items():
+        problems.extend(f"  generators.{name}: {p}" for p in _generator_problems(config, name, gen))
     for name in config["evaluators"]:
         check("evaluators", lookup, config["models"], name, "model", KeyError, "configured")
     for name, entry in config["methods"].items():
@@ -127,8 +128,96 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return validate_config(raw)
 
 
+def _generator_problems(config: Mapping[str, Any], name: str, gen: Mapping[str, Any]) -> list[str]:
+    """What is wrong with generator ``name`` beyond the schema: a single generator names a
+    configured model; a joint one has a new name and distinct configured members, and its layer
+    entries map only members."""
+    models = config["models"]
+    if "members" not in gen:
+        return [] if name in models else [
+            f"unknown model {name!r}; configured: {', '.join(models)} (a joint generator lists its `members`)"]
+    problems = []
+    if name in models:
+        problems.append(f"a joint generator needs a name of its own; {name!r} is a configured model")
+    members = [member_model(m) for m in gen["members"]]
+    problems.extend(f"members: unknown model {m!r}; configured: {', '.join(models)}" for m in members
+                    if m not in models)
+    dupes = sorted({m for m in members if members.count(m) > 1})
+    if dupes:
+        problems.append(f"members: listed more than once: {dupes}")
+    for item in gen["layers"]:
+        extra = [m for m in (item.get("members", {}) if isinstance(item, Mapping) else {}) if m not in members]
+        if extra:
+            problems.append(f"layer {layer_name(item)!r}: members {extra} are not members of {name!r} "
+                            f"({', '.join(members)})")
+    return problems
+
+
+def member_model(item: str | Mapping[str, Any]) -> str:
+    """The model of a joint generator's member entry (a name, or ``{model, weight}``)."""
+    return item if isinstance(item, str) else item["model"]
+
+
 def layer_name(item: str | Mapping[str, Any]) -> str:
     return item if isinstance(item, str) else item["name"]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One (model, layer) that a generator's metamers match at one of its layers.
+
+    Attributes
+    ----------
+    model, layer
+        The configured model and its layer.
+    weight
+        The term's weight in the objective (1 for a single generator; a joint generator's
+        weights sum to 1).
+    fake_relu
+        The layer entry's ``fake_relu`` (None: the method's setting applies).
+    """
+
+    model: str
+    layer: str
+    weight: float = 1.0
+    fake_relu: bool | None = None
+
+
+def is_joint(config: Mapping[str, Any], generator: str) -> bool:
+    """Whether ``generator`` is a joint generator (several models optimized together)."""
+    return "members" in lookup(config["generators"], generator, "generator", listed="configured")
+
+
+def generator_models(config: Mapping[str, Any], generator: str) -> list[str]:
+    """The models a generator runs: its members, or the generator itself."""
+    entry = lookup(config["generators"], generator, "generator", listed="configured")
+    return [member_model(m) for m in entry["members"]] if "members" in entry else [generator]
+
+
+def generator_targets(config: Mapping[str, Any], generator: str, layer: str) -> list[TargetSpec]:
+    """The (model, layer) targets that ``generator``'s metamers match at its layer ``layer``:
+    one for a single generator, one per member for a joint one. Unknown names list the
+    configured ones."""
+    options = layer_options(config, generator, layer)
+    entry = config["generators"][generator]
+    if "members" not in entry:
+        return [TargetSpec(generator, layer, 1.0, options["fake_relu"])]
+    weights = [1.0 if isinstance(m, str) else float(m.get("weight", 1.0)) for m in entry["members"]]
+    mapped = options.get("members", {})
+    return [TargetSpec(member_model(m), mapped.get(member_model(m), layer), w / sum(weights), options["fake_relu"])
+            for m, w in zip(entry["members"], weights)]
+
+
+def null_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Model -> the layers whose nulls the study needs (every target of every generator layer),
+    in config order."""
+    out: dict[str, list[str]] = {}
+    for gen in config["generators"]:
+        for layer in generator_layers(config, gen):
+            for t in generator_targets(config, gen, layer):
+                if t.layer not in out.setdefault(t.model, []):
+                    out[t.model].append(t.layer)
+    return out
 
 
 def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
@@ -147,9 +236,12 @@ def layer_options(config: Mapping[str, Any], generator: str, layer: str) -> dict
 
 
 def null_layers(config: Mapping[str, Any]) -> dict[str, str]:
-    """Generator -> the layer whose null histograms are drawn (``figures.null_layers``, else its last layer)."""
+    """Single generator -> the layer whose null histograms are drawn (``figures.null_layers``, else
+    its last layer); joint generators have no nulls of their own (their members' are drawn where
+    the members are generators too)."""
     chosen = config["figures"].get("null_layers", {})
-    return {gen: chosen.get(gen, generator_layers(config, gen)[-1]) for gen in config["generators"]}
+    return {gen: chosen.get(gen, generator_layers(config, gen)[-1]) for gen in config["generators"]
+            if not is_joint(config, gen)}
 
 
 def schema_enums() -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ sys.path.insert(0, workflow.basedir)  # the metamers package of this repository,
 from snakemake.exceptions import WorkflowError
 
 from metamers.artifacts.metamers import metamer_path
-from metamers.config import ConfigError, generator_layers, validate_config
+from metamers.config import ConfigError, generator_layers, generator_models, generator_targets, null_targets, validate_config
 from metamers.data import batch_ids, grid_selection, load_image_set
 from metamers.figures import FIGURES
 from metamers.models.loading import existing_weight_files, study_models
@@ -63,6 +63,12 @@ def model_weights(*names):
 
 
 def generator_weights(wildcards):
+    """The weight files of the models a generator runs (a joint generator's members)."""
+    return model_weights(*generator_models(CONFIG, wildcards.generator))
+
+
+def null_weights(wildcards):
+    """The weight files of a null's model (the null rule's `generator` is a model)."""
     return model_weights(wildcards.generator)
 
 
@@ -90,8 +96,18 @@ def null_file(generator, layer):
     return f"{RESULTS}/nulls/{generator}/{layer}.h5"
 
 
+#: Model -> the layers whose nulls the study needs (every target of every generator layer).
+NULL_TARGETS = null_targets(CONFIG)
+
+
 def all_nulls():
-    return [null_file(gen, layer) for gen in CONFIG["generators"] for layer in LAYERS[gen]]
+    return [null_file(model, layer) for model, layers in NULL_TARGETS.items() for layer in layers]
+
+
+def target_nulls(generator, layers):
+    """The nulls of every (model, layer) target of `generator` at `layers`, each once."""
+    files = [null_file(t.model, t.layer) for layer in layers for t in generator_targets(CONFIG, generator, layer)]
+    return list(dict.fromkeys(files))
 
 
 def grid_artifacts(wildcards):
@@ -106,7 +122,7 @@ def grid_artifacts(wildcards):
 
 
 def generator_nulls(wildcards):
-    return [null_file(wildcards.generator, layer) for layer in LAYERS[wildcards.generator]]
+    return target_nulls(wildcards.generator, LAYERS[wildcards.generator])
 
 
 def generator_artifacts(wildcards):
@@ -118,9 +134,9 @@ def generator_artifacts(wildcards):
 
 
 def generation_nulls(wildcards):
-    """The null of the generation layer, when the method checks the metamer test while it runs."""
+    """The nulls of the generation layer's targets, when the method checks the metamer test while it runs."""
     if METHODS[wildcards.method].get("check_every", 0):
-        return [null_file(wildcards.generator, wildcards.layer)]
+        return target_nulls(wildcards.generator, [wildcards.layer])
     return []
 
 
@@ -152,7 +168,7 @@ def generation_params(wildcards):
     return json.dumps(
         {
             "method": CONFIG["methods"][wildcards.method],
-            "model": CONFIG["models"][wildcards.generator],
+            "models": {m: CONFIG["models"][m] for m in generator_models(CONFIG, wildcards.generator)},
             "layers": CONFIG["generators"][wildcards.generator],
             "images": CONFIG["images"],
             "images_per_job": CONFIG["images_per_job"],

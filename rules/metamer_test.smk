@@ -1,7 +1,7 @@
 rule null_distribution:
     """Null distribution of every test statistic at one (model, layer): pairs of distinct pool images."""
     input:
-        weights=generator_weights,
+        weights=null_weights,
     output:
         f"{RESULTS}/nulls/{{generator}}/{{layer}}.h5",
     log:

@@ -52,7 +52,9 @@ def make_batch(n: int = 3, seed: int = 0) -> MetamerBatch:
                "generator": "lenet5_standard", "layer": "relu3", "batch": "b000", "iterations": 50,
                "iterations_run": 50, "check_every": 10, "on_success": "continue",
                "thresholds": json.dumps({"spearman": 0.5, "snr_db": 1.0}), "comparison": "at_least",
-               "fake_relu": 1, "seconds_per_iteration": 0.004},
+               "fake_relu": 1, "seconds_per_iteration": 0.004,
+               "targets": json.dumps([{"model": "lenet5_standard", "layer": "relu3", "weight": 1.0, "fake_relu": True,
+                                       "dim": 200}])},
     )
 
 

@@ -37,3 +37,20 @@ def test_unknown_model_and_bad_config(repo, tmp_path):
     bad.write_text("models: {}\n")
     out = run("models", "--config", str(bad), cwd=repo)
     assert out.returncode == 2 and "'images' is a required property" in out.stderr
+
+
+def test_models_names_the_joint_generators_a_model_is_a_member_of(repo, tmp_path):
+    import yaml
+
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["generators"] = {"lenet5_standard": {"layers": ["relu1"]},
+                            "lenets": {"members": ["lenet5_standard", "lenet5_robust"], "layers": ["relu2"]}}
+    config["evaluators"] = ["lenet5_standard"]
+    path = tmp_path / "joint.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = run("models", "--config", str(path), cwd=repo)
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[:3] for line in out.stdout.splitlines()] == [
+        ["lenet5_standard", "advertorch", "generator+member(lenets)+evaluator"],
+        ["lenet5_robust", "advertorch", "member(lenets)"],
+    ]

@@ -46,7 +46,8 @@ def _test_rows(passed: dict[tuple[str, str], tuple[bool, bool]]) -> pd.DataFrame
     for (layer, image), (stats, cls) in passed.items():
         for measured in ("l1", "l2"):
             rows.append({"method": "adam", "generator": "g", "layer": layer, "layer_index": int(layer[1]) - 1,
-                         "image_id": image, "measured_layer": measured, "statistic": "spearman",
+                         "image_id": image, "measured_layer": measured, "target": measured == layer,
+                         "statistic": "spearman",
                          "passed": stats if measured == layer else not stats, "class_matches_reference": cls,
                          "pass_iteration": -1})
     return pd.DataFrame(rows)

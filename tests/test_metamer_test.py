@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -130,7 +131,8 @@ def test_metamer_test_table_by_hand(lenet, tmp_path, comparison):
     with torch.no_grad():
         pred = lenet(torch.from_numpy(pixels).float() / 255).argmax(1).numpy()
     batch.generator_prediction = pred
-    batch.attrs = {**batch.attrs, "layer": "relu1", "generator": "lenet5_standard"}
+    batch.attrs = {**batch.attrs, "layer": "relu1", "generator": "lenet5_standard",
+                   "targets": json.dumps([{"model": "lenet5_standard", "layer": "relu1", "weight": 1.0}])}
     path = write_metamer_batch(tmp_path / "a.h5", batch)
     nulls = {
         "relu1": {"spearman": _null("spearman", 0.9), "snr_db": _null("snr_db", 20.0)},
@@ -163,7 +165,8 @@ def test_metamer_test_table_by_hand(lenet, tmp_path, comparison):
 def test_summary_counts_only_the_generation_layer():
     rows = pd.DataFrame({
         "method": "m", "generator": "g", "layer": "l1", "layer_index": 0, "image_id": ["a", "a", "b", "b"],
-        "measured_layer": ["l1", "l2", "l1", "l2"], "statistic": "pearson", "passed": [True, False, False, True],
+        "measured_layer": ["l1", "l2", "l1", "l2"], "target": [True, False, True, False], "statistic": "pearson",
+        "passed": [True, False, False, True],
         "class_matches_reference": [True, True, True, True], "pass_iteration": [5, 5, -1, -1],
         **{c: [1.0, 1.0, 3.0, 3.0] for c in DISTANCE_COLUMNS}, "seconds_per_iteration": [0.002] * 4,
     })

@@ -54,8 +54,8 @@ def test_the_test_at_several_targets_passes_only_where_every_target_passes(two):
     objective = Objective([easy, strict], ref, "normalized_l2", parts)
     classes = objective.reference_classes()
     ok, values = objective.test(xq, classes, "at_least")
-    assert sorted(values) == ["a/relu1/pearson", "b/relu1/pearson"] == sorted(objective.test_names())
-    assert values["b/relu1/pearson"][0] == 1.0 and values["b/relu1/pearson"][1] < 0.999999
+    assert sorted(values) == ["a:relu1:pearson", "b:relu1:pearson"] == sorted(objective.test_names())
+    assert values["b:relu1:pearson"][0] == 1.0 and values["b:relu1:pearson"][1] < 0.999999
     a_class_kept = (a(xq).argmax(1) == classes[0]).tolist()
     assert ok.tolist() == [True, False] and a_class_kept[0]
     ok_easy, _ = Objective([easy], ref, "normalized_l2", parts).test(xq, classes[:1], "at_least")

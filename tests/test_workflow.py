@@ -41,7 +41,7 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
     # 2 methods x 2 generators x 4 layers x 1 batch of 20 images; a null per (generator, layer);
     # a metamer test and a recognizability table (all evaluators) per (method, generator).
     assert job_counts(out.stdout) == {
-        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": 5, "all": 1,
+        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": 7, "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
     }
 
@@ -54,8 +54,12 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
     methods, generators = len(config["methods"]), len(config["generators"])
     layers = sum(len(generator_layers(config, g)) for g in config["generators"])
     batches = len(batch_ids(load_image_set(config["images"]).ids, config["images_per_job"]))
+    # one null per (model, layer) matched: a single generator's layers, and each member of a joint
+    # generator at the layer of the same name (the shipped joint generator maps none otherwise)
+    nulls = {(member, layer) for g, entry in config["generators"].items()
+             for member in entry.get("members", [g]) for layer in generator_layers(config, g)}
     assert job_counts(out.stdout) == {
-        "generate": methods * layers * batches, "null_distribution": layers, "null_tables": 1,
+        "generate": methods * layers * batches, "null_distribution": len(nulls), "null_tables": 1,
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
         "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
     }
@@ -131,7 +135,8 @@ def test_tiny_run_writes_every_artifact(tiny_run):
         assert f["test_iterations"][()].tolist()[:2] == [0, 3]
         assert sorted(f["test_values"]) == ["snr_db", "spearman"]
     figures = sorted(p.name for p in (results / "figures").iterdir())
-    names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms")
+    names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
+             "pass_by_iteration", "iterations_vs_distance")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]
@@ -174,7 +179,7 @@ def test_figures_rerun_without_generation(repo, tiny_run):
     out = snakemake(repo, "figures", "--forcerun", "figure", "-n", "--cores", "1", "--directory", str(tiny_run),
                     "--configfile", str(tiny_run / "config.yaml"))
     assert out.returncode == 0, out.stdout
-    assert job_counts(out.stdout) == {"figure": 5, "figures": 1}
+    assert job_counts(out.stdout) == {"figure": 7, "figures": 1}
 
 
 def test_report_bundles_every_figure_with_its_caption(repo, tiny_run):

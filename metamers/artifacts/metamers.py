@@ -10,7 +10,9 @@ synthesis (0 when the method does not check)::
                           iterations, iterations_run, check_every, on_success,
                           thresholds (JSON), comparison, fake_relu (0/1: the straight-through
                           ReLU was used at the layer), references_held_out (0/1: the image
-                          set is held out from the models' training), seconds_per_iteration
+                          set is held out from the models' training), targets (JSON: the
+                          (model, layer) targets matched, each with its weight, fake_relu and
+                          activation size dim; several for a joint generator), seconds_per_iteration
                           (wall time of one step of the whole batch, checks excluded),
                           created (ISO 8601, UTC)
     /image_ids            (N,)          UTF-8 strings, the reference image ids
@@ -21,9 +23,11 @@ synthesis (0 when the method does not check)::
     /start_uint8          (N, C, H, W)  uint8, each image's starting point (clipped to [0, 1])
     /loss                 (N, T)        float32, loss before every step (NaN after an early stop)
     /final_loss           (N,)          float32, loss of the float32 metamer
-    /generator_prediction (N,)          int64, the generator's class for the reference
+    /generator_prediction (N,)          int64, the generator's class for the reference (a joint generator's first member)
     /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
     /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
+                                        (a joint generator's: every target's, side by side in the
+                                        order of ``targets``, D the sum of their dims)
     /start_seed           (N,)          int64, seed of each image's starting point (from the base
                                         seed and the image id: the same at every layer and method)
     /pass_iteration       (N,)          int64, first checked iteration whose 8-bit iterate passed
@@ -31,6 +35,7 @@ synthesis (0 when the method does not check)::
     /test_iterations      (C,)          int64, the checked iterations
     /test_passed          (N, C)        bool, passed (every statistic and the class) at each check
     /test_values/<statistic> (N, C)     float32, the statistic at the generation layer at each check
+                                        (a joint generator's named model:layer:statistic)
     /distances/metamer/<distance> (N,)  float64, 8-bit metamer vs 8-bit reference
                                         (:data:`metamers.stats.distances.DISTANCES`: l2, rms, ssim)
     /distances/start/<distance>   (N,)  float64, the (float) starting point vs the 8-bit reference
@@ -92,6 +97,7 @@ REQUIRED_ATTRS = (
     "thresholds",
     "comparison",
     "fake_relu",
+    "targets",
     "seconds_per_iteration",
     "created",
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import torch
 
 from ..artifacts.metamers import MetamerBatch, write_metamer_batch
 from ..artifacts.nulls import read_nulls
-from ..config import layer_options
+from ..config import generator_targets, layer_options
 from ..data import batch_ids, load_image_set, quantize, to_uint8
 from ..models.layers import LayerReader, uses_fake_relu
 from ..models.loading import load_model, model_spec
@@ -22,7 +22,7 @@ from ..registry import lookup
 from ..stats.distances import pixel_distances
 from ..synthesis.loop import MetamerSynthesis
 from ..synthesis.methods import resolve_method
-from ..synthesis.objective import Target
+from ..synthesis.objective import Target, model_input
 from ..synthesis.starts import STARTS, StartData
 from .common import job_device
 
@@ -49,7 +49,7 @@ def generate(
     batch: str,
     out_path: str | Path,
     progress: bool = True,
-    null_path: str | Path | None = None,
+    null_paths: Sequence[str | Path] = (),
 ) -> Path:
     """Synthesise the metamers of one job and write its artifact to ``out_path``.
 
@@ -58,35 +58,46 @@ def generate(
     config
         A validated config (:func:`metamers.config.validate_config`).
     method, generator, layer, batch
-        The job's key: a configured method, a configured generator and one of its
-        layers, and a batch name from :func:`metamers.data.batch_ids`.
+        The job's key: a configured method, a configured generator (a model, or a joint
+        generator of several) and one of its layers, and a batch name from
+        :func:`metamers.data.batch_ids`.
     out_path
         The HDF5 artifact to write (atomically).
-    null_path
-        The null file of (generator, layer); needed when the method checks the metamer
-        test during synthesis (``check_every > 0``).
+    null_paths
+        The null files of the job's (model, layer) targets (:func:`metamers.config.generator_targets`);
+        needed when the method checks the metamer test during synthesis (``check_every > 0``).
     """
     settings = resolve_method(method, lookup(config["methods"], method, "method", listed="configured"))
     options = layer_options(config, generator, layer)
+    specs = generator_targets(config, generator, layer)
     device = job_device(config)
     ids, images = job_images(config, batch)
-    model = load_model(config["models"], generator, device)
+    models = {spec.model: load_model(config["models"], spec.model, device) for spec in specs}
+    model = models[specs[0].model]  # the images have its input shape; other members see them resized
     seed = int(config["seed"])  # the base seed: image i starts from start_seed(seed, id_i)
-    fake_relu = uses_fake_relu(model, layer, settings["fake_relu"], options["fake_relu"])
-    log.info("job %s/%s/%s/%s: %d images on %s, base seed %d, %s ReLU at the layer", method, generator, layer, batch,
-             len(ids), device, seed, "straight-through" if fake_relu else "real")
+    fake = [uses_fake_relu(models[s.model], s.layer, settings["fake_relu"], s.fake_relu) for s in specs]
+    log.info("job %s/%s/%s/%s: %d images on %s, base seed %d; targets %s", method, generator, layer, batch,
+             len(ids), device, seed, ", ".join(f"{s.model}/{s.layer} (weight {s.weight:.3g}, "
+                                                f"{'straight-through' if f else 'real'} ReLU)"
+                                                for s, f in zip(specs, fake)))
 
-    thresholds = {}
+    thresholds: list[dict[str, float]] = [{} for _ in specs]
     comparison = config["metamer_test"]["comparison"]
     if settings.get("check_every", 0):
-        if null_path is None:
-            raise ValueError(f"method {method!r} checks the metamer test during synthesis; it needs a null file")
-        nulls, _ = read_nulls(null_path)
-        thresholds = {name: nulls[name].threshold for name in config["metamer_test"]["statistics"]}
+        found = {}
+        for path in null_paths:
+            nulls, attrs = read_nulls(path)
+            found[(attrs["generator"], attrs["layer"])] = nulls
+        missing = [f"{s.model}/{s.layer}" for s in specs if (s.model, s.layer) not in found]
+        if missing:
+            raise ValueError(f"method {method!r} checks the metamer test during synthesis; it needs the null "
+                             f"file(s) of {missing}")
+        thresholds = [{name: found[(s.model, s.layer)][name].threshold for name in config["metamer_test"]["statistics"]}
+                      for s in specs]
 
     # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
     reference = quantize(images.tensor(ids, model.input_shape).to(device))
-    target = Target(model, layer, fake_relu=fake_relu, thresholds=thresholds)
+    targets = [Target(models[s.model], s.layer, s.weight, f, th) for s, f, th in zip(specs, fake, thresholds)]
     labels = [images.labels[i] for i in ids]
     start_data = None
     if STARTS[settings["init"].get("type", "noise")].needs_pool:  # a start made from the null pool's images
@@ -95,7 +106,7 @@ def generate(
         pool, pool_ids = pool_images(config["images"], config["metamer_test"].get("pool"), images.ids, 1)
         start_data = StartData(labels, pool.tensor(pool_ids, model.input_shape), [pool.labels[i] for i in pool_ids])
         log.info("starting points from the null pool %s (%d images)", pool.name, len(pool_ids))
-    synth = MetamerSynthesis([target], reference, settings, seed, ids, comparison=comparison,
+    synth = MetamerSynthesis(targets, reference, settings, seed, ids, comparison=comparison,
                              batch_invariant=config["batch_invariant"], start_data=start_data)
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
@@ -103,20 +114,30 @@ def generate(
 
     metamer8 = to_uint8(torch.from_numpy(result.metamer))
     reference8 = to_uint8(reference.cpu())
-    reader = LayerReader(model, [layer])
+    act_ref, act_met = [], []  # every target's activation, flattened and side by side
     with torch.no_grad():
-        act_ref = reader(reference8.to(device).float() / 255)[layer].flatten(1).cpu()
-        act_met = reader(metamer8.to(device).float() / 255)[layer].flatten(1).cpu()
+        for t in targets:
+            reader = LayerReader(t.model, [t.layer])
+            for images8, out in ((reference8, act_ref), (metamer8, act_met)):
+                out.append(reader(model_input(images8.to(device).float() / 255, t.model))[t.layer].flatten(1).cpu())
         prediction = model(reference).argmax(1).cpu()
+    target_attrs = [{"model": s.model, "layer": s.layer, "weight": s.weight, "fake_relu": bool(f),
+                     "dim": int(a.shape[1])} for s, f, a in zip(specs, fake, act_ref)]
+    act_ref, act_met = torch.cat(act_ref, 1), torch.cat(act_met, 1)
+    fake_relu = any(fake)
     reference01 = reference8.float() / 255
     distances = {"metamer": pixel_distances(metamer8.float() / 255, reference01),
                  "start": pixel_distances(torch.from_numpy(result.start), reference01)}
-
+    # the in-loop test's thresholds: {statistic: value}, or per target for a joint generator
+    threshold_attr = thresholds[0] if len(specs) == 1 else {
+        f"{s.model}:{s.layer}": th for s, th in zip(specs, thresholds)}
     job_config = {
         "method": method,
         "method_settings": settings,
         "generator": generator,
-        "model": dict(model_spec(config["models"], generator)),
+        "model": dict(model_spec(config["models"], specs[0].model)) if len(specs) == 1 else
+        {s.model: dict(model_spec(config["models"], s.model)) for s in specs},
+        "targets": target_attrs,
         "layer": layer,
         "layer_options": options,
         "fake_relu": fake_relu,
@@ -156,9 +177,10 @@ def generate(
             "iterations_run": int(result.iterations_run),
             "check_every": int(settings.get("check_every", 0)),
             "on_success": settings.get("on_success", "continue"),
-            "thresholds": json.dumps(thresholds, sort_keys=True),
+            "thresholds": json.dumps(threshold_attr, sort_keys=True),
             "comparison": comparison,
             "fake_relu": int(fake_relu),
+            "targets": json.dumps(target_attrs),
             "references_held_out": int(images.held_out),
             "seconds_per_iteration": float(result.seconds_per_iteration),
         },

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..artifacts.metamers import read_metamer_batch
 from ..artifacts.nulls import read_nulls
-from ..config import generator_layers
+from ..config import generator_layers, generator_targets
 from ..models.loading import load_model
 from ..stats.metamer_test import METAMER_TEST_COLUMNS, metamer_test_rows, summarize
 from ..tables import concat_tables, read_tables, write_table
@@ -22,21 +22,33 @@ log = logging.getLogger(__name__)
 def metamer_test(config: Mapping[str, Any], generator: str, artifact_paths: Sequence[str | Path],
                  null_paths: Sequence[str | Path], out_path: str | Path) -> Path:
     """Rule ``metamer_test``: test the metamers in ``artifact_paths`` (all made by ``generator``)
-    at every layer of the generator, against the nulls in ``null_paths`` (one per layer), by the
-    configured statistics and comparison; write the rows to ``out_path``."""
+    by every model the generator runs (itself, or each member of a joint generator) at each of
+    that model's layers that the generator matches, against the nulls in ``null_paths`` (one per
+    (model, layer)), by the configured statistics and comparison; write the rows to ``out_path``."""
     layers = generator_layers(config, generator)
+    measured: dict[str, list[str]] = {}  # model -> its target layers over all the generator's layers
+    for layer in layers:
+        for t in generator_targets(config, generator, layer):
+            if t.layer not in measured.setdefault(t.model, []):
+                measured[t.model].append(t.layer)
     settings = config["metamer_test"]
-    nulls = {}
+    nulls: dict[tuple[str, str], dict] = {}
     for path in null_paths:
         by_statistic, attrs = read_nulls(path)
-        nulls[attrs["layer"]] = {s: by_statistic[s] for s in settings["statistics"]}
-    missing = [layer for layer in layers if layer not in nulls]
+        nulls[(attrs["generator"], attrs["layer"])] = {s: by_statistic[s] for s in settings["statistics"]}
+    missing = [f"{m}/{layer}" for m, ls in measured.items() for layer in ls if (m, layer) not in nulls]
     if missing:
-        raise ValueError(f"no null file for layer(s) {missing} of generator {generator!r} among {list(null_paths)}")
-    model = load_model(config["models"], generator, job_device(config))
-    table = concat_tables((metamer_test_rows(model, read_metamer_batch(p, activations=False), nulls, layers,
-                                             settings["comparison"]) for p in artifact_paths), METAMER_TEST_COLUMNS)
-    log.info("metamer test of %s's metamers in %d artifacts: %d rows", generator, len(artifact_paths), len(table))
+        raise ValueError(f"no null file for {missing} (targets of generator {generator!r}) among {list(null_paths)}")
+    batches = [read_metamer_batch(p, activations=False) for p in artifact_paths]
+    frames = []
+    for name, own_layers in measured.items():
+        model = load_model(config["models"], name, job_device(config))
+        frames.extend(metamer_test_rows(model, b, {layer: nulls[(name, layer)] for layer in own_layers}, own_layers,
+                                        settings["comparison"], layers) for b in batches)
+        del model
+    table = concat_tables(frames, METAMER_TEST_COLUMNS)
+    log.info("metamer test of %s's metamers in %d artifacts by %s: %d rows", generator, len(artifact_paths),
+             ", ".join(measured), len(table))
     return write_table(table, out_path)
 
 

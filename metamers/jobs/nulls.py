@@ -9,11 +9,12 @@ from typing import Any
 
 from ..artifacts.nulls import null_tables as read_null_tables
 from ..artifacts.nulls import write_nulls
-from ..config import layer_options
+from ..config import null_targets
 from ..data import load_image_set
 from ..data.pools import pool_images
 from ..models.loading import load_model
 from ..provenance import provenance
+from ..registry import lookup
 from ..stats.nulls import compute_nulls
 from ..tables import write_table
 from .common import job_device
@@ -22,8 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def null_distribution(config: Mapping[str, Any], generator: str, layer: str, out_path: str | Path) -> Path:
-    """Rule ``null_distribution``: the nulls of every configured statistic at one (model, layer)."""
-    layer_options(config, generator, layer)  # an unknown generator or layer lists the valid ones
+    """Rule ``null_distribution``: the nulls of every configured statistic at one (model, layer)
+    that a generator matches (``generator`` is the model: a single generator, or a member of a
+    joint one)."""
+    needed = null_targets(config)  # an unknown model or layer lists the valid ones
+    layers = lookup(needed, generator, "generator", listed="configured")
+    lookup(dict.fromkeys(layers), layer, "layer", listed="configured", context=f"generator {generator!r}: ")
     settings = config["metamer_test"]
     device = job_device(config)
     references = load_image_set(config["images"]).ids

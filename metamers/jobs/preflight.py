@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.files import atomic_path
-from ..config import layer_name
+from ..config import generator_layers, generator_models, generator_targets, is_joint
 from ..data import (
     ImageError,
     ImageSet,
@@ -86,8 +86,8 @@ def _check_model(
     """Check the weight files of model ``name`` and load it on the CPU; ``None`` if it fails."""
     models = config["models"]
     source = models.get(name, {}).get("source")
-    roles = [r for r, members in (("generator", config["generators"]), ("evaluator", config["evaluators"]))
-             if name in members]
+    generators = [m for gen in config["generators"] for m in generator_models(config, gen)]
+    roles = [r for r, members in (("generator", generators), ("evaluator", config["evaluators"])) if name in members]
     try:
         files = weight_files(models, name)
     except Exception as err:  # noqa: BLE001 - loading would fail the same way; report and go on
@@ -122,25 +122,34 @@ def _check_model(
     return model
 
 
-def _check_layers(config: Mapping[str, Any], name: str, model: Any, result: PreflightResult) -> list[str]:
-    """Check every configured layer of generator ``name``: one forward pass of a zero input each."""
+def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any], result: PreflightResult
+                  ) -> list[str]:
+    """Check every configured layer of generator ``name`` (every member's, for a joint
+    generator): one forward pass of a zero input each."""
     import torch
 
     from ..models.layers import LayerReader
 
     ok = []
-    zero = torch.zeros(1, *model.input_shape)
-    for item in config["generators"][name]["layers"]:
-        layer = layer_name(item)
-        fake = not isinstance(item, str) and bool(item.get("fake_relu", False))
-        try:
-            reader = LayerReader(model, [layer], fake_relu=[layer] if fake else [])
-            with torch.no_grad():
-                reader(zero)
-        except Exception as err:  # noqa: BLE001 - every failure is reported
-            result.problems.append(f"generator {name!r}, layer {layer!r}: {_message(err)}")
-        else:
-            ok.append(f"{layer} (fake_relu)" if fake else layer)
+    for layer in generator_layers(config, name):
+        targets = generator_targets(config, name, layer)
+        fine = []
+        for t in targets:
+            model = loaded[t.model]
+            fake = bool(t.fake_relu)
+            where = f"generator {name!r}, layer {layer!r}" + (
+                f" (member {t.model!r}, layer {t.layer!r})" if is_joint(config, name) else "")
+            try:
+                reader = LayerReader(model, [t.layer], fake_relu=[t.layer] if fake else [])
+                with torch.no_grad():
+                    reader(torch.zeros(1, *model.input_shape))
+            except Exception as err:  # noqa: BLE001 - every failure is reported
+                result.problems.append(f"{where}: {_message(err)}")
+            else:
+                fine.append(f"{t.layer} (fake_relu)" if fake else t.layer)
+        if len(fine) == len(targets):
+            ok.append(fine[0] if not is_joint(config, name) else
+                      f"{layer} ({', '.join(f'{t.model}/{f}' for t, f in zip(targets, fine))})")
     return ok
 
 
@@ -228,10 +237,10 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
 
     result.checked.append("generator layers (a forward pass reaches each):")
     for name in config["generators"]:
-        if name not in loaded:
+        if any(m not in loaded for m in generator_models(config, name)):
             continue
         before = len(result.problems)
-        ok = _check_layers(config, name, loaded[name], result)
+        ok = _check_layers(config, name, loaded, result)
         result.checked.append(f"  {name}: {', '.join(ok) or '(none)'}")
         found = len(result.problems) - before
         log.info("pre-flight: generator %s layers: %s", name, f"{found} problem(s)" if found else "ok")

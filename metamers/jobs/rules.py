@@ -26,7 +26,7 @@ RULES: Registry[Callable[[Any, dict[str, Any]], Any]] = Registry("rule")
 
 RULES.register("generate", lambda smk, config: generate(
     config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.layer, smk.wildcards.batch, smk.output[0],
-    null_path=smk.input.nulls[0] if smk.input.nulls else None))
+    null_paths=list(smk.input.nulls)))
 RULES.register("null_distribution", lambda smk, config: null_distribution(
     config, smk.wildcards.generator, smk.wildcards.layer, smk.output[0]))
 RULES.register("null_tables", lambda smk, config: null_tables(

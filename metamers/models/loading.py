@@ -77,8 +77,12 @@ def load_model(models: Mapping[str, Mapping[str, Any]], name: str, device: torch
 
 
 def study_models(config: Mapping[str, Any]) -> list[str]:
-    """The models a study loads: its generators, then its evaluators, each once, in config order."""
-    return list(dict.fromkeys([*config.get("generators", {}), *config.get("evaluators", [])]))
+    """The models a study loads: its generators (a joint generator's members), then its
+    evaluators, each once, in config order."""
+    from ..config import generator_models
+
+    generators = [m for gen in config.get("generators", {}) for m in generator_models(config, gen)]
+    return list(dict.fromkeys([*generators, *config.get("evaluators", [])]))
 
 
 def existing_weight_files(config: Mapping[str, Any], names: Sequence[str] | None = None) -> list[str]:

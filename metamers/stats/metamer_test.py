@@ -25,6 +25,7 @@ from ..artifacts.metamers import MetamerBatch
 from ..data.pixels import from_uint8
 from ..models.classifier import Classifier
 from ..models.layers import LayerReader
+from ..synthesis.objective import model_input
 from ..tables import concat_tables
 from .comparisons import compare
 from .distances import DISTANCES
@@ -42,8 +43,10 @@ METAMER_TEST_COLUMNS = [
     "layer",
     "layer_index",
     "image_id",
+    "measured_model",
     "measured_layer",
     "measured_layer_index",
+    "target",
     "statistic",
     "value",
     "threshold",
@@ -88,22 +91,35 @@ def measure(
     return {layer: {s: STATISTICS[s].paired(a_met[layer], a_ref[layer]).cpu() for s in statistics} for layer in layers}
 
 
+def batch_targets(batch: MetamerBatch) -> list[tuple[str, str]]:
+    """The (model, layer) targets an artifact's metamers were made to match."""
+    import json
+
+    return [(t["model"], t["layer"]) for t in json.loads(batch.attrs["targets"])]
+
+
 def metamer_test_rows(
     model: Classifier,
     batch: MetamerBatch,
     nulls: Mapping[str, Mapping[str, NullDistribution]],
     layer_order: Sequence[str],
     comparison: str = "at_least",
+    generator_layers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The metamer test of the metamers of one artifact (made by ``model``) at every layer in
-    ``layer_order``, against ``nulls[layer][statistic]`` by ``comparison``: rows of
-    :data:`METAMER_TEST_COLUMNS`."""
+    """The metamer test of the metamers of one artifact by ``model`` (the generator, or a member
+    of a joint generator) at every layer in ``layer_order`` (the model's measured layers, early
+    to late), against ``nulls[layer][statistic]`` by ``comparison``: rows of
+    :data:`METAMER_TEST_COLUMNS`. ``target`` marks the rows of a (model, layer) that the metamers
+    were made to match; ``generator_layers`` (default ``layer_order``) gives ``layer_index``."""
     stats = sorted({s for layer in layer_order for s in nulls[layer]})
-    met, ref = from_uint8(batch.metamer_uint8).to(model.device), from_uint8(batch.reference).to(model.device)
+    met = model_input(from_uint8(batch.metamer_uint8).to(model.device), model)
+    ref = model_input(from_uint8(batch.reference).to(model.device), model)
     values = measure(model, layer_order, met, ref, stats)
     with torch.no_grad():
         pred_met = model(met).argmax(1).cpu().numpy()
-    pred_ref = batch.generator_prediction
+        pred_ref = model(ref).argmax(1).cpu().numpy()
+    targets = batch_targets(batch)
+    order = list(generator_layers if generator_layers is not None else layer_order)
     frames = []
     for k, measured in enumerate(layer_order):
         for name, null in nulls[measured].items():
@@ -114,10 +130,12 @@ def metamer_test_rows(
                         "method": batch.attrs["method"],
                         "generator": batch.attrs["generator"],
                         "layer": batch.attrs["layer"],
-                        "layer_index": list(layer_order).index(batch.attrs["layer"]),
+                        "layer_index": order.index(batch.attrs["layer"]),
                         "image_id": batch.image_ids,
+                        "measured_model": model.name,
                         "measured_layer": measured,
                         "measured_layer_index": k,
+                        "target": (model.name, measured) in targets,
                         "statistic": name,
                         "value": v,
                         "threshold": null.threshold,
@@ -148,19 +166,21 @@ VERDICT_COLUMNS = [*METAMER_KEY, "layer_index", "statistics_pass", "class_pass",
 
 def metamer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per metamer (``METAMER_KEY``): whether every configured statistic passed at its
-    generation layer (``statistics_pass``), whether the generator kept the reference's class
-    (``class_pass``), and both (``passed_metamer_test``: the metamers that count)."""
-    own = rows[rows["measured_layer"] == rows["layer"]]
+    generation layer (``statistics_pass``; for a joint generator, at every member's target
+    layer), whether the generator (every member) kept the reference's class (``class_pass``),
+    and both (``passed_metamer_test``: the metamers that count); with the per-image distance and
+    timing columns where ``rows`` has them."""
+    own = rows[rows["target"].astype(bool)]
     per_image = own.groupby([*METAMER_KEY, "layer_index"], sort=False).agg(
         statistics_pass=("passed", "all"),
-        class_pass=("class_matches_reference", "first"),
+        class_pass=("class_matches_reference", "all"),
         pass_iteration=("pass_iteration", "first"),
-        **{c: (c, "first") for c in (*DISTANCE_COLUMNS, "seconds_per_iteration")},
+        **{c: (c, "first") for c in (*DISTANCE_COLUMNS, "seconds_per_iteration") if c in own},
     ).reset_index()
     per_image["statistics_pass"] = per_image["statistics_pass"].astype(bool)
     per_image["class_pass"] = per_image["class_pass"].astype(bool)
     per_image["passed_metamer_test"] = per_image["statistics_pass"] & per_image["class_pass"]
-    return per_image[VERDICT_COLUMNS]
+    return per_image[[c for c in VERDICT_COLUMNS if c in per_image]]
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:

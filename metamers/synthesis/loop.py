@@ -59,9 +59,10 @@ class MetamerSynthesis:
     Parameters
     ----------
     targets
-        The weighted (model, layer) targets (:class:`~.objective.Target`); their models take the
-        references' shape. A target's ``thresholds`` are needed when the method checks the
-        metamer test (``check_every > 0``).
+        The weighted (model, layer) targets (:class:`~.objective.Target`). The images have the
+        first target's model's input shape; every other model sees them resized to its own input
+        (:func:`~.objective.model_input`). A target's ``thresholds`` are needed when the method
+        checks the metamer test (``check_every > 0``).
     reference
         Reference images ``(N, C, H, W)`` in [0, 1]. They are quantised to 8 bits, so that the
         target, the in-loop test and the recorded test all use the reference that other models see.
@@ -103,13 +104,13 @@ class MetamerSynthesis:
         self.targets = list(targets)
         if not self.targets:
             raise ValueError("synthesis needs at least one (model, layer) target")
-        shape = self.targets[0].model.input_shape
-        for t in self.targets:
-            if reference.dim() != 4 or tuple(reference.shape[1:]) != t.model.input_shape:
-                raise ValueError(
-                    f"reference batch must have shape (N, {', '.join(map(str, t.model.input_shape))}), got "
-                    f"{tuple(reference.shape)} (the input of model {t.model.name!r})"
-                )
+        shape = self.targets[0].model.input_shape  # the image synthesised; other targets' models get it
+        first = self.targets[0].model            # resized to their own input (objective.model_input)
+        if reference.dim() != 4 or tuple(reference.shape[1:]) != tuple(shape):
+            raise ValueError(
+                f"reference batch must have shape (N, {', '.join(map(str, shape))}), got "
+                f"{tuple(reference.shape)} (the input of model {first.name!r})"
+            )
         device = self.targets[0].model.device
         self.method = dict(method)
         self.seed = int(seed)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..data.pixels import to_input
 from ..models.classifier import Classifier
 from ..models.layers import LayerReader
 from ..stats.comparisons import passes
@@ -52,6 +53,13 @@ class Target:
         return f"{self.model.name}/{self.layer}"
 
 
+def model_input(x: torch.Tensor, model: Classifier) -> torch.Tensor:
+    """Images ``x`` as ``model`` takes them: as they are when they have its input shape, else
+    resized, centre-cropped and converted to its channels (:func:`~metamers.data.pixels.to_input`,
+    differentiable), so that each model of a joint objective sees the image at its own size."""
+    return x if tuple(x.shape[1:]) == tuple(model.input_shape) else to_input(x, model.input_shape)
+
+
 class Objective:
     """The per-image objective of a batch of references over ``targets``.
 
@@ -82,7 +90,8 @@ class Objective:
         self._readers = [LayerReader(t.model, [t.layer], fake_relu=[t.layer] if t.fake_relu else ()) for t in targets]
         self._plain = [LayerReader(t.model, [t.layer]) for t in targets]
         with torch.no_grad():
-            self.activations = [torch.cat([reader(reference[p])[t.layer] for p in self.parts]).detach()
+            self.activations = [torch.cat([reader(model_input(reference[p], t.model))[t.layer] for p in self.parts])
+                                .detach()
                                 for t, reader in zip(targets, self._plain)]
 
     def losses(self, x: torch.Tensor, images: slice = slice(None)) -> torch.Tensor:
@@ -90,16 +99,17 @@ class Objective:
         target terms plus the image priors."""
         total = None
         for t, reader, target in zip(self.targets, self._readers, self.activations):
-            term = self.loss_fn(reader(x)[t.layer], target[images])
+            term = self.loss_fn(reader(model_input(x, t.model))[t.layer], target[images])
             term = term if t.weight == 1.0 else t.weight * term
             total = term if total is None else total + term
         penalty = prior_penalty(self.priors, x)
         return total if penalty is None else total + penalty
 
     def test_names(self) -> list[str]:
-        """The names of the values :meth:`test` returns."""
+        """The names of the values :meth:`test` returns: the statistic, prefixed by
+        ``model:layer:`` when there are several targets."""
         prefix = len(self.targets) > 1
-        return [f"{t.name}/{name}" if prefix else name for t in self.targets for name in t.thresholds]
+        return [f"{t.model.name}:{t.layer}:{name}" if prefix else name for t in self.targets for name in t.thresholds]
 
     @torch.no_grad()
     def test(self, xq: torch.Tensor, reference_classes: Sequence[torch.Tensor], comparison: str
@@ -107,20 +117,21 @@ class Objective:
         """The metamer test of 8-bit candidates ``xq`` at every target: ``(passed (N,), values)``,
         passing where every statistic of every target passes and every target model keeps the
         reference's class (``reference_classes[k]`` for target ``k``). ``values`` maps each
-        statistic to ``(N,)`` values, its name prefixed by ``model/layer/`` when there are several
+        statistic to ``(N,)`` values, its name prefixed by ``model:layer:`` when there are several
         targets."""
         ok, values = None, {}
         for t, reader, target, classes in zip(self.targets, self._plain, self.activations, reference_classes):
-            act = torch.cat([reader(xq[p])[t.layer] for p in self.parts])
+            act = torch.cat([reader(model_input(xq[p], t.model))[t.layer] for p in self.parts])
             mine = {name: STATISTICS[name].paired(act, target) for name in t.thresholds}
-            predicted = torch.cat([t.model(xq[p]).argmax(1) for p in self.parts])
+            predicted = torch.cat([t.model(model_input(xq[p], t.model)).argmax(1) for p in self.parts])
             passed = passes(mine, t.thresholds, comparison) & (predicted == classes)
             ok = passed if ok is None else ok & passed
-            prefix = f"{t.name}/" if len(self.targets) > 1 else ""
+            prefix = f"{t.model.name}:{t.layer}:" if len(self.targets) > 1 else ""
             values.update({prefix + name: v for name, v in mine.items()})
         return ok, values
 
     @torch.no_grad()
     def reference_classes(self) -> list[torch.Tensor]:
         """Each target model's class for each reference."""
-        return [torch.cat([t.model(self.reference[p]).argmax(1) for p in self.parts]) for t in self.targets]
+        return [torch.cat([t.model(model_input(self.reference[p], t.model)).argmax(1) for p in self.parts])
+                for t in self.targets]

@@ -109,7 +109,7 @@ class SynthesisResult:
     test_iterations
         The checked iterations ``(C,)``.
     test_values
-        Statistic -> ``(N, C)`` values at those iterations (the name prefixed by ``model/layer/``
+        Statistic -> ``(N, C)`` values at those iterations (the name prefixed by ``model:layer:``
         when there are several targets).
     test_passed
         ``(N, C)``: the iterate passed (every statistic and the class, at every target) at that check.
