@@ -17,10 +17,12 @@ def test_default_config_is_valid_and_gets_defaults(repo):
     config = load_config(repo / "config.yaml")
     assert config["resources"]["generate_mem_mb"] == 4000
     assert config["images"]["seed"] == 0
-    assert set(config["generators"]) == set(config["evaluators"]) == {"lenet5_standard", "lenet5_robust"}
-    for gen in config["generators"]:
+    assert set(config["evaluators"]) == {"lenet5_standard", "lenet5_robust"}
+    assert set(config["generators"]) == {"lenet5_standard", "lenet5_robust", "lenets_joint"}
+    for gen in ("lenet5_standard", "lenet5_robust"):
         assert len(generator_layers(config, gen)) == 4
-    assert set(config["methods"]) >= {"feather2023", "adam"}
+    assert config["generators"]["lenets_joint"]["members"] == ["lenet5_standard", "lenet5_robust"]
+    assert set(config["methods"]) == {"feather2023", "adam_cosine"}
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ def test_cosine_and_warm_restarts_by_formula():
     g = warm_restarts(100, cycles=4)
     assert [g(i) for i in (0, 25, 50, 75)] == pytest.approx([1.0] * 4)  # each cycle restarts at 1
     assert g(12) == pytest.approx((1 + math.cos(math.pi * 12 / 25)) / 2)
-    assert set(SCHEDULES) >= {"constant", "step_halving", "cosine", "warm_restarts"}
+    assert set(SCHEDULES) >= {"constant", "step_halving", "cosine", "warm_restarts", "reduce_on_plateau"}
 
 
 def test_mse_and_one_minus_pearson_against_numpy():
@@ -220,3 +220,38 @@ def test_changing_the_parameterization_type_drops_the_old_keys():
         resolve_method("m", {"preset": "adam", "parameterization": {"type": "pixels", "decay": 1.0}})
     with pytest.raises(KeyError, match="unknown parameterization type 'wavelet'; valid: pixels, fourier"):
         resolve_method("m", {"preset": "adam", "parameterization": {"type": "wavelet"}})
+
+
+def test_reduce_on_plateau_lowers_each_images_step_on_its_own_plateau():
+    from metamers.synthesis.schedules import make_scheduler
+
+    params = [torch.zeros(1, requires_grad=True) for _ in range(2)]
+    optimizer = torch.optim.SGD([{"params": [p]} for p in params], lr=0.4)
+    sched = make_scheduler(optimizer, 100, {"type": "reduce_on_plateau", "factor": 0.5, "patience": 3,
+                                            "threshold": 0.01, "min_factor": 0.25})
+    lrs = []
+    for t in range(12):  # image 0 stalls at 1.0; image 1 keeps improving by 10 % per step
+        sched.step(torch.tensor([1.0, 0.9**t]))
+        lrs.append([g["lr"] for g in optimizer.param_groups])
+    # image 0: best 1.0 at t=0, then 3 steps without improvement halve it, 3 more halve it again,
+    # and the floor (0.25 x 0.4) holds after that; image 1 keeps its step
+    assert [lr[0] for lr in lrs] == pytest.approx([0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert [lr[1] for lr in lrs] == pytest.approx([0.4] * 12)
+    state = sched.state_dict()
+    again = make_scheduler(torch.optim.SGD([{"params": [p]} for p in params], lr=0.4), 100,
+                           {"type": "reduce_on_plateau", "factor": 0.5, "patience": 3, "threshold": 0.01,
+                            "min_factor": 0.25})
+    again.load_state_dict(state)
+    assert [g["lr"] for g in again.optimizer.param_groups] == pytest.approx([0.1, 0.4])
+
+
+def test_reduce_on_plateau_in_synthesis_is_batch_invariant(tiny_linear):
+    method = resolve_method("m", {"preset": "adam", "iterations": 40, "lr": 0.2, "loss": "mse",
+                                  "schedule": {"type": "reduce_on_plateau", "patience": 3, "factor": 0.5}})
+    ref = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    out = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=1, image_ids=["a", "b", "c"]).synthesize(
+        progress=False)
+    alone = MetamerSynthesis.single(tiny_linear, "fc", ref[1:2], method, seed=1, image_ids=["b"]).synthesize(
+        progress=False)
+    np.testing.assert_array_equal(alone.metamer[0], out.metamer[1])
+    assert (out.final_loss < 0.5 * out.loss[:, 0]).all()

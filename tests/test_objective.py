@@ -92,7 +92,8 @@ def test_a_closure_based_optimizer_steps_each_image_alone(two, lbfgs):
     batched = MetamerSynthesis([Target(a, "relu2")], ref, lbfgs, seed=0, image_ids=ids, batch_invariant=False)
     assert len(batched.groups) == 3 and [g.parts for g in batched.groups] == [[g.images] for g in batched.groups]
     # one L-BFGS over every image (declared per_image, wrongly): its line search couples them
-    joint = OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), True)  # not per image
+    joint = OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "line_search_fn"), (), (), True,  # not per image
+                          param_groups=False)
     with OPTIMIZERS.override("lbfgs_joint", joint):
         coupled = MetamerSynthesis([Target(a, "relu2")], ref, {**lbfgs, "optimizer": "lbfgs_joint"}, seed=0,
                                    image_ids=ids)

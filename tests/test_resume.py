@@ -48,6 +48,8 @@ def _interrupt_at(synth, iteration):
     # L-BFGS: one optimizer (and its history) per image, and a cosine schedule
     ("adam", "continue", {"optimizer": "lbfgs", "lr": 0.5, "max_iter": 3, "line_search_fn": "strong_wolfe",
                           "schedule": {"type": "cosine", "eta_min": 0.1}}),
+    # a per-image schedule that follows the loss: its state is in the checkpoint
+    ("adam", "continue", {"schedule": {"type": "reduce_on_plateau", "patience": 5, "factor": 0.5}}),
     # Fourier coefficients: the checkpoint holds them, not the pixels they map to
     ("adam", "stop", {"parameterization": {"type": "fourier", "decay": 1.0}}),
 ])

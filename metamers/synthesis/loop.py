@@ -210,7 +210,7 @@ class MetamerSynthesis:
 
             group.optimizer.step(closure)
             if torch.isfinite(first[0]).all():
-                group.scheduler.step()
+                group.scheduler.step(first[0])
             losses.append(first[0])
         losses = losses[0] if len(losses) == 1 else torch.cat(losses)
         self._check_finite(losses, iteration)

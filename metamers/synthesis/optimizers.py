@@ -45,6 +45,9 @@ class OptimizerType:
     derived
         ``(method settings, values per image) -> keyword arguments`` computed from the settings
         rather than given (the normalized-gradient step's ``lr`` from ``step_size``), or None.
+    param_groups
+        It takes parameter groups: each image gets its own, so that a schedule may give each image
+        its own step (L-BFGS takes none; it is made for one image).
     """
 
     cls: str
@@ -53,6 +56,7 @@ class OptimizerType:
     required: tuple[str, ...]
     per_image: bool
     derived: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
+    param_groups: bool = True
 
 
 def optimizer_keys(name: str) -> tuple[str, ...]:
@@ -67,7 +71,9 @@ def make_optimizer(name: str, params: Iterable[torch.Tensor], method: Mapping[st
     options = {**method, **(kind.derived(method, numel) if kind.derived else {})}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items() if k in kind.kwargs}
     module, attribute = kind.cls.split(":")
-    return getattr(importlib.import_module(module), attribute)(params, **kwargs)
+    params = list(params)
+    groups = [{"params": [p]} for p in params] if kind.param_groups else params
+    return getattr(importlib.import_module(module), attribute)(groups, **kwargs)
 
 
 def effective_step(step_size: float, numel: int, scale_to_input: bool) -> float:
@@ -98,4 +104,5 @@ OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "
                                          ("lr", "momentum", "nesterov"), ("lr",), True))
 # L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
 OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
-                                           ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False))
+                                           ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False,
+                                           param_groups=False))
