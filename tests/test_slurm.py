@@ -62,7 +62,8 @@ def test_outputs_are_complete(slurm_run):
     assert len(pd.read_csv(results / "tables" / "metamer_test.csv")) == 2 * 2 * 2  # layers x images x measured
     figures = sorted(p.name for p in (results / "figures").iterdir())
     assert figures == sorted(f"{n}.png" for n in ("metamer_grid", "transfer_heatmap", "recognizability_by_layer",
-                                                  "metamer_test_by_layer", "null_histograms"))
+                                                  "metamer_test_by_layer", "null_histograms", "pass_by_iteration",
+                                                  "iterations_vs_distance"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):
