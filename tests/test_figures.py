@@ -43,3 +43,12 @@ def test_iterations_vs_distance_has_one_point_per_passing_image():
                        (3.5, 60), (8.0, 900)])
     assert sorted(map(tuple, points.tolist())) == expected
     assert fig.axes[0].get_xlabel().startswith("pixel L2 distance")
+
+
+def test_layer_markers_follow_depth_when_a_joint_generator_starts_deeper():
+    rows = _rows()
+    joint = rows[rows["layer"] == "relu3"].assign(generator="joint", layer_index=0)
+    fig = iterations_vs_distance(pd.concat([joint, rows], ignore_index=True))
+    labels = fig.legends[0].texts if fig.legends else []
+    names = [t.get_text() for t in labels]
+    assert names.index("relu1") < names.index("relu3")

@@ -81,7 +81,12 @@ def iterations_vs_distance(rows: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(1, len(generators), figsize=(4.4 * len(generators) + 1.8, 3.8), sharey=True,
                              squeeze=False)
     methods = list(dict.fromkeys(rows["method"]))
-    layers = list(dict.fromkeys(rows.sort_values("layer_index")["layer"]))
+    # markers in depth order: the layers of the generator with the most layers first (a joint
+    # generator's first layer is its index 0, but need not be the shallowest)
+    per_generator = {g: list(dict.fromkeys(sub.sort_values("layer_index", kind="stable")["layer"]))
+                     for g, sub in rows.groupby("generator", sort=False)}
+    layers = list(dict.fromkeys(layer for g in sorted(per_generator, key=lambda g: -len(per_generator[g]))
+                                for layer in per_generator[g]))
     for c, g in enumerate(generators):
         ax = axes[0, c]
         sub = df[df["generator"] == g]
