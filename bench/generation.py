@@ -147,21 +147,24 @@ def _target(model, layer: str, thresholds):
                   thresholds={s: thresholds[s] for s in STATISTICS})
 
 
-def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None) -> dict:
-    """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
-    a candidate before it becomes a preset)."""
+def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None
+                ) -> dict:
+    """Run ``preset`` at the (model, layer) targets ``cases`` (weights summing to 1) on the first
+    model's references, each image frozen at its first pass of every target's test: the measures
+    of a table row."""
     torch = _torch()
     from metamers.data.pixels import to_uint8
     from metamers.models import load_model
     from metamers.stats.distances import pixel_distances
     from metamers.synthesis import MetamerSynthesis, resolve_method
 
-    thresholds = null_thresholds(model_name, layer, n, cache)
-    model = load_model(MODELS, model_name)
-    ids, x, _ = references(model_name, n)
+    targets = []
+    for model_name, layer in cases:
+        targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache)))
+        targets[-1].weight = 1 / len(cases)
+    ids, x, _ = references(cases[0][0], n)
     method = resolve_method(preset, {**(entry or {}), "check_every": CHECK_EVERY, "on_success": "stop"})
-    synth = MetamerSynthesis([_target(model, layer, thresholds)], x, method, seed=0, image_ids=ids,
-                             batch_invariant=False)
+    synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False)
     start = time.perf_counter()
     result = synth.synthesize(progress=False)
     wall = time.perf_counter() - start
@@ -170,16 +173,23 @@ def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entr
     begin = pixel_distances(torch.from_numpy(result.start), reference)
     passed = result.pass_iteration >= 0
     return {
-        "model": model_name, "layer": layer, "preset": preset, "n_images": len(ids),
+        "model": "+".join(m for m, _ in cases), "layer": cases[0][1], "preset": preset, "n_images": len(ids),
         "fraction_passing": float(passed.mean()),
         "median_pass_iteration": float(np.median(result.pass_iteration[passed])) if passed.any() else math.nan,
         "median_l2": float(metamer["l2"].median()), "median_rms": float(metamer["rms"].median()),
         "median_ssim": float(metamer["ssim"].median()),
         "median_start_l2": float(begin["l2"].median()), "median_start_ssim": float(begin["ssim"].median()),
         "ms_per_iteration": 1000 * result.seconds_per_iteration, "iterations_run": result.iterations_run,
-        "budget": int(method["iterations"]), "wall_s": wall, "n_pairs": thresholds["n_pairs"],
-        **{f"threshold_{s}": thresholds[s] for s in STATISTICS},
+        "budget": int(method["iterations"]), "wall_s": wall,
     }
+
+
+def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None) -> dict:
+    """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
+    a candidate before it becomes a preset)."""
+    thresholds = null_thresholds(model_name, layer, n, cache)
+    return {**_synthesize(((model_name, layer),), preset, n, cache, entry), "n_pairs": thresholds["n_pairs"],
+            **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
 
 
 JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
@@ -188,28 +198,10 @@ JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
 def run_joint(preset: str, n: int, cache: Path) -> dict:
     """A joint generator of both LeNets at ``relu2`` (weights 1/2): the fraction of images whose
     metamer passes the metamer test of both members (the in-loop test checks every target)."""
-    torch = _torch()
-    from metamers.data.pixels import to_uint8
-    from metamers.models import load_model
-    from metamers.stats.distances import pixel_distances
-    from metamers.synthesis import MetamerSynthesis, resolve_method
-
-    targets = []
-    for model_name, layer in JOINT:
-        target = _target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache))
-        target.weight = 1 / len(JOINT)
-        targets.append(target)
-    ids, x, _ = references(JOINT[0][0], n)
-    method = resolve_method(preset, {"check_every": CHECK_EVERY, "on_success": "stop"})
-    synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False)
-    result = synth.synthesize(progress=False)
-    passed = result.pass_iteration >= 0
-    reference = to_uint8(synth.reference).float() / 255
-    metamer = pixel_distances(to_uint8(torch.from_numpy(result.metamer)).float() / 255, reference)
-    return {"model": "+".join(m for m, _ in JOINT), "layer": JOINT[0][1], "preset": preset, "n_images": len(ids),
-            "joint_pass": float(passed.mean()),
-            "median_pass_iteration": float(np.median(result.pass_iteration[passed])) if passed.any() else math.nan,
-            "median_l2": float(metamer["l2"].median()), "iterations_run": result.iterations_run}
+    row = _synthesize(JOINT, preset, n, cache)
+    row["joint_pass"] = row.pop("fraction_passing")
+    return {k: row[k] for k in ("model", "layer", "preset", "n_images", "joint_pass", "median_pass_iteration",
+                                "median_l2", "iterations_run")}
 
 
 def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 40) -> list[dict]:

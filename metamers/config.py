@@ -8,7 +8,7 @@ what a schema cannot (that generators and evaluators are configured models).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -208,11 +208,11 @@ def generator_targets(config: Mapping[str, Any], generator: str, layer: str) -> 
             for m, w in zip(entry["members"], weights)]
 
 
-def null_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Model -> the layers whose nulls the study needs (every target of every generator layer),
-    in config order."""
+def null_targets(config: Mapping[str, Any], generators: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Model -> the layers whose nulls the study needs (every target of every layer of
+    ``generators``, default all), in config order."""
     out: dict[str, list[str]] = {}
-    for gen in config["generators"]:
+    for gen in config["generators"] if generators is None else generators:
         for layer in generator_layers(config, gen):
             for t in generator_targets(config, gen, layer):
                 if t.layer not in out.setdefault(t.model, []):

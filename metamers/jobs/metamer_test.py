@@ -10,7 +10,7 @@ from typing import Any
 
 from ..artifacts.metamers import read_metamer_batch
 from ..artifacts.nulls import read_nulls
-from ..config import generator_layers, generator_targets
+from ..config import generator_layers, null_targets
 from ..models.loading import load_model
 from ..stats.metamer_test import METAMER_TEST_COLUMNS, metamer_test_rows, summarize
 from ..tables import concat_tables, read_tables, write_table
@@ -26,11 +26,7 @@ def metamer_test(config: Mapping[str, Any], generator: str, artifact_paths: Sequ
     that model's layers that the generator matches, against the nulls in ``null_paths`` (one per
     (model, layer)), by the configured statistics and comparison; write the rows to ``out_path``."""
     layers = generator_layers(config, generator)
-    measured: dict[str, list[str]] = {}  # model -> its target layers over all the generator's layers
-    for layer in layers:
-        for t in generator_targets(config, generator, layer):
-            if t.layer not in measured.setdefault(t.model, []):
-                measured[t.model].append(t.layer)
+    measured = null_targets(config, [generator])  # model -> its target layers over all the generator's layers
     settings = config["metamer_test"]
     nulls: dict[tuple[str, str], dict] = {}
     for path in null_paths:

@@ -16,6 +16,7 @@ Measured on the 8-bit images that are saved and shown to other models.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -93,8 +94,6 @@ def measure(
 
 def batch_targets(batch: MetamerBatch) -> list[tuple[str, str]]:
     """The (model, layer) targets an artifact's metamers were made to match."""
-    import json
-
     return [(t["model"], t["layer"]) for t in json.loads(batch.attrs["targets"])]
 
 

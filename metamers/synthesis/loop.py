@@ -216,10 +216,7 @@ class MetamerSynthesis:
         self._check_finite(losses, iteration)
         with torch.no_grad():  # every iterate is an image in [0, 1]
             for p in self.params:
-                if self.image_map.identity:
-                    p.clamp_(0, 1)
-                else:
-                    p.copy_(self.image_map.from_image(self.image_map.to_image(p).clamp(0, 1)))
+                self.image_map.project_(p)
         return losses
 
     @torch.no_grad()

@@ -108,8 +108,11 @@ class Objective:
     def test_names(self) -> list[str]:
         """The names of the values :meth:`test` returns: the statistic, prefixed by
         ``model:layer:`` when there are several targets."""
-        prefix = len(self.targets) > 1
-        return [f"{t.model.name}:{t.layer}:{name}" if prefix else name for t in self.targets for name in t.thresholds]
+        return [self._prefix(t) + name for t in self.targets for name in t.thresholds]
+
+    def _prefix(self, t: Target) -> str:
+        """``model:layer:`` before a statistic's name when there are several targets, else nothing."""
+        return f"{t.model.name}:{t.layer}:" if len(self.targets) > 1 else ""
 
     @torch.no_grad()
     def test(self, xq: torch.Tensor, reference_classes: Sequence[torch.Tensor], comparison: str
@@ -126,8 +129,7 @@ class Objective:
             predicted = torch.cat([t.model(model_input(xq[p], t.model)).argmax(1) for p in self.parts])
             passed = passes(mine, t.thresholds, comparison) & (predicted == classes)
             ok = passed if ok is None else ok & passed
-            prefix = f"{t.model.name}:{t.layer}:" if len(self.targets) > 1 else ""
-            values.update({prefix + name: v for name, v in mine.items()})
+            values.update({self._prefix(t) + name: v for name, v in mine.items()})
         return ok, values
 
     @torch.no_grad()

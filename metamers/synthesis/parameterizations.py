@@ -38,6 +38,13 @@ class ImageMap:
     from_image: Callable[[torch.Tensor], torch.Tensor]
     identity: bool = False
 
+    def project_(self, p: torch.Tensor) -> None:
+        """Make parameter ``p`` (in place, no grad) that of its image clamped to [0, 1]."""
+        if self.identity:
+            p.clamp_(0, 1)
+        else:
+            p.copy_(self.from_image(self.to_image(p).clamp(0, 1)))
+
 
 @dataclass(frozen=True)
 class Parameterization:
