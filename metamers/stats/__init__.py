@@ -8,5 +8,12 @@
 - :mod:`.metamer_test`: the test of each metamer, verdicts and summaries.
 - :mod:`.recognizability`: how evaluators classify metamers; the transfer table.
 
-The representation measures and resampling of the representation test will join these.
+- :mod:`.rdm`: representational distance matrices from Gram matrices (RDM kinds).
+- :mod:`.rsa`: RDM comparisons (Pearson, Spearman, Kendall's tau-a, cosine), with vectorized
+  permutation and bootstrap forms.
+- :mod:`.cka`: linear and debiased linear CKA.
+- :mod:`.resampling`: permutations and bootstrap samples of images, p-values, intervals.
+- :mod:`.representation`: the representation test's set measures (RSA and CKA) in one registry.
+- :mod:`.reduction`: seeded reductions of wide layers.
+- :mod:`.ood`: maximum softmax probability and the AUROC separating metamers from references.
 """

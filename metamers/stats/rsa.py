@@ -1,0 +1,338 @@
+"""RDM comparisons, one function per method, dispatched by name (:data:`RDM_COMPARISONS`).
+
+Two RDMs of the same ``n`` images (references, and their metamers in the same order) are
+compared on their upper triangles (:func:`metamers.stats.rdm.upper`):
+
+``pearson``
+    Pearson correlation of the distances (rsatoolbox ``compare_correlation``).
+``spearman``
+    Pearson correlation of their average ranks (rsatoolbox ``compare_spearman``).
+``kendall_tau_a``
+    Kendall's tau-a, ``(concordant - discordant) / (P (P - 1) / 2)`` over the ``P`` distances: a
+    tie counts as neither, so ties lower it (rsatoolbox ``compare_kendall_tau_a``; Nili et al. 2014).
+``cosine``
+    Cosine similarity of the distance vectors (rsatoolbox ``compare_cosine``).
+
+Every comparison has three forms that agree to rounding (tests check each against rsatoolbox):
+the value of two RDMs, the values under permutations of the second RDM's images (rows and
+columns together, :mod:`.resampling`), and the values in bootstrap samples of images, computed as
+weights on the original pairs (:func:`.resampling.pair_weights`; a self-pair that a sample
+creates is dropped). The permuted and bootstrap forms are vectorized: the first set's ranks and
+order are computed once, and a sample's ranks come from cumulative weights, not from sorting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+from ..registry import Registry
+from .resampling import multiplicities, pair_weights
+
+#: Permutations or bootstrap samples handled together (a block of (B, P) float64 arrays).
+BLOCK = 8
+
+
+def _vector(rdm: np.ndarray) -> np.ndarray:
+    rdm = np.asarray(rdm, dtype=np.float64)
+    if rdm.ndim == 2:
+        if rdm.shape[0] != rdm.shape[1]:
+            raise ValueError(f"an RDM must be square, got shape {rdm.shape}")
+        return rdm[np.triu_indices(len(rdm), 1)]
+    if rdm.ndim != 1:
+        raise ValueError(f"an RDM is a square matrix or its upper-triangle vector, got shape {rdm.shape}")
+    return rdm
+
+
+def _n_images(n_pairs: int) -> int:
+    n = int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
+    if n * (n - 1) // 2 != n_pairs:
+        raise ValueError(f"{n_pairs} distances are not the upper triangle of a square RDM")
+    return n
+
+
+def _square(vector: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n, n), dtype=vector.dtype)
+    i, j = np.triu_indices(n, 1)
+    out[i, j] = vector
+    out[j, i] = vector
+    return out
+
+
+def _permuted_pairs(matrix: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """``(B, P)`` upper triangles of ``matrix[pi][:, pi]`` for each permutation ``pi`` of ``perms``."""
+    n = len(matrix)
+    i, j = np.triu_indices(n, 1)
+    return matrix.ravel()[perms[:, i] * n + perms[:, j]]
+
+
+def _blocks(total: int):
+    for start in range(0, total, BLOCK):
+        yield slice(start, min(start + BLOCK, total))
+
+
+# ---- correlation-type comparisons: pearson, cosine, spearman -------------------------------
+
+def _weighted_correlation(x: np.ndarray, y: np.ndarray, w: np.ndarray, centred: bool) -> np.ndarray:
+    """Weighted Pearson correlation (or cosine) of rows of ``x``, ``y`` (``(B, P)`` or ``(P,)``)
+    with weights ``w (B, P)``."""
+    total = w.sum(axis=1)
+    if centred:
+        x = x - ((w * x).sum(axis=1) / total)[:, None] if x.ndim == 2 else x[None, :] - (w @ x / total)[:, None]
+        y = y - ((w * y).sum(axis=1) / total)[:, None] if y.ndim == 2 else y[None, :] - (w @ y / total)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w * x * y).sum(axis=1) / np.sqrt((w * x * x).sum(axis=1) * (w * y * y).sum(axis=1))
+
+
+def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: int) -> np.ndarray:
+    """Spearman's rho in bootstrap samples, from the sample's average ranks computed in the
+    order of each RDM (cumulative weights, no sorting). A sample of ``N`` distances with tie
+    groups of sizes ``t`` has rank mean ``(N + 1) / 2`` and rank sum of squares about it
+    ``(N^3 - N - sum(t^3 - t)) / 12``, so only the cross product needs the ranks."""
+    i, j = np.triu_indices(n, 1)
+    order_x, order_y = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
+    position_in_y = np.empty_like(order_y)
+    position_in_y[order_y] = np.arange(len(y))
+    y_to_x = position_in_y[order_x]  # where each x-ordered pair sits in the y order
+    ties_x, ties_y = _tie_groups(x[order_x]), _tie_groups(y[order_y])
+    out = np.empty(len(samples))
+    for s in _blocks(len(samples)):
+        m = multiplicities(samples[s], n).astype(np.float64)
+        wx = m[:, i[order_x]] * m[:, j[order_x]]
+        wy = m[:, i[order_y]] * m[:, j[order_y]]
+        # copies of one distance are tied: without other ties, sum(t^3 - t) over the pairs'
+        # weights m_i m_j follows from the multiplicities
+        m3, m6 = (m**3).sum(axis=1), (m**6).sum(axis=1)
+        total = (m.sum(axis=1) ** 2 - (m * m).sum(axis=1)) / 2
+        copies = ((m3 * m3 - m6) / 2 - total) / 12
+        rx, tx = _sorted_ranks(wx, ties_x, copies)
+        ry, ty = _sorted_ranks(wy, ties_y, copies)
+        mean = (total + 1) / 2
+        cross = np.einsum("bp,bp,bp->b", wx, rx, ry[:, y_to_x]) - total * mean * mean
+        scale = (total**3 - total) / 12
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s] = cross / np.sqrt((scale - tx) * (scale - ty))
+    return out
+
+
+def _tie_groups(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(group of each sorted position, first and last position of each group)`` of sorted
+    values, or None when no two are equal."""
+    new = np.r_[True, ordered[1:] != ordered[:-1]]
+    if new.all():
+        return None
+    first = np.flatnonzero(new)
+    return np.cumsum(new) - 1, first, np.r_[first[1:], len(ordered)] - 1
+
+
+def _sorted_ranks(ws: np.ndarray, ties, copies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average ranks, in sorted order, of sorted values repeated ``ws (B, P)`` times, and the
+    tie correction ``sum(t^3 - t) / 12`` over their tie groups (``copies`` when only copies of
+    one value are tied)."""
+    cum = np.cumsum(ws, axis=1)
+    if ties is None:
+        return cum - (ws - 1) / 2, copies
+    group, first, last = ties
+    before = cum[:, first] - ws[:, first]
+    size = cum[:, last] - before
+    return (before + (size + 1) / 2)[:, group], (size * size * size - size).sum(axis=1) / 12
+
+
+@dataclass(frozen=True)
+class _CorrelationType:
+    """Pearson (``centred``), cosine (not) or Spearman (``ranked``): a normalized inner product."""
+
+    centred: bool
+    ranked: bool
+
+    def _transform(self, v: np.ndarray) -> np.ndarray:
+        v = rankdata(v) if self.ranked else v
+        return v - v.mean() if self.centred else v
+
+    def value(self, x: np.ndarray, y: np.ndarray) -> float:
+        a, b = self._transform(x), self._transform(y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+    def permuted(self, x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray, threads: int = 1) -> np.ndarray:
+        # vectorized (``threads`` is for the interface); a permutation reorders the second
+        # RDM's distances: their mean, norm and ranks stay
+        a = self._transform(x)
+        b = self._transform(_vector(y_matrix))
+        square = _square(b, len(y_matrix))
+        scale = np.sqrt((a @ a) * (b @ b))
+        out = np.empty(len(perms))
+        for s in _blocks(len(perms)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[s] = _permuted_pairs(square, perms[s]) @ a / scale
+        return out
+
+    def bootstrap(self, x: np.ndarray, y: np.ndarray, samples: np.ndarray, threads: int = 1) -> np.ndarray:
+        n = _n_images(len(x))
+        if self.ranked:
+            return _bootstrap_spearman(x, y, samples, n)
+        # A sample's sum over its pairs of f is sum_{i<j} m_i m_j f_ij = m^T F m / 2 (F symmetric,
+        # zero diagonal): the weighted moments are quadratic forms of the multiplicities m.
+        # Centring on the unweighted means first keeps them accurate.
+        xc, yc = (x - x.mean(), y - y.mean()) if self.centred else (x, y)
+        forms = np.stack([_square(v, n) for v in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)])
+        out = np.empty(len(samples))
+        for s in _blocks(len(samples)):
+            m = multiplicities(samples[s], n).astype(np.float64)
+            total, sx, sy, sxx, syy, sxy = (((m @ f) * m).sum(axis=1) / 2 for f in forms)
+            if self.centred:
+                sxy, sxx, syy = sxy - sx * sy / total, sxx - sx * sx / total, syy - sy * sy / total
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[s] = sxy / np.sqrt(sxx * syy)
+        return out
+
+
+# ---- Kendall's tau-a -----------------------------------------------------------------------
+
+def _kendall_dis():
+    """scipy's count of discordant pairs (C; x sorted ascending, y ascending within x ties,
+    both dense ranks from 1)."""
+    from scipy.stats._stats import _kendall_dis as dis  # the routine scipy.stats.kendalltau runs
+
+    return dis
+
+
+def _dense(v: np.ndarray) -> np.ndarray:
+    """Dense ranks from 1 (equal values share one)."""
+    return np.unique(v, return_inverse=True)[1].astype(np.intp) + 1
+
+
+def _tie_pairs(counts: np.ndarray) -> int:
+    counts = counts.astype(np.int64)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _tau_a_sorted(xd: np.ndarray, yd: np.ndarray) -> float:
+    """tau-a of dense ranks sorted by ``(x, y)``."""
+    size = len(xd)
+    dis = int(_kendall_dis()(np.ascontiguousarray(xd), np.ascontiguousarray(yd)))
+    boundary = np.r_[True, (xd[1:] != xd[:-1]) | (yd[1:] != yd[:-1]), True]
+    joint = _tie_pairs(np.diff(np.flatnonzero(boundary)))
+    xtie = _tie_pairs(np.bincount(xd))
+    ytie = _tie_pairs(np.bincount(yd))
+    tot = size * (size - 1) // 2
+    return float(np.clip((tot - xtie - ytie + joint - 2 * dis) / tot, -1.0, 1.0))
+
+
+def _map(fn, items, threads: int) -> list:
+    """``[fn(item) for item in items]``, on ``threads`` threads (the C routines free the GIL)."""
+    if threads <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, items))
+
+
+class _KendallTauA:
+    """Kendall's tau-a. Without ties among the distances of either RDM (the usual case for
+    real-valued distances) the tie counts are known without counting: none under a permutation,
+    and only copies of one pair in a bootstrap sample."""
+
+    @staticmethod
+    def value(x: np.ndarray, y: np.ndarray) -> float:
+        xd, yd = _dense(x), _dense(y)
+        order = np.lexsort((yd, xd))
+        return _tau_a_sorted(xd[order], yd[order])
+
+    @staticmethod
+    def permuted(x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray, threads: int = 1) -> np.ndarray:
+        xd = _dense(x)
+        ties = len(np.unique(xd)) < len(xd)
+        order = np.argsort(xd, kind="stable")
+        yv = _vector(y_matrix)
+        ranks = _square(_dense(yv), len(y_matrix)).ravel()
+        n = len(y_matrix)
+        i, j = np.triu_indices(n, 1)
+        io, jo = i[order], j[order]
+        xs = xd[order]
+        tot = len(x) * (len(x) - 1) // 2
+        ytie = _tie_pairs(np.unique(yv, return_counts=True)[1])
+        dis = _kendall_dis()
+
+        def one(perm: np.ndarray) -> float:
+            yd = ranks[perm[io] * n + perm[jo]]  # the permuted distances' ranks, in the order of x
+            if ties:  # y ascending within ties of x
+                o = np.lexsort((yd, xs))
+                return _tau_a_sorted(xs, yd[o])
+            return float(np.clip((tot - ytie - 2 * int(dis(xs, yd))) / tot, -1.0, 1.0))
+
+        return np.array(_map(one, perms, threads))
+
+    @staticmethod
+    def bootstrap(x: np.ndarray, y: np.ndarray, samples: np.ndarray, threads: int = 1) -> np.ndarray:
+        xd, yd = _dense(x), _dense(y)
+        order = np.lexsort((yd, xd))
+        xs, ys = xd[order], yd[order]
+        untied = len(np.unique(xd)) == len(xd) and len(np.unique(yd)) == len(yd)
+        n = _n_images(len(x))
+        i, j = np.triu_indices(n, 1)
+        io, jo = i[order], j[order]
+        dis = _kendall_dis()
+
+        def one(sample: np.ndarray) -> float:
+            m = np.bincount(sample, minlength=n)
+            counts = (m[io] * m[jo]).astype(np.intp)  # the sample's distances, sorted by (x, y)
+            xe, ye = np.repeat(xs, counts), np.repeat(ys, counts)
+            if not untied:
+                return _tau_a_sorted(xe, ye)
+            size = len(xe)
+            tot = size * (size - 1) // 2
+            copies = _tie_pairs(counts)  # pairs of copies of one distance: tied in x, in y and in both
+            return float(np.clip((tot - copies - 2 * int(dis(xe, ye))) / tot, -1.0, 1.0))
+
+        return np.array(_map(one, samples, threads))
+
+
+@dataclass(frozen=True)
+class RDMComparison:
+    """A comparison of two RDMs over the same images.
+
+    Attributes
+    ----------
+    value
+        ``(x (P,), y (P,)) -> float``, the comparison of two upper triangles.
+    permuted
+        ``(x (P,), y (n, n), permutations (K, n), threads=1) -> (K,)``: the comparison of ``x``
+        with ``y`` whose images (rows and columns together) are relabelled by each permutation.
+    bootstrap
+        ``(x (P,), y (P,), samples (B, n), threads=1) -> (B,)``: the comparison in each bootstrap sample of
+        images (indices drawn with replacement; a pair is counted as often as it is in the sample,
+        :func:`.resampling.pair_weights`, and self-pairs are dropped).
+    label
+        What the value is, for tables and figures.
+    """
+
+    value: Callable[[np.ndarray, np.ndarray], float]
+    permuted: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    bootstrap: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    label: str
+
+
+def _register(name: str, impl, label: str) -> None:
+    RDM_COMPARISONS.register(name, RDMComparison(impl.value, impl.permuted, impl.bootstrap, label))
+
+
+#: RDM comparison name -> :class:`RDMComparison`.
+RDM_COMPARISONS: Registry[RDMComparison] = Registry("RDM comparison")
+_register("pearson", _CorrelationType(centred=True, ranked=False), "Pearson r of RDMs")
+_register("spearman", _CorrelationType(centred=True, ranked=True), "Spearman rho of RDMs")
+_register("kendall_tau_a", _KendallTauA(), "Kendall tau-a of RDMs")
+_register("cosine", _CorrelationType(centred=False, ranked=False), "cosine similarity of RDMs")
+
+
+def compare_rdms(a: np.ndarray, b: np.ndarray, method: str = "pearson") -> float:
+    """Compare two RDMs (square matrices or their upper triangles) by ``method``
+    (:data:`RDM_COMPARISONS`)."""
+    x, y = _vector(a), _vector(b)
+    if x.shape != y.shape:
+        raise ValueError(f"RDMs of different sizes: {x.size} and {y.size} distances")
+    _n_images(len(x))
+    return RDM_COMPARISONS.lookup(method).value(x, y)
