@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/generate.smk"
 include: "rules/metamer_test.smk"
 include: "rules/evaluate.smk"
+include: "rules/representation.smk"
 include: "rules/figures.smk"
 
 

@@ -100,6 +100,8 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         problems.extend(f"  generators.{name}: {p}" for p in _generator_problems(config, name, gen))
     for name in config["evaluators"]:
         check("evaluators", lookup, config["models"], name, "model", KeyError, "configured")
+    if not problems:
+        config["evaluators"] = _evaluator_layers(config)
     for name, entry in config["methods"].items():
         check(f"methods.{name}", resolve_method, name, entry)
     for name, gen in config["generators"].items():
@@ -209,15 +211,42 @@ def generator_targets(config: Mapping[str, Any], generator: str, layer: str) -> 
 
 
 def null_targets(config: Mapping[str, Any], generators: Sequence[str] | None = None) -> dict[str, list[str]]:
-    """Model -> the layers whose nulls the study needs (every target of every layer of
-    ``generators``, default all), in config order."""
+    """Model -> the layers whose nulls the study needs, in config order: every target of every
+    layer of ``generators``; by default of all generators, and every evaluator layer (the
+    representation test's per-image similarity is a percentile of the evaluator's own null)."""
     out: dict[str, list[str]] = {}
     for gen in config["generators"] if generators is None else generators:
         for layer in generator_layers(config, gen):
             for t in generator_targets(config, gen, layer):
                 if t.layer not in out.setdefault(t.model, []):
                     out[t.model].append(t.layer)
+    if generators is None and isinstance(config["evaluators"], Mapping):
+        for name, entry in config["evaluators"].items():
+            for layer in entry["layers"]:
+                if layer not in out.setdefault(name, []):
+                    out[name].append(layer)
     return out
+
+
+def _evaluator_layers(config: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """``evaluators`` in mapping form, each with its layers: given, or every layer some generator
+    matches the model at (none for a model no generator matches: it classifies metamers, and the
+    representation test does not read it unless its layers are given)."""
+    given = config["evaluators"]
+    given = {name: {} for name in given} if not isinstance(given, Mapping) else given
+    matched = null_targets(config, list(config["generators"]))
+    return {name: {"layers": list(entry.get("layers") or matched.get(name, []))} for name, entry in given.items()}
+
+
+def evaluator_layers(config: Mapping[str, Any], evaluator: str) -> list[str]:
+    """The layers at which the representation test reads ``evaluator`` (a validated config;
+    empty when it does not read it)."""
+    return list(lookup(config["evaluators"], evaluator, "evaluator", listed="configured")["layers"])
+
+
+def representation_evaluators(config: Mapping[str, Any]) -> list[str]:
+    """The evaluators the representation test reads (those with layers), in config order."""
+    return [name for name, entry in config["evaluators"].items() if entry["layers"]]
 
 
 def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
@@ -252,6 +281,8 @@ def schema_enums() -> dict[str, list[str]]:
     from .models.sources import SOURCES
     from .stats.comparisons import COMPARISONS
     from .stats.pairs import PAIR_SAMPLING
+    from .stats.reduction import REDUCTIONS
+    from .stats.representation import MEASURES
     from .stats.statistics import STATISTICS
     from .synthesis import LOSSES, METHOD_PRESETS, OPTIMIZERS, SCHEDULES, STARTS
     from .synthesis.methods import ON_SUCCESS
@@ -273,4 +304,6 @@ def schema_enums() -> dict[str, list[str]]:
         "metamer_test.statistics[]": STATISTICS.names(),
         "metamer_test.pair_sampling": PAIR_SAMPLING.names(),
         "metamer_test.comparison": COMPARISONS.names(),
+        "representation.measures[]": MEASURES.names(),
+        "representation.reduction.type": REDUCTIONS.names(),
     }

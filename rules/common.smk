@@ -10,7 +10,7 @@ sys.path.insert(0, workflow.basedir)  # the metamers package of this repository,
 from snakemake.exceptions import WorkflowError
 
 from metamers.artifacts.metamers import metamer_path
-from metamers.config import ConfigError, generator_layers, generator_models, generator_targets, null_targets, validate_config
+from metamers.config import ConfigError, evaluator_layers, generator_layers, generator_models, generator_targets, null_targets, representation_evaluators, validate_config
 from metamers.data import batch_ids, grid_selection, load_image_set
 from metamers.figures import FIGURES
 from metamers.models.loading import existing_weight_files, study_models
@@ -88,6 +88,7 @@ METHODS = {name: resolve_method(name, entry) for name, entry in CONFIG["methods"
 wildcard_constraints:
     method="[^/]+",
     generator="[^/]+",
+    evaluator="[^/]+",
     layer="[^/]+",
     batch="b[0-9]+",
 
@@ -180,6 +181,43 @@ def generation_params(wildcards):
     )
 
 
+def evaluator_nulls(wildcards):
+    """The nulls of an evaluator's representation layers (the null rule's `generator` is a model)."""
+    return [null_file(wildcards.evaluator, layer) for layer in evaluator_layers(CONFIG, wildcards.evaluator)]
+
+
+def representation_activation_params(wildcards):
+    """What an evaluator's activation artifact depends on in the config besides its inputs."""
+    return json.dumps(
+        {
+            "model": CONFIG["models"][wildcards.evaluator],
+            "layers": evaluator_layers(CONFIG, wildcards.evaluator),
+            "statistics": CONFIG["metamer_test"]["statistics"],
+            "reduction": CONFIG["representation"]["reduction"],
+        },
+        sort_keys=True,
+    )
+
+
+def representation_params(wildcards):
+    """What the representation measures depend on in the config (not the reduction: that is the
+    activation artifact's)."""
+    settings = {k: v for k, v in CONFIG["representation"].items() if k != "reduction"}
+    return json.dumps(
+        {**settings, "comparison": CONFIG["metamer_test"]["comparison"], "seed": CONFIG["seed"]}, sort_keys=True
+    )
+
+
+def representation_tables(kind):
+    """Every (method, generator, evaluator) table of `kind` (representation or ood)."""
+    return [
+        f"{RESULTS}/tables/{kind}/{method}/{gen}/{evaluator}.csv"
+        for method in CONFIG["methods"]
+        for gen in CONFIG["generators"]
+        for evaluator in representation_evaluators(CONFIG)
+    ]
+
+
 def figure_tables(wildcards):
     """The tables of a figure (metamers.figures.FIGURES), in the order its drawing function takes them."""
     return [f"{RESULTS}/tables/{table}" for table in FIGURES[wildcards.figure].tables]
@@ -201,6 +239,8 @@ def final_outputs():
         f"{RESULTS}/tables/metamer_test.csv",
         f"{RESULTS}/tables/metamer_test_summary.csv",
         f"{RESULTS}/tables/null_thresholds.csv",
+        f"{RESULTS}/tables/representation.csv",
+        f"{RESULTS}/tables/ood.csv",
         *[f for name in FIGURES for f in figure_files(name)],
     ]
 

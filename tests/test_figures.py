@@ -52,3 +52,64 @@ def test_layer_markers_follow_depth_when_a_joint_generator_starts_deeper():
     labels = fig.legends[0].texts if fig.legends else []
     names = [t.get_text() for t in labels]
     assert names.index("relu1") < names.index("relu3")
+
+
+def _representation_rows() -> pd.DataFrame:
+    """representation.csv rows: 1 method, 1 generator at 2 layers, 2 evaluators at 2 layers each,
+    passing-only and all sets, two measures with known values."""
+    rows = []
+    for g_index, g in enumerate(["relu1", "relu3"]):
+        for evaluator in ("e1", "e2"):
+            for e_index, layer in enumerate(["a", "b"]):
+                for passing in (True, False):
+                    for measure in ("debiased_cka", "at_threshold_all"):
+                        value = 0.1 * (g_index + 1) + 0.01 * (e_index + 1) + (0.5 if evaluator == "e2" else 0)
+                        rows.append({"method": "m", "generator": "g", "layer": g, "layer_index": g_index,
+                                     "passing_only": passing, "evaluator": evaluator, "evaluator_layer": layer,
+                                     "evaluator_depth": (e_index + 1) / 2, "measure": measure,
+                                     "value": value if passing else -9.0})
+    return pd.DataFrame(rows)
+
+
+def test_representation_heatmap_shows_the_passing_sets_values_by_layer():
+    from metamers.figures import representation_heatmap
+
+    fig = representation_heatmap(_representation_rows(), measures=("debiased_cka", "at_threshold_all"))
+    heatmaps = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in heatmaps][:2] == ["m\ng → e1", "m\ng → e2"] and len(heatmaps) == 4
+    texts = [t.get_text() for t in heatmaps[1].texts]
+    assert texts == ["0.61", "0.62", "0.71", "0.72"]  # rows: generation layers; columns: evaluator layers
+    assert [t.get_text() for t in heatmaps[1].get_yticklabels()] == ["relu1", "relu3"]
+    assert heatmaps[0].get_ylabel() == "generation layer"
+
+
+def test_representation_vs_recognizability_has_one_point_per_set_and_evaluator():
+    from metamers.figures import representation_vs_recognizability
+    from metamers.figures.representation import representation_points
+
+    rows = _representation_rows()
+    transfer = pd.DataFrame([{"method": "m", "generator": "g", "layer": g, "evaluator": e,
+                              "accuracy_metamers_passing": acc, "n_metamers_passing": 5}
+                             for (g, e), acc in {("relu1", "e1"): 0.2, ("relu1", "e2"): 0.9, ("relu3", "e1"): 0.4,
+                                                 ("relu3", "e2"): 1.0}.items()])
+    points = representation_points(rows, transfer, "debiased_cka")
+    # the mean over the evaluator's two layers (0.01 and 0.02 added)
+    assert sorted(points["representation"].round(4)) == [0.115, 0.215, 0.615, 0.715]
+    fig = representation_vs_recognizability(rows, transfer)
+    offsets = np.concatenate([c.get_offsets() for c in fig.axes[0].collections])
+    assert sorted(map(tuple, np.round(offsets, 4).tolist())) == [(20.0, 0.115), (40.0, 0.215), (90.0, 0.615),
+                                                                 (100.0, 0.715)]
+    r = np.corrcoef([0.2, 0.9, 0.4, 1.0], [0.115, 0.615, 0.215, 0.715])[0, 1]
+    assert fig.axes[0].get_title().startswith(f"Pearson r = {r:.2f}")
+
+
+def test_ood_by_layer_draws_each_evaluators_auroc_by_generation_layer():
+    from metamers.figures import ood_by_layer
+
+    ood = pd.DataFrame([{"method": "m", "generator": "g", "layer": g, "layer_index": i, "passing_only": p,
+                         "evaluator": "e1", "auroc": a if p else 0.0}
+                        for i, (g, a) in enumerate([("relu1", 0.55), ("relu3", 0.9)]) for p in (True, False)])
+    fig = ood_by_layer(ood)
+    line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "g → e1"][0]
+    np.testing.assert_allclose(line.get_ydata(), [0.55, 0.9])
+    assert fig.axes[0].get_ylabel().startswith("AUROC")

@@ -14,7 +14,7 @@ from PIL import Image
 import metamers.jobs.preflight as preflight_module
 import metamers.models.loading as registry
 from metamers.config import validate_config
-from metamers.jobs.preflight import PreflightError, preflight, run_preflight
+from metamers.jobs.preflight import PreflightError, check_study, preflight, run_preflight
 from metamers.models import (
     ModelLoadError,
     existing_weight_files,
@@ -163,6 +163,21 @@ def test_evaluator_with_fewer_classes_than_the_labels_is_reported(tmp_path, imgs
         images={"type": "folder", "root": str(imgs), "class_index": {"0": 0, "1": 7}},
     )
     assert preflight(config) == ["evaluator 'small' has 5 classes but image labels go up to 7"]
+
+
+def test_an_unknown_evaluator_layer_is_reported_before_any_job(tmp_path, imgs):
+    config = study(
+        models={"std": STD, "rob": ROB},
+        generators={"std": ["relu1"]},
+        evaluators={"std": {}, "rob": {"layers": ["relu2", "relu9"]}},
+        images={"type": "folder", "root": str(imgs), "class_index": {"0": 0, "1": 7}},
+    )
+    problems = preflight(config)
+    assert len(problems) == 1 and problems[0].startswith(
+        "evaluator 'rob', layers ['relu2', 'relu9']: model 'rob' has no layer(s) ['relu9']; valid layers: conv1")
+    config["evaluators"]["rob"]["layers"] = ["relu2"]
+    report = check_study(validate_config(config))
+    assert report.problems == [] and "  std: relu1" in report.checked and "  rob: relu2" in report.checked
 
 
 def test_fake_relu_on_a_non_relu_layer_and_bad_image_root_are_reported(tmp_path):

@@ -306,3 +306,16 @@ def test_auroc_equals_pairwise_count_and_max_softmax():
     np.testing.assert_allclose(max_softmax(logits), expected, rtol=1e-12)
     with pytest.raises(ValueError, match="both kinds"):
         auroc(pos, [])
+
+
+def test_a_bootstrap_sample_of_copies_of_one_image_gives_nan_not_an_error():
+    x, y = _pair(5, 8, 14)
+    samples = np.array([[2, 2, 2, 2, 2], [0, 1, 2, 3, 4]])
+    for name, comparison in RDM_COMPARISONS.items():
+        values = comparison.bootstrap(upper(rdm(x)), upper(rdm(y)), samples)
+        assert np.isnan(values[0]) and values[1] == pytest.approx(comparison.value(upper(rdm(x)), upper(rdm(y)))), name
+    for name, measure in CKA_MEASURES.items():
+        values = measure.bootstrap(x @ x.T, y @ y.T, samples)
+        assert np.isnan(values[0]) and values[1] == pytest.approx(measure.value(x @ x.T, y @ y.T)), name
+    # percentile intervals leave such samples out
+    assert percentile_interval(np.array([np.nan, 1.0, 2.0]), 0.5) == pytest.approx((1.25, 1.75))

@@ -15,7 +15,7 @@ from slurm_cluster import ClusterUnavailable, start
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability"}
+GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability", "representation_activations"}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,8 @@ def test_outputs_are_complete(slurm_run):
     figures = sorted(p.name for p in (results / "figures").iterdir())
     assert figures == sorted(f"{n}.png" for n in ("metamer_grid", "transfer_heatmap", "recognizability_by_layer",
                                                   "metamer_test_by_layer", "null_histograms", "pass_by_iteration",
-                                                  "iterations_vs_distance"))
+                                                  "iterations_vs_distance", "representation_heatmap",
+                                                  "representation_vs_recognizability", "ood_by_layer"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):

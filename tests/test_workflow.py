@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import TEST_CONFIG
 
-from metamers.config import generator_layers, load_config
+from metamers.config import generator_layers, load_config, representation_evaluators
 from metamers.data import batch_ids, load_image_set
 from metamers.figures import FIGURES
 from metamers.stats.metamer_test import METAMER_TEST_COLUMNS
@@ -39,10 +39,12 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
     out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(TEST_CONFIG))
     assert out.returncode == 0, out.stdout
     # 2 methods x 2 generators x 4 layers x 1 batch of 20 images; a null per (generator, layer);
-    # a metamer test and a recognizability table (all evaluators) per (method, generator).
+    # a metamer test and a recognizability table (all evaluators) per (method, generator); the
+    # representation test's activations and measures per (method, generator, evaluator).
     assert job_counts(out.stdout) == {
         "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": 7, "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
+        "representation_activations": 8, "representation": 8, "representation_table": 1,
     }
 
 
@@ -62,6 +64,8 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "generate": methods * layers * batches, "null_distribution": len(nulls), "null_tables": 1,
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
         "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
+        "representation_activations": methods * generators * len(representation_evaluators(config)),
+        "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
     }
 
 
@@ -136,7 +140,8 @@ def test_tiny_run_writes_every_artifact(tiny_run):
         assert sorted(f["test_values"]) == ["snr_db", "spearman"]
     figures = sorted(p.name for p in (results / "figures").iterdir())
     names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
-             "pass_by_iteration", "iterations_vs_distance")
+             "pass_by_iteration", "iterations_vs_distance", "representation_heatmap", "representation_vs_recognizability",
+             "ood_by_layer")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]

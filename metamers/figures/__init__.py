@@ -19,6 +19,7 @@ from .convergence import iterations_vs_distance, pass_by_iteration
 from .grid import grid_images, metamer_grid
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
+from .representation import ood_by_layer, representation_heatmap, representation_vs_recognizability
 from .transfer import transfer_heatmap
 
 
@@ -58,6 +59,11 @@ FIGURES.register("iterations_vs_distance", Figure(iterations_vs_distance, ("meta
 FIGURES.register("null_histograms", Figure(null_histograms,
                                            ("null_histograms.csv", "null_thresholds.csv", "metamer_test.csv"),
                                            _null_layers))
+FIGURES.register("representation_heatmap", Figure(representation_heatmap, ("representation.csv",)))
+FIGURES.register("representation_vs_recognizability",
+                 Figure(representation_vs_recognizability, ("representation.csv", "transfer.csv")))
+FIGURES.register("ood_by_layer", Figure(ood_by_layer, ("ood.csv",)))
 
 __all__ = ["FIGURES", "Figure", "grid_images", "iterations_vs_distance", "metamer_grid", "metamer_test_by_layer",
-           "null_histograms", "pass_by_iteration", "recognizability_by_layer", "transfer_heatmap"]
+           "null_histograms", "ood_by_layer", "pass_by_iteration", "recognizability_by_layer", "representation_heatmap",
+           "representation_vs_recognizability", "transfer_heatmap"]

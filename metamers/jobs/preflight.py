@@ -288,7 +288,35 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
                 )
             else:
                 result.checked.append(f"  {name}: {model.num_classes} classes")
+    _check_evaluator_layers(config, loaded, result)
     return result
+
+
+def _check_evaluator_layers(config: Mapping[str, Any], loaded: Mapping[str, Any], result: PreflightResult) -> None:
+    """Every representation layer of every evaluator that no generator matches (those are
+    checked, and reported, as generator layers): one forward pass of a zero input."""
+    import torch
+
+    from ..config import null_targets
+    from ..models.layers import LayerReader
+
+    matched = null_targets(config, list(config["generators"]))
+    result.checked.append("evaluator layers of the representation test:")
+    for name, entry in config["evaluators"].items():
+        model = loaded.get(name)
+        if model is None or not entry["layers"]:
+            if model is not None:
+                result.checked.append(f"  {name}: none (it only classifies)")
+            continue
+        own = [layer for layer in entry["layers"] if layer not in matched.get(name, [])]
+        try:
+            if own:
+                with torch.no_grad():
+                    LayerReader(model, own)(torch.zeros(1, *model.input_shape))
+        except Exception as err:  # noqa: BLE001 - every failure is reported
+            result.problems.append(f"evaluator {name!r}, layers {own}: {_message(err)}")
+        else:
+            result.checked.append(f"  {name}: {', '.join(entry['layers'])}")
 
 
 def preflight(config: Mapping[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from .generate import generate
 from .metamer_test import metamer_test, metamer_test_table
 from .nulls import null_distribution, null_tables
 from .recognizability import recognizability, transfer_table
+from .representation import representation, representation_activations, representation_table
 
 #: Rule name -> ``(snakemake, config) -> result``: the call of its job function.
 RULES: Registry[Callable[[Any, dict[str, Any]], Any]] = Registry("rule")
@@ -39,6 +40,14 @@ RULES.register("recognizability", lambda smk, config: recognizability(
     config, list(smk.input.artifacts), smk.output[0]))
 RULES.register("transfer_table", lambda smk, config: transfer_table(
     list(smk.input.recognizability), smk.input.metamer_test, smk.output.recognizability, smk.output.transfer))
+RULES.register("representation_activations", lambda smk, config: representation_activations(
+    config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, list(smk.input.artifacts),
+    smk.output[0]))
+RULES.register("representation", lambda smk, config: representation(
+    config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, smk.input.activations,
+    smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood))
+RULES.register("representation_table", lambda smk, config: representation_table(
+    list(smk.input.rows), list(smk.input.ood), smk.output.rows, smk.output.ood))
 RULES.register("grid_images", lambda smk, config: grid_images(config, list(smk.input), smk.output[0]))
 RULES.register("figure", lambda smk, config: figure(config, smk.wildcards.figure, list(smk.input), list(smk.output)))
 

@@ -162,3 +162,13 @@ class LayerReader:
             return output if name in self.fake_relu else None
 
         return hook
+
+
+def layer_depth(model: Classifier, layer: str) -> float:
+    """A layer's normalized depth: its position among the model's modules in definition order
+    (:meth:`Classifier.layer_names`), ``(index + 1) / count``, so the last module (the logits of
+    a feed-forward network) is 1 and the input would be 0. Unknown layers list the valid ones."""
+    names = model.layer_names()
+    if layer not in names:
+        raise LayerError(f"model {model.name!r} has no layer {layer!r}; valid layers: {', '.join(names)}")
+    return (names.index(layer) + 1) / len(names)

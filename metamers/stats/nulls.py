@@ -152,3 +152,18 @@ def compute_nulls(
             values=values if keep_values else None,
         )
     return out
+
+
+def null_percentile(null: NullDistribution, values) -> np.ndarray:
+    """Percent (0-100) of the null's defined pair values at or below each of ``values``: from the
+    stored values when the null kept them (``keep_values``), else from its histogram (linear
+    within a bin; exact at the bin edges, below the minimum 0, at or above the maximum 100).
+    A NaN value gives NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    if null.values is not None:
+        defined = np.sort(null.values[~np.isnan(null.values)].astype(np.float64))
+        out = 100 * np.searchsorted(defined, values, side="right") / len(defined)
+    else:
+        cdf = np.r_[0.0, np.cumsum(null.histogram)] / max(1, null.histogram.sum())
+        out = 100 * np.interp(values, null.bin_edges, cdf, left=0.0, right=1.0)
+    return np.where(np.isnan(values), np.nan, out)

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ..registry import Registry
-from .resampling import multiplicities, pair_weights
+from .resampling import multiplicities
 
 #: Permutations or bootstrap samples handled together (a block of (B, P) float64 arrays).
 BLOCK = 8
@@ -76,17 +76,6 @@ def _blocks(total: int):
 
 
 # ---- correlation-type comparisons: pearson, cosine, spearman -------------------------------
-
-def _weighted_correlation(x: np.ndarray, y: np.ndarray, w: np.ndarray, centred: bool) -> np.ndarray:
-    """Weighted Pearson correlation (or cosine) of rows of ``x``, ``y`` (``(B, P)`` or ``(P,)``)
-    with weights ``w (B, P)``."""
-    total = w.sum(axis=1)
-    if centred:
-        x = x - ((w * x).sum(axis=1) / total)[:, None] if x.ndim == 2 else x[None, :] - (w @ x / total)[:, None]
-        y = y - ((w * y).sum(axis=1) / total)[:, None] if y.ndim == 2 else y[None, :] - (w @ y / total)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w * x * y).sum(axis=1) / np.sqrt((w * x * x).sum(axis=1) * (w * y * y).sum(axis=1))
-
 
 def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: int) -> np.ndarray:
     """Spearman's rho in bootstrap samples, from the sample's average ranks computed in the
@@ -184,9 +173,9 @@ class _CorrelationType:
         for s in _blocks(len(samples)):
             m = multiplicities(samples[s], n).astype(np.float64)
             total, sx, sy, sxx, syy, sxy = (((m @ f) * m).sum(axis=1) / 2 for f in forms)
-            if self.centred:
-                sxy, sxx, syy = sxy - sx * sy / total, sxx - sx * sx / total, syy - sy * sy / total
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"):  # a sample without pairs gives NaN
+                if self.centred:
+                    sxy, sxx, syy = sxy - sx * sy / total, sxx - sx * sx / total, syy - sy * sy / total
                 out[s] = sxy / np.sqrt(sxx * syy)
         return out
 
@@ -212,8 +201,10 @@ def _tie_pairs(counts: np.ndarray) -> int:
 
 
 def _tau_a_sorted(xd: np.ndarray, yd: np.ndarray) -> float:
-    """tau-a of dense ranks sorted by ``(x, y)``."""
+    """tau-a of dense ranks sorted by ``(x, y)`` (NaN for fewer than 2 values)."""
     size = len(xd)
+    if size < 2:
+        return float("nan")
     dis = int(_kendall_dis()(np.ascontiguousarray(xd), np.ascontiguousarray(yd)))
     boundary = np.r_[True, (xd[1:] != xd[:-1]) | (yd[1:] != yd[:-1]), True]
     joint = _tie_pairs(np.diff(np.flatnonzero(boundary)))
@@ -281,6 +272,8 @@ class _KendallTauA:
             m = np.bincount(sample, minlength=n)
             counts = (m[io] * m[jo]).astype(np.intp)  # the sample's distances, sorted by (x, y)
             xe, ye = np.repeat(xs, counts), np.repeat(ys, counts)
+            if len(xe) < 2:  # a sample of copies of one image has no pair of distinct images
+                return float("nan")
             if not untied:
                 return _tau_a_sorted(xe, ye)
             size = len(xe)

@@ -1,0 +1,149 @@
+"""The representation test's activation artifact: one evaluator's activations of the references
+and of one method's metamers from one generator, computed once so that adding a measure never
+reruns a network.
+
+``results/representation/{method}/{generator}/{evaluator}.h5``::
+
+    attrs: schema_version, method, generator, evaluator, layers (JSON list, early to late),
+           generation_layers (JSON list), statistics (JSON list), reductions (JSON: evaluator
+           layer -> {type, max_dim, seed, units, stored_dim}), depths (JSON: evaluator layer ->
+           normalized depth, metamers.models.layers.layer_depth), provenance (project_version,
+           git_commit, packages, job_config, seed, host), created
+    image_ids (n,) str          the references, in the order of every dataset below
+    labels (n,) int64
+    reference/{layer} (n, d)    float32, the evaluator's (reduced) activations of the 8-bit references
+    reference/logits (n, k)     float32
+    metamer/{gen_layer}/{layer} (n, d), metamer/{gen_layer}/logits (n, k)
+                                the same for the 8-bit metamers made at generation layer gen_layer
+    similarity/{gen_layer}/{layer}/{statistic} (n,)
+                                float64, the metamer test's statistics between each metamer's and
+                                its reference's activations of the whole layer (before reduction),
+                                comparable with the evaluator's null at that layer
+
+The artifact is written to a temporary name and renamed (:func:`.files.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .files import ArtifactError, atomic_path, h5_attr
+
+REPRESENTATION_SCHEMA_VERSION = 1
+#: Attributes every activation artifact carries.
+REQUIRED_ATTRS = ("method", "generator", "evaluator", "layers", "generation_layers", "statistics", "reductions", "depths",
+                  "project_version", "packages", "job_config", "seed")
+
+
+def representation_path(results: str | os.PathLike, method: str, generator: str, evaluator: str) -> Path:
+    """Where the activation artifact of (method, generator, evaluator) is."""
+    return Path(results) / "representation" / method / generator / f"{evaluator}.h5"
+
+
+@dataclass
+class EvaluatorActivations:
+    """The content of an activation artifact (module docstring)."""
+
+    image_ids: list[str]
+    labels: np.ndarray
+    reference: dict[str, np.ndarray]
+    metamer: dict[str, dict[str, np.ndarray]]
+    similarity: dict[str, dict[str, dict[str, np.ndarray]]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        return json.loads(self.attrs["layers"])
+
+    @property
+    def generation_layers(self) -> list[str]:
+        return json.loads(self.attrs["generation_layers"])
+
+    @property
+    def reductions(self) -> dict[str, dict[str, Any]]:
+        return json.loads(self.attrs["reductions"])
+
+    def validate(self) -> None:
+        """Every dataset has one row per image, and every generation layer has every evaluator layer."""
+        n = len(self.image_ids)
+        wanted = [*self.layers, "logits"]
+        groups = {"reference": self.reference, **{f"metamer/{g}": self.metamer.get(g, {})
+                                                  for g in self.generation_layers}}
+        for group, data in groups.items():
+            missing = [k for k in wanted if k not in data]
+            if missing:
+                raise ArtifactError(f"{group} lacks {missing}")
+            for name, value in data.items():
+                if len(value) != n:
+                    raise ArtifactError(f"{group}/{name} has {len(value)} rows for {n} images")
+        for g in self.generation_layers:
+            for layer in self.layers:
+                for stat, value in self.similarity.get(g, {}).get(layer, {}).items():
+                    if len(value) != n:
+                        raise ArtifactError(f"similarity/{g}/{layer}/{stat} has {len(value)} values for {n} images")
+
+
+def write_activations(path: str | os.PathLike, data: EvaluatorActivations) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    attrs = {"schema_version": REPRESENTATION_SCHEMA_VERSION,
+             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **data.attrs}
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing:
+        raise ArtifactError(f"activation artifact {str(path)!r} lacks attribute(s) {missing}")
+    data.validate()
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            f.create_dataset("image_ids", data=np.asarray(data.image_ids, dtype=object), dtype=h5py.string_dtype())
+            f.create_dataset("labels", data=np.asarray(data.labels, dtype=np.int64))
+            for name, value in data.reference.items():
+                f.create_dataset(f"reference/{name}", data=np.asarray(value, dtype=np.float32))
+            for g, by_layer in data.metamer.items():
+                for name, value in by_layer.items():
+                    f.create_dataset(f"metamer/{g}/{name}", data=np.asarray(value, dtype=np.float32))
+            for g, by_layer in data.similarity.items():
+                for layer, by_stat in by_layer.items():
+                    for stat, value in by_stat.items():
+                        f.create_dataset(f"similarity/{g}/{layer}/{stat}", data=np.asarray(value, dtype=np.float64))
+    return Path(path)
+
+
+def read_activations(path: str | os.PathLike) -> EvaluatorActivations:
+    """Read and validate an activation artifact; errors name the file and the problem."""
+    path = str(path)
+    try:
+        with h5py.File(path, "r") as f:
+            version = h5_attr(f.attrs.get("schema_version"))
+            if version != REPRESENTATION_SCHEMA_VERSION:
+                raise ArtifactError(f"activation artifact {path!r} has schema version {version!r}; this version "
+                                    f"reads {REPRESENTATION_SCHEMA_VERSION} (delete it to recompute)")
+            attrs = {k: h5_attr(v) for k, v in f.attrs.items()}
+            missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+            if missing:
+                raise ArtifactError(f"activation artifact {path!r} lacks attribute(s) {missing}")
+
+            def group(name: str) -> dict:
+                g = f.get(name)
+                return {} if g is None else {k: (v[()] if isinstance(v, h5py.Dataset) else group(f"{name}/{k}"))
+                                             for k, v in g.items()}
+
+            data = EvaluatorActivations(
+                image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]],
+                labels=f["labels"][()], reference=group("reference"), metamer=group("metamer"),
+                similarity=group("similarity"), attrs=attrs)
+    except (OSError, KeyError) as err:
+        raise ArtifactError(f"cannot read activation artifact {path!r}: {err}") from err
+    try:
+        data.validate()
+    except ArtifactError as err:
+        raise ArtifactError(f"activation artifact {path!r}: {err}") from None
+    return data

@@ -1,0 +1,127 @@
+"""Figures of the representation test, drawn from ``representation.csv``, ``ood.csv`` and
+``transfer.csv``: heatmaps of generation layer x evaluator layer, the representation test
+against recognizability, and the out-of-distribution AUROC by generation layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+#: Measures the figures show by default: RSA, CKA and the metamer test run by the evaluator.
+DEFAULT_MEASURES = ("rsa_correlation_pearson", "debiased_cka", "at_threshold_all")
+#: Axis labels of the measures that are not set measures.
+PER_IMAGE_LABELS = {"at_threshold_all": "metamers at the evaluator's null threshold (fraction)"}
+#: Short colour-bar labels of the heatmap's rows.
+SHORT_LABELS = {"rsa_correlation_pearson": "RSA: Pearson r\n(1 - r RDMs)", "debiased_cka": "debiased CKA",
+                "linear_cka": "linear CKA", "at_threshold_all": "fraction at the\nevaluator's threshold"}
+
+
+def measure_label(measure: str) -> str:
+    """A readable label of a measure of ``representation.csv``."""
+    from ..stats.representation import MEASURES
+
+    if measure in MEASURES:
+        return MEASURES[measure].label
+    if measure.startswith("null_percentile_"):
+        return f"percentile in the evaluator's null ({measure.removeprefix('null_percentile_')}, %)"
+    if measure.startswith("at_threshold_"):
+        return PER_IMAGE_LABELS.get(measure, f"fraction at the null threshold ({measure.removeprefix('at_threshold_')})")
+    return measure
+
+
+def representation_heatmap(rows: pd.DataFrame, measures: Sequence[str] = DEFAULT_MEASURES) -> plt.Figure:
+    """One heatmap per (method, measure) row and (generator, evaluator) column: generation layer
+    (rows, early to late) x evaluator layer (columns, by depth), each cell the measure over the
+    metamers that passed the metamer test (grey: fewer than the measure needs)."""
+    from .style import plt, sns
+
+    rows = rows[rows["passing_only"].astype(bool) & rows["measure"].isin(measures)]
+    methods = list(dict.fromkeys(rows["method"]))
+    pairs = list(dict.fromkeys(zip(rows["generator"], rows["evaluator"])))
+    panel_rows = [(m, k) for m in methods for k in measures if ((rows["method"] == m) & (rows["measure"] == k)).any()]
+    fig, axes = plt.subplots(len(panel_rows), len(pairs), figsize=(2.7 * len(pairs) + 1.2, 2.3 * len(panel_rows) + 0.6),
+                             squeeze=False)
+    for r, (method, measure) in enumerate(panel_rows):
+        for c, (gen, evaluator) in enumerate(pairs):
+            ax = axes[r, c]
+            sub = rows[(rows["method"] == method) & (rows["measure"] == measure) & (rows["generator"] == gen)
+                       & (rows["evaluator"] == evaluator)].sort_values(["layer_index", "evaluator_depth"])
+            ax.set_facecolor("0.85")
+            if sub.empty:
+                ax.set_axis_off()
+                continue
+            table = sub.pivot_table(index="layer", columns="evaluator_layer", values="value", sort=False, dropna=False)
+            values = rows.loc[rows["measure"] == measure, "value"]
+            vmin = 0.0 if measure.startswith(("at_threshold", "null_percentile")) or not values.notna().any() \
+                else min(0.0, float(values.min()))
+            vmax = 100 if measure.startswith("null_percentile") else 1
+            sns.heatmap(table, ax=ax, vmin=vmin, vmax=vmax, cmap="magma", annot=True, fmt=".2f",
+                        annot_kws={"fontsize": 6}, cbar=c == len(pairs) - 1,
+                        cbar_kws={"label": SHORT_LABELS.get(measure, measure)} if c == len(pairs) - 1 else None,
+                        linewidths=0.5, linecolor="white")
+            ax.set_title(f"{method}\n{gen} → {evaluator}", fontsize=7)
+            ax.set_xlabel("evaluator layer" if r == len(panel_rows) - 1 else "")
+            ax.set_ylabel("generation layer" if c == 0 else "")
+            ax.tick_params(axis="both", labelsize=6)
+    fig.suptitle("Representation test of the metamers that passed the metamer test", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def representation_points(rows: pd.DataFrame, transfer: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """One point per (method, generator, generation layer, evaluator): the evaluator's accuracy
+    on the passing metamers and ``measure`` over them, averaged over the evaluator's layers."""
+    keys = ["method", "generator", "layer", "evaluator"]
+    mine = rows[rows["passing_only"].astype(bool) & (rows["measure"] == measure)]
+    mine = mine.groupby(keys, sort=False)["value"].mean().rename("representation").reset_index()
+    acc = transfer[[*keys, "accuracy_metamers_passing", "n_metamers_passing"]]
+    return mine.merge(acc, on=keys, how="inner").dropna(subset=["representation", "accuracy_metamers_passing"])
+
+
+def representation_vs_recognizability(rows: pd.DataFrame, transfer: pd.DataFrame,
+                                      measure: str = "debiased_cka") -> plt.Figure:
+    """The representation test against recognizability: one point per (metamer set, evaluator),
+    with their Pearson correlation."""
+    from .style import plt, sns
+
+    points = representation_points(rows, transfer, measure)
+    fig, ax = plt.subplots(figsize=(4.8, 3.8))
+    sns.scatterplot(points.assign(pct=100 * points["accuracy_metamers_passing"]), x="pct", y="representation",
+                    hue="evaluator", style="method", ax=ax, s=40)
+    r = np.corrcoef(points["accuracy_metamers_passing"], points["representation"])[0, 1] if len(points) > 2 else np.nan
+    ax.set_title(f"Pearson r = {r:.2f} over {len(points)} (metamer set, evaluator) pairs", fontsize=8)
+    ax.set_xlabel("passing metamers recognized by the evaluator (% correct)")
+    ax.set_ylabel(f"{measure_label(measure)}\n(mean over the evaluator's layers)")
+    ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def ood_by_layer(ood: pd.DataFrame) -> plt.Figure:
+    """Per method: the AUROC that separates references from the passing metamers by each
+    evaluator's maximum softmax probability, against the generation layer (one line per
+    (generator, evaluator); 0.5: the evaluator is as confident on metamers as on references)."""
+    from .style import plt
+
+    ood = ood[ood["passing_only"].astype(bool)]
+    methods = list(dict.fromkeys(ood["method"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.4), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods):
+        sub = ood[ood["method"] == method]
+        for (gen, evaluator), line in sub.groupby(["generator", "evaluator"], sort=False):
+            line = line.sort_values("layer_index")
+            ax.plot(line["layer"], line["auroc"], marker="o", label=f"{gen} → {evaluator}")
+        ax.axhline(0.5, color="0.5", lw=0.8, ls="--")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"method: {method}", fontsize=8)
+        ax.set_xlabel("generation layer")
+        ax.set_ylabel("AUROC, references vs metamers (max softmax)")
+        ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,236 @@
+"""Rules ``representation_activations``, ``representation`` and ``representation_table``: the
+representation test of one method's metamers from one generator, by one evaluator.
+
+``representation_activations`` runs the evaluator once on the 8-bit references and metamers
+and stores, per evaluator layer, the (reduced) activations, the logits, and the metamer test's
+per-image statistics on the whole layer (:mod:`metamers.artifacts.representations`).
+``representation`` reads only that artifact, the generator's metamer-test verdicts and the
+evaluator's nulls, and writes one tidy row per (generation layer, metamer set, evaluator layer,
+measure) and the out-of-distribution rows. Metamer sets: the metamers that passed the metamer
+test at their generation layer (``passing_only`` true, the metamers that count, as published),
+and all metamers.
+
+Per-image measures (the metamer test run by the evaluator, against its own null at its layer):
+``null_percentile_<statistic>`` (median over images of the percentile of the metamer's
+statistic in the null), ``at_threshold_<statistic>`` (fraction of metamers at or above the
+null's threshold, by the configured comparison) and ``at_threshold_all`` (every statistic);
+their intervals are bootstrap percentile intervals over images. Set measures
+(:data:`metamers.stats.representation.MEASURES`) need at least 4 images: smaller sets give NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..artifacts.metamers import read_metamer_batch
+from ..artifacts.nulls import read_nulls
+from ..artifacts.representations import EvaluatorActivations, read_activations, write_activations
+from ..config import evaluator_layers, generator_layers
+from ..data.pixels import from_uint8, to_input
+from ..models.layers import LayerReader, layer_depth
+from ..models.loading import load_model
+from ..provenance import provenance
+from ..stats.comparisons import compare
+from ..stats.metamer_test import metamer_verdicts
+from ..stats.nulls import null_percentile
+from ..stats.ood import auroc, max_softmax
+from ..stats.reduction import Reduction
+from ..stats.representation import set_measures
+from ..stats.resampling import bootstrap_samples, percentile_interval
+from ..stats.statistics import STATISTICS
+from ..tables import concat_tables, read_tables, write_table
+from .common import job_device
+
+log = logging.getLogger(__name__)
+
+#: Images run through the evaluator at once.
+CHUNK = 256
+#: Columns of ``representation.csv``: one row per (method, generator, generation layer, metamer
+#: set, evaluator, evaluator layer, measure).
+REPRESENTATION_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator",
+                          "evaluator_layer", "evaluator_depth", "measure", "value", "ci_low", "ci_high", "p_value",
+                          "n_images", "n_permutations", "n_bootstrap", "confidence", "seed", "reduction", "stored_dim"]
+#: Columns of ``ood.csv``: one row per (method, generator, generation layer, metamer set, evaluator).
+OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator", "n_images",
+               "median_msp_reference", "median_msp_metamer", "auroc"]
+#: What a row takes from :func:`~metamers.stats.representation.set_measures` (the rest is the job's).
+SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "n_images")
+#: Set measures need this many images (debiased CKA's estimator is undefined below 4).
+MIN_SET_IMAGES = 4
+
+
+def _read(model, reader: LayerReader, layers: Sequence[str], images_uint8: np.ndarray
+          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The evaluator's full activations at ``layers`` and its logits for 8-bit images."""
+    acts: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(images_uint8), CHUNK):
+            x = to_input(from_uint8(images_uint8[start:start + CHUNK]), model.input_shape).to(model.device)
+            out = reader(x)
+            for layer in layers:
+                acts[layer].append(out[layer].float().cpu())
+            logits.append(model(x).float().cpu())
+    return {k: torch.cat(v) for k, v in acts.items()}, torch.cat(logits)
+
+
+def representation_activations(config: Mapping[str, Any], method: str, generator: str, evaluator: str,
+                               artifact_paths: Sequence[str | Path], out_path: str | Path) -> Path:
+    """Rule ``representation_activations``: run ``evaluator`` on the references and on the
+    metamers of ``artifact_paths`` (one method, one generator, every layer and batch) at its
+    representation layers; write the artifact to ``out_path``."""
+    layers = evaluator_layers(config, evaluator)
+    gen_layers = generator_layers(config, generator)
+    statistics = list(config["metamer_test"]["statistics"])
+    reduction = Reduction.from_config(config["representation"]["reduction"])
+    batches = [read_metamer_batch(p, activations=False) for p in artifact_paths]
+    by_layer: dict[str, list] = {}
+    for b in batches:
+        by_layer.setdefault(b.attrs["layer"], []).append(b)
+    missing = [g for g in gen_layers if g not in by_layer]
+    if missing:
+        raise ValueError(f"no artifacts of generator {generator!r} at layer(s) {missing} among {list(artifact_paths)}")
+    first = by_layer[gen_layers[0]]
+    ids = [i for b in first for i in b.image_ids]
+    labels = np.concatenate([b.labels for b in first])
+    references = np.concatenate([b.reference for b in first])
+    model = load_model(config["models"], evaluator, job_device(config))
+    reader = LayerReader(model, layers)
+    ref_full, ref_logits = _read(model, reader, layers, references)
+    reductions = {layer: reduction.describe(int(np.prod(ref_full[layer].shape[1:])), f"{evaluator}/{layer}")
+                  for layer in layers}
+    reference = {layer: reduction(ref_full[layer], f"{evaluator}/{layer}").numpy() for layer in layers}
+    reference["logits"] = ref_logits.numpy()
+    for layer in layers:
+        reductions[layer]["stored_dim"] = int(reference[layer].shape[1])
+    metamer, similarity = {}, {}
+    for g in gen_layers:
+        position = {i: k for k, i in enumerate(i for b in by_layer[g] for i in b.image_ids)}
+        if sorted(position) != sorted(ids):
+            raise ValueError(f"the metamers of {generator}/{g} are not of the same images as those of "
+                             f"{generator}/{gen_layers[0]}")
+        order = [position[i] for i in ids]
+        images = np.concatenate([b.metamer_uint8 for b in by_layer[g]])[order]
+        full, logits = _read(model, reader, layers, images)
+        metamer[g] = {layer: reduction(full[layer], f"{evaluator}/{layer}").numpy() for layer in layers}
+        metamer[g]["logits"] = logits.numpy()
+        similarity[g] = {layer: {s: STATISTICS[s].paired(full[layer], ref_full[layer]).numpy() for s in statistics}
+                         for layer in layers}
+        log.info("%s read %d metamers of %s/%s at %s", evaluator, len(ids), generator, g, ", ".join(layers))
+    job = {"method": method, "generator": generator, "evaluator": evaluator, "model": config["models"][evaluator],
+           "layers": layers, "statistics": statistics, "reduction": config["representation"]["reduction"]}
+    data = EvaluatorActivations(
+        image_ids=ids, labels=labels, reference=reference, metamer=metamer, similarity=similarity,
+        attrs={**provenance(job, reduction.seed), "method": method, "generator": generator, "evaluator": evaluator,
+               "layers": json.dumps(layers), "generation_layers": json.dumps(gen_layers),
+               "statistics": json.dumps(statistics), "reductions": json.dumps(reductions, sort_keys=True),
+               "depths": json.dumps({layer: layer_depth(model, layer) for layer in layers})})
+    return write_activations(out_path, data)
+
+
+def _bootstrap_interval(values: np.ndarray, fn, samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of ``fn`` (a numpy reduction taking ``axis``) over bootstrap samples of images."""
+    if not len(values) or not len(samples):
+        return np.nan, np.nan
+    return percentile_interval(fn(values[samples], axis=1), confidence)
+
+
+def _per_image_rows(similarity: Mapping[str, np.ndarray], nulls: Mapping[str, Any], comparison: str,
+                    samples: np.ndarray, confidence: float) -> list[dict]:
+    rows = []
+    passing = None
+    for stat, values in similarity.items():
+        null = nulls[stat]
+        pct = null_percentile(null, values)
+        at = compare(torch.from_numpy(values), null.threshold, comparison).numpy().astype(float)
+        passing = at if passing is None else passing * at
+        rows.append(("null_percentile_" + stat, pct, np.nanmedian))
+        rows.append(("at_threshold_" + stat, at, np.mean))
+    rows.append(("at_threshold_all", passing, np.mean))
+    out = []
+    for name, values, fn in rows:
+        value = float(fn(values, axis=0)) if len(values) else np.nan
+        low, high = _bootstrap_interval(values, fn, samples, confidence)
+        out.append({"measure": name, "value": value, "ci_low": low, "ci_high": high, "p_value": np.nan,
+                    "n_images": len(values)})
+    return out
+
+
+def representation(config: Mapping[str, Any], method: str, generator: str, evaluator: str,
+                   activations_path: str | Path, metamer_test_path: str | Path, null_paths: Sequence[str | Path],
+                   out_path: str | Path, ood_path: str | Path) -> None:
+    """Rule ``representation``: the measures of every metamer set of the activation artifact
+    (rows of :data:`REPRESENTATION_COLUMNS` to ``out_path``, of :data:`OOD_COLUMNS` to ``ood_path``)."""
+    settings = config["representation"]
+    comparison = config["metamer_test"]["comparison"]
+    data = read_activations(activations_path)
+    layers, gen_layers = data.layers, data.generation_layers
+    nulls = {}
+    for path in null_paths:
+        by_statistic, attrs = read_nulls(path)
+        if attrs["generator"] == evaluator:
+            nulls[attrs["layer"]] = by_statistic
+    missing = [layer for layer in layers if layer not in nulls]
+    if missing:
+        raise ValueError(f"no null of evaluator {evaluator!r} at layer(s) {missing} among {list(null_paths)}")
+    verdicts = metamer_verdicts(read_tables([metamer_test_path]))
+    verdicts = verdicts[(verdicts["method"] == method) & (verdicts["generator"] == generator)]
+    passed = {(r.layer, str(r.image_id)): bool(r.passed_metamer_test) for r in verdicts.itertuples()}
+    depth = json.loads(data.attrs["depths"])
+    seed = int(config["seed"])
+    reductions = data.reductions
+    rows, ood = [], []
+    for g in gen_layers:
+        unknown = [i for i in data.image_ids if (g, i) not in passed]
+        if unknown:
+            raise ValueError(f"{len(unknown)} metamer(s) of {method}/{generator}/{g} have no metamer-test verdict in "
+                             f"{metamer_test_path}, e.g. {unknown[:3]}")
+        ok = np.array([passed[(g, i)] for i in data.image_ids])
+        key = {"method": method, "generator": generator, "layer": g, "layer_index": gen_layers.index(g),
+               "evaluator": evaluator}
+        for passing_only, mask in ((True, ok), (False, np.ones_like(ok))):
+            n = int(mask.sum())
+            samples = bootstrap_samples(n, settings["n_bootstrap"], np.random.default_rng(seed)) if n >= 2 else \
+                np.empty((0, n), dtype=np.int64)
+            msp_ref = max_softmax(data.reference["logits"][mask])
+            msp_met = max_softmax(data.metamer[g]["logits"][mask])
+            ood.append({**key, "passing_only": passing_only, "n_images": n,
+                        "median_msp_reference": float(np.median(msp_ref)) if n else np.nan,
+                        "median_msp_metamer": float(np.median(msp_met)) if n else np.nan,
+                        "auroc": auroc(msp_ref, msp_met) if n else np.nan})
+            for layer in layers:
+                common = {**key, "passing_only": passing_only, "evaluator_layer": layer, "evaluator_depth": depth[layer],
+                          "n_permutations": settings["n_permutations"], "n_bootstrap": settings["n_bootstrap"],
+                          "confidence": settings["confidence"], "seed": seed,
+                          "reduction": reductions[layer]["type"], "stored_dim": reductions[layer]["stored_dim"]}
+                similarity = {s: v[mask] for s, v in data.similarity[g][layer].items()}
+                for row in _per_image_rows(similarity, nulls[layer], comparison, samples, settings["confidence"]):
+                    rows.append({**common, **row})
+                if n >= MIN_SET_IMAGES:
+                    found = set_measures(data.reference[layer][mask], data.metamer[g][layer][mask],
+                                         settings["measures"], settings["n_permutations"], settings["n_bootstrap"],
+                                         settings["confidence"], seed, threads=int(config["threads"]))
+                else:
+                    found = [{"measure": m, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+                              "n_images": n} for m in settings["measures"]]
+                rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
+        log.info("representation test of %s/%s/%s by %s: %d passing of %d", method, generator, g, evaluator,
+                 int(ok.sum()), len(ok))
+    write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS), out_path)
+    write_table(pd.DataFrame(ood, columns=OOD_COLUMNS), ood_path)
+
+
+def representation_table(row_paths: Sequence[str | Path], ood_paths: Sequence[str | Path],
+                         rows_out: str | Path, ood_out: str | Path) -> None:
+    """Rule ``representation_table``: merge the per-job tables into ``representation.csv`` and ``ood.csv``."""
+    write_table(concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS),
+                rows_out)
+    write_table(concat_tables([read_tables([p], OOD_COLUMNS) for p in ood_paths], OOD_COLUMNS), ood_out)

@@ -1,0 +1,72 @@
+rule representation_activations:
+    """One evaluator's activations of the references and of one method's metamers from one
+    generator at its representation layers (reduced when wide), its logits, and the metamer
+    test's per-image statistics on the whole layers: computed once, read by every measure."""
+    input:
+        artifacts=generator_artifacts,
+        weights=lambda wildcards: model_weights(wildcards.evaluator),
+    output:
+        f"{RESULTS}/representation/{{method}}/{{generator}}/{{evaluator}}.h5",
+    log:
+        f"{RESULTS}/logs/representation_activations/{{method}}/{{generator}}/{{evaluator}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/representation_activations/{{method}}/{{generator}}/{{evaluator}}.tsv"
+    params:
+        job=representation_activation_params,
+    threads: CONFIG["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=CONFIG["resources"]["evaluate_mem_mb"],
+        runtime=runtime("evaluate"),
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/run_rule.py"
+
+
+rule representation:
+    """The representation test of one metamer set by one evaluator: per-image similarity against
+    the evaluator's nulls, RSA and CKA with permutation p-values and bootstrap intervals, and the
+    out-of-distribution AUROC; reads only stored activations (no network runs)."""
+    input:
+        activations=f"{RESULTS}/representation/{{method}}/{{generator}}/{{evaluator}}.h5",
+        metamer_test=f"{RESULTS}/tables/metamer_test/{{method}}/{{generator}}.csv",
+        nulls=evaluator_nulls,
+    output:
+        rows=f"{RESULTS}/tables/representation/{{method}}/{{generator}}/{{evaluator}}.csv",
+        ood=f"{RESULTS}/tables/ood/{{method}}/{{generator}}/{{evaluator}}.csv",
+    log:
+        f"{RESULTS}/logs/representation/{{method}}/{{generator}}/{{evaluator}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/representation/{{method}}/{{generator}}/{{evaluator}}.tsv"
+    params:
+        settings=representation_params,
+    threads: CONFIG["threads"]
+    resources:
+        mem_mb=CONFIG["resources"]["evaluate_mem_mb"],
+        runtime=runtime("evaluate"),
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/run_rule.py"
+
+
+rule representation_table:
+    """Merge the representation tests: representation.csv (tidy) and ood.csv."""
+    input:
+        rows=representation_tables("representation"),
+        ood=representation_tables("ood"),
+    output:
+        rows=f"{RESULTS}/tables/representation.csv",
+        ood=f"{RESULTS}/tables/ood.csv",
+    log:
+        f"{RESULTS}/logs/representation_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/representation_table.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/run_rule.py"
