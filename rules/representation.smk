@@ -35,6 +35,7 @@ rule representation:
     output:
         rows=f"{RESULTS}/tables/representation/{{method}}/{{generator}}/{{evaluator}}.csv",
         ood=f"{RESULTS}/tables/ood/{{method}}/{{generator}}/{{evaluator}}.csv",
+        images=f"{RESULTS}/tables/representation_images/{{method}}/{{generator}}/{{evaluator}}.csv",
     log:
         f"{RESULTS}/logs/representation/{{method}}/{{generator}}/{{evaluator}}.log",
     benchmark:
@@ -52,13 +53,15 @@ rule representation:
 
 
 rule representation_table:
-    """Merge the representation tests: representation.csv (tidy) and ood.csv."""
+    """Merge the representation tests: representation.csv (tidy), ood.csv and representation_images.csv."""
     input:
         rows=representation_tables("representation"),
         ood=representation_tables("ood"),
+        images=representation_tables("representation_images"),
     output:
         rows=f"{RESULTS}/tables/representation.csv",
         ood=f"{RESULTS}/tables/ood.csv",
+        images=f"{RESULTS}/tables/representation_images.csv",
     log:
         f"{RESULTS}/logs/representation_table.log",
     benchmark:

@@ -113,3 +113,41 @@ def test_ood_by_layer_draws_each_evaluators_auroc_by_generation_layer():
     line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "g → e1"][0]
     np.testing.assert_allclose(line.get_ydata(), [0.55, 0.9])
     assert fig.axes[0].get_ylabel().startswith("AUROC")
+
+
+def _image_rows() -> pd.DataFrame:
+    """representation_images.csv rows: generator g at relu1, 3 images, read by itself and by e2 at two layers."""
+    rows = []
+    for evaluator in ("g", "e2"):
+        for layer in ("a", "relu1"):
+            for k in range(3):
+                for s, offset in (("reference", 0.0), ("metamer", 1.0)):
+                    rows.append({"method": "m", "generator": "g", "layer": "relu1", "layer_index": 0,
+                                 "evaluator": evaluator, "evaluator_layer": layer, "image_id": f"i{k}", "set": s,
+                                 "passed_metamer_test": k != 2, "max_softmax": 0.9 if s == "reference" else 0.3 + 0.1 * k,
+                                 "x": k + offset + (10 if evaluator == "e2" and layer == "relu1" else 0), "y": -k})
+    return pd.DataFrame(rows)
+
+
+def test_mds_embedding_joins_each_metamer_to_its_reference_as_another_model_reads_them():
+    from metamers.figures import mds_embedding
+
+    fig = mds_embedding(_image_rows())
+    ax = fig.axes[0]
+    assert ax.get_title() == "g · relu1\nread by e2 at relu1"  # another model, at the layer of the same name
+    joins = [ln for ln in ax.get_lines()]
+    assert sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in joins) == [
+        ((10.0, 11.0), (0, 0)), ((11.0, 12.0), (-1, -1)), ((12.0, 13.0), (-2, -2))]
+    passed, failed = ax.collections[1].get_offsets(), ax.collections[2].get_offsets()
+    assert passed.tolist() == [[11.0, 0.0], [12.0, -1.0]] and failed.tolist() == [[13.0, -2.0]]
+
+
+def test_msp_histograms_count_references_once_and_only_passing_metamers():
+    from metamers.figures import msp_histograms
+
+    fig = msp_histograms(_image_rows())
+    ax = [a for a in fig.axes if a.get_title() == "m · read by e2"][0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["references (n=3)", "passing metamers (n=2)"]
+    heights = [round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0]
+    assert sorted(heights) == [50.0, 50.0, 100.0]  # references all at 0.9; the two passing metamers at 0.3 and 0.4

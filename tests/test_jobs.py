@@ -80,6 +80,18 @@ def study(study_config, tmp_path_factory):
     rule("transfer_table", config, tmp, input=Files(recognizability=[str(paths.recog)], metamer_test=str(paths.rows)),
          output=Files(recognizability=str(paths.recognizability), transfer=str(paths.transfer)))
     rule("grid_images", config, tmp, input=Files(map(str, paths.artifacts)), output=Files([str(paths.grid)]))
+    # the representation test (only lenet5_standard is read: no generator matches the robust one)
+    acts, parts = tmp / "representation" / "lenet5_standard.h5", tmp / "tables" / "parts"
+    rule("representation_activations", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))),
+         output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator="lenet5_standard")
+    rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(paths.test),
+                                                    nulls=list(map(str, paths.nulls))),
+         output=Files(rows=str(parts / "r.csv"), ood=str(parts / "o.csv"), images=str(parts / "i.csv")),
+         method="adam", generator="lenet5_standard", evaluator="lenet5_standard")
+    rule("representation_table", config, tmp,
+         input=Files(rows=[str(parts / "r.csv")], ood=[str(parts / "o.csv")], images=[str(parts / "i.csv")]),
+         output=Files(rows=str(tmp / "tables" / "representation.csv"), ood=str(tmp / "tables" / "ood.csv"),
+                      images=str(tmp / "tables" / "representation_images.csv")))
     return SimpleNamespace(config=config, paths=paths, tmp=tmp,
                            model=load_model(config["models"], "lenet5_standard"))
 

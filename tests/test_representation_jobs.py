@@ -14,7 +14,7 @@ import torch
 from metamers.artifacts.nulls import read_nulls
 from metamers.artifacts.representations import read_activations
 from metamers.config import evaluator_layers, null_targets, representation_evaluators, validate_config
-from metamers.jobs.representation import OOD_COLUMNS, REPRESENTATION_COLUMNS
+from metamers.jobs.representation import IMAGE_COLUMNS, OOD_COLUMNS, REPRESENTATION_COLUMNS
 from metamers.models import load_model
 from metamers.models.layers import LayerReader
 from metamers.stats.metamer_test import metamer_verdicts
@@ -53,17 +53,20 @@ def study(study_config, tmp_path_factory):
     for evaluator in EVALUATORS:
         acts = tmp / "representation" / f"{evaluator}.h5"
         rows, ood = tmp / "rows" / f"{evaluator}.csv", tmp / "ood" / f"{evaluator}.csv"
+        images = tmp / "images" / f"{evaluator}.csv"
         rule("representation_activations", config, tmp, input=Files(artifacts=list(map(str, artifacts))),
              output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator=evaluator)
         own = [str(nulls[(evaluator, layer)]) for layer in evaluator_layers(config, evaluator)]
         rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(test), nulls=own),
-             output=Files(rows=str(rows), ood=str(ood)), method="adam", generator="lenet5_standard",
-             evaluator=evaluator)
-        out[evaluator] = SimpleNamespace(acts=acts, rows=rows, ood=ood, nulls=own)
-    merged = SimpleNamespace(rows=tmp / "tables" / "representation.csv", ood=tmp / "tables" / "ood.csv")
+             output=Files(rows=str(rows), ood=str(ood), images=str(images)), method="adam",
+             generator="lenet5_standard", evaluator=evaluator)
+        out[evaluator] = SimpleNamespace(acts=acts, rows=rows, ood=ood, images=images, nulls=own)
+    merged = SimpleNamespace(rows=tmp / "tables" / "representation.csv", ood=tmp / "tables" / "ood.csv",
+                             images=tmp / "tables" / "representation_images.csv")
     rule("representation_table", config, tmp,
-         input=Files(rows=[str(o.rows) for o in out.values()], ood=[str(o.ood) for o in out.values()]),
-         output=Files(rows=str(merged.rows), ood=str(merged.ood)))
+         input=Files(rows=[str(o.rows) for o in out.values()], ood=[str(o.ood) for o in out.values()],
+                     images=[str(o.images) for o in out.values()]),
+         output=Files(rows=str(merged.rows), ood=str(merged.ood), images=str(merged.images)))
     return SimpleNamespace(config=config, tmp=tmp, artifacts=artifacts, test=test, jobs=out, merged=merged)
 
 
@@ -166,10 +169,31 @@ def test_ood_auroc_and_msp_from_the_evaluators_logits(study):
 
 
 def test_representation_table_merges_every_job(study):
-    merged = pd.read_csv(study.merged.rows)
-    parts = pd.concat([pd.read_csv(j.rows) for j in study.jobs.values()], ignore_index=True)
-    pd.testing.assert_frame_equal(merged, parts)
+    for name in ("rows", "images"):
+        merged = pd.read_csv(getattr(study.merged, name))
+        parts = pd.concat([pd.read_csv(getattr(j, name)) for j in study.jobs.values()], ignore_index=True)
+        pd.testing.assert_frame_equal(merged, parts)
     assert len(pd.read_csv(study.merged.ood)) == 2 * len(LAYERS) * 2
+
+
+def test_image_table_holds_each_images_confidence_and_an_embedding_that_keeps_distances(study):
+    images = pd.read_csv(study.jobs["lenet5_robust"].images)
+    assert list(images.columns) == IMAGE_COLUMNS
+    assert len(images) == len(LAYERS) * 2 * 6 * 2  # generation layers x evaluator layers x images x (reference, metamer)
+    data = read_activations(study.jobs["lenet5_robust"].acts)
+    sub = images[(images["layer"] == "relu1") & (images["evaluator_layer"] == "linear2")]
+    logits = data.metamer["relu1"]["logits"].astype(np.float64)
+    msp = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).max(1)
+    np.testing.assert_allclose(sub[sub["set"] == "metamer"]["max_softmax"], msp, rtol=1e-9)
+    # classical MDS: the 2-D distances approximate the correlation distances; the embedding's
+    # Gram matrix is the best rank-2 approximation of the double-centred squared distances
+    stacked = np.concatenate([data.reference["linear2"], data.metamer["relu1"]["linear2"]]).astype(np.float64)
+    d = 1 - np.corrcoef(stacked)
+    j = np.eye(12) - 1 / 12
+    values = np.sort(np.linalg.eigvalsh(-0.5 * j @ (d * d) @ j))[::-1]
+    xy = sub[["x", "y"]].to_numpy()
+    xy = xy - xy.mean(0)
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(xy.T @ xy))[::-1], values[:2], rtol=1e-6)
 
 
 def test_representation_job_names_a_missing_null(study):
@@ -177,5 +201,6 @@ def test_representation_job_names_a_missing_null(study):
     with pytest.raises(ValueError, match=r"no null of evaluator 'lenet5_robust' at layer\(s\) \['linear2'\]"):
         rule("representation", study.config, study.tmp,
              input=Files(activations=str(job.acts), metamer_test=str(study.test), nulls=job.nulls[:1]),
-             output=Files(rows=str(study.tmp / "x.csv"), ood=str(study.tmp / "y.csv")), method="adam",
+             output=Files(rows=str(study.tmp / "x.csv"), ood=str(study.tmp / "y.csv"), images=str(study.tmp / "z.csv")),
+             method="adam",
              generator="lenet5_standard", evaluator="lenet5_robust")

@@ -64,7 +64,8 @@ def test_outputs_are_complete(slurm_run):
     assert figures == sorted(f"{n}.png" for n in ("metamer_grid", "transfer_heatmap", "recognizability_by_layer",
                                                   "metamer_test_by_layer", "null_histograms", "pass_by_iteration",
                                                   "iterations_vs_distance", "representation_heatmap",
-                                                  "representation_vs_recognizability", "ood_by_layer"))
+                                                  "representation_vs_recognizability", "ood_by_layer",
+                                                  "msp_histograms", "mds_embedding"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):

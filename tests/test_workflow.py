@@ -42,7 +42,7 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
     # a metamer test and a recognizability table (all evaluators) per (method, generator); the
     # representation test's activations and measures per (method, generator, evaluator).
     assert job_counts(out.stdout) == {
-        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": 7, "all": 1,
+        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
         "representation_activations": 8, "representation": 8, "representation_table": 1,
     }
@@ -141,7 +141,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     figures = sorted(p.name for p in (results / "figures").iterdir())
     names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
              "pass_by_iteration", "iterations_vs_distance", "representation_heatmap", "representation_vs_recognizability",
-             "ood_by_layer")
+             "ood_by_layer", "msp_histograms", "mds_embedding")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]
@@ -184,7 +184,7 @@ def test_figures_rerun_without_generation(repo, tiny_run):
     out = snakemake(repo, "figures", "--forcerun", "figure", "-n", "--cores", "1", "--directory", str(tiny_run),
                     "--configfile", str(tiny_run / "config.yaml"))
     assert out.returncode == 0, out.stdout
-    assert job_counts(out.stdout) == {"figure": 7, "figures": 1}
+    assert job_counts(out.stdout) == {"figure": len(FIGURES), "figures": 1}
 
 
 def test_report_bundles_every_figure_with_its_caption(repo, tiny_run):

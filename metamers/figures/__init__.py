@@ -19,7 +19,13 @@ from .convergence import iterations_vs_distance, pass_by_iteration
 from .grid import grid_images, metamer_grid
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
-from .representation import ood_by_layer, representation_heatmap, representation_vs_recognizability
+from .representation import (
+    mds_embedding,
+    msp_histograms,
+    ood_by_layer,
+    representation_heatmap,
+    representation_vs_recognizability,
+)
 from .transfer import transfer_heatmap
 
 
@@ -63,7 +69,10 @@ FIGURES.register("representation_heatmap", Figure(representation_heatmap, ("repr
 FIGURES.register("representation_vs_recognizability",
                  Figure(representation_vs_recognizability, ("representation.csv", "transfer.csv")))
 FIGURES.register("ood_by_layer", Figure(ood_by_layer, ("ood.csv",)))
+FIGURES.register("msp_histograms", Figure(msp_histograms, ("representation_images.csv",)))
+FIGURES.register("mds_embedding", Figure(mds_embedding, ("representation_images.csv",)))
 
-__all__ = ["FIGURES", "Figure", "grid_images", "iterations_vs_distance", "metamer_grid", "metamer_test_by_layer",
-           "null_histograms", "ood_by_layer", "pass_by_iteration", "recognizability_by_layer", "representation_heatmap",
-           "representation_vs_recognizability", "transfer_heatmap"]
+__all__ = ["FIGURES", "Figure", "grid_images", "iterations_vs_distance", "mds_embedding", "metamer_grid",
+           "metamer_test_by_layer", "msp_histograms", "null_histograms", "ood_by_layer", "pass_by_iteration",
+           "recognizability_by_layer", "representation_heatmap", "representation_vs_recognizability",
+           "transfer_heatmap"]

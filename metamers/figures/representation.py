@@ -98,7 +98,10 @@ def representation_vs_recognizability(rows: pd.DataFrame, transfer: pd.DataFrame
     ax.set_title(f"Pearson r = {r:.2f} over {len(points)} (metamer set, evaluator) pairs", fontsize=8)
     ax.set_xlabel("passing metamers recognized by the evaluator (% correct)")
     ax.set_ylabel(f"{measure_label(measure)}\n(mean over the evaluator's layers)")
-    ax.legend(fontsize=6, frameon=False)
+    if len(points):
+        ax.legend(fontsize=6, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no metamer set with passing metamers", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 
@@ -123,5 +126,92 @@ def ood_by_layer(ood: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("generation layer")
         ax.set_ylabel("AUROC, references vs metamers (max softmax)")
         ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _single_reader(images: pd.DataFrame, generator: str, layer: str) -> tuple[str, str] | None:
+    """The (evaluator, evaluator layer) an embedding panel shows for a generator's layer: the
+    first evaluator that is another model than the generator (what a model outside it keeps;
+    for a joint generator, the first evaluator); at the layer of the same name, else the
+    evaluator's deepest."""
+    mine = images[(images["generator"] == generator) & (images["layer"] == layer)]
+    if mine.empty:
+        return None
+    evaluators = list(dict.fromkeys(mine["evaluator"]))
+    evaluator = next((e for e in evaluators if e != generator), evaluators[0])
+    layers = list(dict.fromkeys(mine.loc[mine["evaluator"] == evaluator, "evaluator_layer"]))
+    return evaluator, layer if layer in layers else layers[-1]
+
+
+def mds_embedding(images: pd.DataFrame) -> plt.Figure:
+    """2-D classical MDS of references and metamers (correlation distance of an evaluator's
+    activations), one panel per (generator, generation layer) of the first method, each metamer
+    joined to its reference by a line (filled: passed the metamer test; open: failed)."""
+    from .style import plt
+
+    method = images["method"].iloc[0]
+    images = images[images["method"] == method]
+    generators = list(dict.fromkeys(images["generator"]))
+    layers = {g: list(dict.fromkeys(images.loc[images["generator"] == g].sort_values("layer_index")["layer"]))
+              for g in generators}
+    n_cols = max(len(v) for v in layers.values())
+    fig, axes = plt.subplots(len(generators), n_cols, figsize=(2.6 * n_cols, 2.6 * len(generators)), squeeze=False)
+    for r, g in enumerate(generators):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            if c >= len(layers[g]):
+                ax.set_axis_off()
+                continue
+            layer = layers[g][c]
+            evaluator, evaluator_layer = _single_reader(images, g, layer)
+            sub = images[(images["generator"] == g) & (images["layer"] == layer) & (images["evaluator"] == evaluator)
+                         & (images["evaluator_layer"] == evaluator_layer)]
+            ref = sub[sub["set"] == "reference"].set_index("image_id")
+            met = sub[sub["set"] == "metamer"].set_index("image_id").reindex(ref.index)
+            for i in ref.index:
+                ax.plot([ref.at[i, "x"], met.at[i, "x"]], [ref.at[i, "y"], met.at[i, "y"]], color="0.7", lw=0.6, zorder=1)
+            ax.scatter(ref["x"], ref["y"], s=14, color="0.2", label="reference", zorder=2)
+            passed = met["passed_metamer_test"].astype(bool)
+            ax.scatter(met.loc[passed, "x"], met.loc[passed, "y"], s=14, color="C3", label="metamer (passed)", zorder=3)
+            ax.scatter(met.loc[~passed, "x"], met.loc[~passed, "y"], s=14, facecolors="none", edgecolors="C3",
+                       label="metamer (failed)", zorder=3)
+            ax.set_title(f"{g} · {layer}\nread by {evaluator} at {evaluator_layer}", fontsize=7)
+            ax.set_xlabel("MDS 1 (correlation distance)", fontsize=7)
+            ax.set_ylabel("MDS 2" if c == 0 else "", fontsize=7)
+            ax.tick_params(labelsize=6)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle(f"References and their metamers ({method})", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=3, fontsize=7, frameon=False)
+    return fig
+
+
+def msp_histograms(images: pd.DataFrame) -> plt.Figure:
+    """Per (method, evaluator): histograms of the evaluator's maximum softmax probability on the
+    references and on the metamers that passed the metamer test (every generator and layer)."""
+    from .style import plt
+
+    first_layer = images.groupby(["method", "generator", "layer", "evaluator"])["evaluator_layer"].transform("first")
+    images = images[images["evaluator_layer"] == first_layer]  # one row per image: the MSP is the same at every layer
+    methods = list(dict.fromkeys(images["method"]))
+    evaluators = list(dict.fromkeys(images["evaluator"]))
+    fig, axes = plt.subplots(len(methods), len(evaluators), figsize=(3.4 * len(evaluators), 2.6 * len(methods)),
+                             squeeze=False, sharex=True)
+    bins = np.linspace(0, 1, 21)
+    for r, method in enumerate(methods):
+        for c, evaluator in enumerate(evaluators):
+            ax = axes[r, c]
+            sub = images[(images["method"] == method) & (images["evaluator"] == evaluator)]
+            refs = sub[sub["set"] == "reference"].drop_duplicates("image_id")["max_softmax"]
+            mets = sub[(sub["set"] == "metamer") & sub["passed_metamer_test"].astype(bool)]["max_softmax"]
+            ax.hist(refs, bins=bins, color="0.3", alpha=0.6, label=f"references (n={len(refs)})",
+                    weights=np.full(len(refs), 100 / max(1, len(refs))))
+            ax.hist(mets, bins=bins, color="C3", alpha=0.6, label=f"passing metamers (n={len(mets)})",
+                    weights=np.full(len(mets), 100 / max(1, len(mets))))
+            ax.set_title(f"{method} · read by {evaluator}", fontsize=8)
+            ax.set_xlabel("maximum softmax probability")
+            ax.set_ylabel("images (%)" if c == 0 else "")
+            ax.legend(fontsize=6, frameon=False)
     fig.tight_layout()
     return fig

@@ -42,6 +42,7 @@ from ..stats.comparisons import compare
 from ..stats.metamer_test import metamer_verdicts
 from ..stats.nulls import null_percentile
 from ..stats.ood import auroc, max_softmax
+from ..stats.rdm import classical_mds, rdm
 from ..stats.reduction import Reduction
 from ..stats.representation import set_measures
 from ..stats.resampling import bootstrap_samples, percentile_interval
@@ -63,6 +64,12 @@ OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "e
                "median_msp_reference", "median_msp_metamer", "auroc"]
 #: What a row takes from :func:`~metamers.stats.representation.set_measures` (the rest is the job's).
 SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "n_images")
+#: Columns of ``representation_images.csv``: one row per (method, generator, generation layer,
+#: evaluator, evaluator layer, image, set): the evaluator's maximum softmax probability on the
+#: image (the same at every evaluator layer) and the image's 2-D classical MDS coordinates among
+#: the references and metamers at that layer (correlation distance).
+IMAGE_COLUMNS = ["method", "generator", "layer", "layer_index", "evaluator", "evaluator_layer", "image_id", "set",
+                 "passed_metamer_test", "max_softmax", "x", "y"]
 #: Set measures need this many images (debiased CKA's estimator is undefined below 4).
 MIN_SET_IMAGES = 4
 
@@ -166,9 +173,10 @@ def _per_image_rows(similarity: Mapping[str, np.ndarray], nulls: Mapping[str, An
 
 def representation(config: Mapping[str, Any], method: str, generator: str, evaluator: str,
                    activations_path: str | Path, metamer_test_path: str | Path, null_paths: Sequence[str | Path],
-                   out_path: str | Path, ood_path: str | Path) -> None:
+                   out_path: str | Path, ood_path: str | Path, images_path: str | Path) -> None:
     """Rule ``representation``: the measures of every metamer set of the activation artifact
-    (rows of :data:`REPRESENTATION_COLUMNS` to ``out_path``, of :data:`OOD_COLUMNS` to ``ood_path``)."""
+    (rows of :data:`REPRESENTATION_COLUMNS` to ``out_path``, of :data:`OOD_COLUMNS` to ``ood_path``,
+    and per image of :data:`IMAGE_COLUMNS` to ``images_path``)."""
     settings = config["representation"]
     comparison = config["metamer_test"]["comparison"]
     data = read_activations(activations_path)
@@ -187,7 +195,7 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
     depth = json.loads(data.attrs["depths"])
     seed = int(config["seed"])
     reductions = data.reductions
-    rows, ood = [], []
+    rows, ood, images = [], [], []
     for g in gen_layers:
         unknown = [i for i in data.image_ids if (g, i) not in passed]
         if unknown:
@@ -196,6 +204,7 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
         ok = np.array([passed[(g, i)] for i in data.image_ids])
         key = {"method": method, "generator": generator, "layer": g, "layer_index": gen_layers.index(g),
                "evaluator": evaluator}
+        images.extend(_image_rows(data, g, layers, ok, key))
         for passing_only, mask in ((True, ok), (False, np.ones_like(ok))):
             n = int(mask.sum())
             samples = bootstrap_samples(n, settings["n_bootstrap"], np.random.default_rng(seed)) if n >= 2 else \
@@ -226,11 +235,32 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                  int(ok.sum()), len(ok))
     write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS), out_path)
     write_table(pd.DataFrame(ood, columns=OOD_COLUMNS), ood_path)
+    write_table(pd.DataFrame(images, columns=IMAGE_COLUMNS), images_path)
+
+
+def _image_rows(data: EvaluatorActivations, g: str, layers: Sequence[str], passed: np.ndarray,
+                key: Mapping[str, Any]) -> list[dict]:
+    """Per image of generation layer ``g``: the evaluator's confidence and the MDS coordinates of
+    reference and metamer among all references and metamers, at every evaluator layer."""
+    n = len(data.image_ids)
+    msp = {"reference": max_softmax(data.reference["logits"]), "metamer": max_softmax(data.metamer[g]["logits"])}
+    out = []
+    for layer in layers:
+        stacked = np.concatenate([data.reference[layer], data.metamer[g][layer]]).astype(np.float64)
+        coords = classical_mds(np.nan_to_num(rdm(stacked, "correlation"), nan=1.0))
+        for s, offset in (("reference", 0), ("metamer", n)):
+            out.extend({**key, "evaluator_layer": layer, "image_id": i, "set": s, "passed_metamer_test": bool(passed[k]),
+                        "max_softmax": float(msp[s][k]), "x": float(coords[offset + k, 0]),
+                        "y": float(coords[offset + k, 1])} for k, i in enumerate(data.image_ids))
+    return out
 
 
 def representation_table(row_paths: Sequence[str | Path], ood_paths: Sequence[str | Path],
-                         rows_out: str | Path, ood_out: str | Path) -> None:
-    """Rule ``representation_table``: merge the per-job tables into ``representation.csv`` and ``ood.csv``."""
+                         rows_out: str | Path, ood_out: str | Path, image_paths: Sequence[str | Path],
+                         images_out: str | Path) -> None:
+    """Rule ``representation_table``: merge the per-job tables into ``representation.csv``,
+    ``ood.csv`` and ``representation_images.csv``."""
     write_table(concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS),
                 rows_out)
     write_table(concat_tables([read_tables([p], OOD_COLUMNS) for p in ood_paths], OOD_COLUMNS), ood_out)
+    write_table(concat_tables([read_tables([p], IMAGE_COLUMNS) for p in image_paths], IMAGE_COLUMNS), images_out)

@@ -45,9 +45,10 @@ RULES.register("representation_activations", lambda smk, config: representation_
     smk.output[0]))
 RULES.register("representation", lambda smk, config: representation(
     config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, smk.input.activations,
-    smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood))
+    smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood, smk.output.images))
 RULES.register("representation_table", lambda smk, config: representation_table(
-    list(smk.input.rows), list(smk.input.ood), smk.output.rows, smk.output.ood))
+    list(smk.input.rows), list(smk.input.ood), smk.output.rows, smk.output.ood, list(smk.input.images),
+    smk.output.images))
 RULES.register("grid_images", lambda smk, config: grid_images(config, list(smk.input), smk.output[0]))
 RULES.register("figure", lambda smk, config: figure(config, smk.wildcards.figure, list(smk.input), list(smk.output)))
 

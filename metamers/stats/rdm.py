@@ -107,3 +107,19 @@ def upper(matrix: np.ndarray) -> np.ndarray:
     """The upper triangle (diagonal excluded) of square ``matrix``, row by row."""
     n = len(matrix)
     return np.asarray(matrix)[np.triu_indices(n, 1)]
+
+
+def classical_mds(distances: np.ndarray, dims: int = 2) -> np.ndarray:
+    """``(n, dims)`` coordinates whose Euclidean distances best match ``distances (n, n)``
+    (classical, Torgerson MDS: the top eigenvectors of ``-J D^2 J / 2``, scaled by the square
+    roots of their eigenvalues; a negative eigenvalue gives a zero axis). Each axis is signed so
+    that its largest coordinate in absolute value is positive, so the result is deterministic."""
+    d = np.asarray(distances, dtype=np.float64)
+    n = len(d)
+    j = np.eye(n) - 1.0 / n
+    b = -0.5 * j @ (d * d) @ j
+    values, vectors = np.linalg.eigh((b + b.T) / 2)
+    top = np.argsort(values)[::-1][:dims]
+    coords = vectors[:, top] * np.sqrt(np.clip(values[top], 0.0, None))
+    signs = np.sign(coords[np.abs(coords).argmax(axis=0), np.arange(coords.shape[1])])
+    return coords * np.where(signs == 0, 1.0, signs)
