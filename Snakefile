@@ -14,10 +14,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/train.smk"
 include: "rules/generate.smk"
 include: "rules/metamer_test.smk"
 include: "rules/evaluate.smk"
 include: "rules/representation.smk"
+include: "rules/inversion.smk"
+include: "rules/relations.smk"
 include: "rules/figures.smk"
 
 

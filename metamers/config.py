@@ -96,6 +96,9 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         except KeyError as err:
             problems.append(f"  {key}: {err.args[0]}")
 
+    for name, spec in config["models"].items():
+        if spec.get("source") == "train":
+            problems.extend(f"  models.{name}: {p}" for p in _trained_model_problems(config, name, spec))
     for name, gen in config["generators"].items():
         problems.extend(f"  generators.{name}: {p}" for p in _generator_problems(config, name, gen))
     for name in config["evaluators"]:
@@ -104,16 +107,34 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         config["evaluators"] = _evaluator_layers(config)
     for name, entry in config["methods"].items():
         check(f"methods.{name}", resolve_method, name, entry)
+    check("inversion.method", inversion_method, config)
+    for name in config["inversion"].get("layers", {}):
+        check("inversion.layers", lookup, config["evaluators"], name, "evaluator", KeyError, "configured")
+    if not problems and "layers" not in config["inversion"]:
+        config["inversion"]["layers"] = {name: evaluator_layers(config, name) for name in representation_evaluators(config)}
     for name, gen in config["generators"].items():
         layers = [layer_name(item) for item in gen["layers"]]
         dupes = sorted({n for n in layers if layers.count(n) > 1})
         if dupes:
             problems.append(f"  generators.{name}.layers: listed more than once: {dupes}")
+    edges = config["relations"]["depth_bins"]
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        problems.append(f"  relations.depth_bins: {edges} must increase")
     for name, layer in config["figures"].get("null_layers", {}).items():
         check(f"figures.null_layers.{name}", layer_options, config, name, layer)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
     return config
+
+
+def inversion_method(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The full settings of ``inversion.method`` (a :class:`KeyError` when they are invalid: an
+    inversion has no null, so it cannot run the metamer test during synthesis)."""
+    settings = resolve_method("inversion", config["inversion"]["method"])
+    if settings.get("check_every", 0):
+        raise KeyError(f"check_every is {settings['check_every']}, but an inversion runs no metamer test "
+                       "(there is no null to pass); remove it")
+    return settings
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -128,6 +149,27 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config file {str(path)!r} does not hold a mapping")
     return validate_config(raw)
+
+
+def trained_model_path(config: Mapping[str, Any], name: str) -> str:
+    """Where rule ``train_model`` writes the checkpoint of trained model ``name``."""
+    return f"{config['results']}/models/{name}.pt"
+
+
+def _trained_model_problems(config: Mapping[str, Any], name: str, spec: dict[str, Any]) -> list[str]:
+    """What is wrong with a ``source: train`` entry (an unknown architecture, style or training
+    set, an unused key, a mismatch of input and images); fills in its checkpoint ``path``."""
+    from .models.training_settings import TrainingError, resolve_training
+
+    try:
+        resolve_training(name, spec)
+    except TrainingError as err:
+        return [str(err)]
+    path = trained_model_path(config, name)
+    if spec.setdefault("path", path) != path:
+        return [f"path {spec['path']!r}: a trained model's checkpoint is written by rule train_model to {path!r}; "
+                "remove the key"]
+    return []
 
 
 def _generator_problems(config: Mapping[str, Any], name: str, gen: Mapping[str, Any]) -> list[str]:
@@ -249,6 +291,13 @@ def representation_evaluators(config: Mapping[str, Any]) -> list[str]:
     return [name for name, entry in config["evaluators"].items() if entry["layers"]]
 
 
+def inversion_layers(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Evaluator -> the layers its representations are inverted at (a validated config; empty
+    when ``inversion.images`` is 0)."""
+    settings = config["inversion"]
+    return {name: list(layers) for name, layers in settings["layers"].items()} if settings["images"] else {}
+
+
 def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
     """The layers of ``generator``, in the configured (early to late) order."""
     return [layer_name(item) for item in config["generators"][generator]["layers"]]
@@ -278,6 +327,9 @@ def schema_enums() -> dict[str, list[str]]:
     (``methods.*.optimizer``) -> the registry's names, in the registry's order. A test checks
     that the schema lists exactly these, so the schema and the code cannot drift apart."""
     from .data import IMAGE_SETS
+    from .data.training_sets import TRAINING_SETS
+    from .models.training_settings import STYLES
+    from .relations import TRAININGS
     from .models.sources import SOURCES
     from .stats.comparisons import COMPARISONS
     from .stats.pairs import PAIR_SAMPLING
@@ -289,21 +341,29 @@ def schema_enums() -> dict[str, list[str]]:
     from .synthesis.parameterizations import PARAMETERIZATIONS
     from .synthesis.priors import PRIORS
 
+    method = {
+        "preset": METHOD_PRESETS.names(),
+        "optimizer": OPTIMIZERS.names(),
+        "loss": LOSSES.names(),
+        "schedule.type": SCHEDULES.names(),
+        "init.type": STARTS.names(),
+        "priors[].type": PRIORS.names(),
+        "parameterization.type": PARAMETERIZATIONS.names(),
+        "on_success": list(ON_SUCCESS),
+    }
     return {
+        # a method entry ($defs/method), under methods and as the inversion's method
+        **{f"{prefix}.{key}": names for prefix in ("methods.*", "inversion.method") for key, names in method.items()},
         "images.type": IMAGE_SETS.names(),
         "metamer_test.pool.type": IMAGE_SETS.names(),
         "models.*.source": SOURCES.names(),
-        "methods.*.preset": METHOD_PRESETS.names(),
-        "methods.*.optimizer": OPTIMIZERS.names(),
-        "methods.*.loss": LOSSES.names(),
-        "methods.*.schedule.type": SCHEDULES.names(),
-        "methods.*.init.type": STARTS.names(),
-        "methods.*.priors[].type": PRIORS.names(),
-        "methods.*.parameterization.type": PARAMETERIZATIONS.names(),
-        "methods.*.on_success": list(ON_SUCCESS),
         "metamer_test.statistics[]": STATISTICS.names(),
         "metamer_test.pair_sampling": PAIR_SAMPLING.names(),
         "metamer_test.comparison": COMPARISONS.names(),
         "representation.measures[]": MEASURES.names(),
+        "relations.measures[]": MEASURES.names(),
+        "models.*.data.type": TRAINING_SETS.names(),
+        "models.*.training.style": list(STYLES),
+        "models.*.tags.training": list(TRAININGS),
         "representation.reduction.type": REDUCTIONS.names(),
     }

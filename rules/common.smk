@@ -10,9 +10,9 @@ sys.path.insert(0, workflow.basedir)  # the metamers package of this repository,
 from snakemake.exceptions import WorkflowError
 
 from metamers.artifacts.metamers import metamer_path
-from metamers.config import ConfigError, evaluator_layers, generator_layers, generator_models, generator_targets, null_targets, representation_evaluators, validate_config
+from metamers.config import ConfigError, evaluator_layers, generator_layers, generator_models, generator_targets, inversion_layers, inversion_method, null_targets, representation_evaluators, validate_config
 from metamers.data import batch_ids, grid_selection, load_image_set
-from metamers.figures import FIGURES
+from metamers.figures import FIGURES, study_figures
 from metamers.models.loading import existing_weight_files, study_models
 from metamers.synthesis.methods import resolve_method
 
@@ -50,8 +50,12 @@ def runtime(name):
 
 
 #: Model -> its weight files that exist now (a missing one, or a model whose files cannot be
-#: named, is reported by the pre-flight check instead).
-WEIGHTS = {name: existing_weight_files(CONFIG, [name]) for name in study_models(CONFIG)}
+#: named, is reported by the pre-flight check instead); a trained model's checkpoint.
+#: Models the workflow trains (with train_model): their checkpoints are inputs whether or not
+#: they exist yet, so that every rule that loads one waits for (and reruns after) its training.
+TRAINED = [name for name, spec in CONFIG["models"].items() if spec.get("source") == "train"]
+WEIGHTS = {name: [CONFIG["models"][name]["path"]] if name in TRAINED else existing_weight_files(CONFIG, [name])
+           for name in study_models(CONFIG)}
 PREFLIGHT = f"{RESULTS}/preflight.txt"
 
 
@@ -82,6 +86,13 @@ BATCHES = list(BATCH_IDS)
 GRID_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["figures"]["grid_images"])
 GRID_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(GRID_IDS)]
 LAYERS = {gen: generator_layers(CONFIG, gen) for gen in CONFIG["generators"]}
+#: Evaluator -> its inversion layers; the references inverted (one per class first, as the grid
+#: chooses) and the batches that hold them (metamers.jobs.inversion.inversion_ids).
+INVERSION = inversion_layers(CONFIG)
+INVERSION_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["inversion"]["images"])
+INVERSION_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(INVERSION_IDS)]
+#: The figures this study draws (an optional stage's figure only when the stage runs).
+STUDY_FIGURES = study_figures(CONFIG)
 METHODS = {name: resolve_method(name, entry) for name, entry in CONFIG["methods"].items()}
 
 
@@ -218,6 +229,32 @@ def representation_tables(kind):
     ]
 
 
+def inversion_artifacts(wildcards):
+    """The metamer artifacts that hold the inverted references' metamers (every method, generator, layer)."""
+    return [
+        str(metamer_path(RESULTS, method, gen, layer, batch))
+        for method in CONFIG["methods"]
+        for gen in CONFIG["generators"]
+        for layer in LAYERS[gen]
+        for batch in INVERSION_BATCHES
+    ]
+
+
+def inversion_params(wildcards):
+    """What an evaluator's inversions depend on in the config besides their inputs."""
+    return json.dumps(
+        {
+            "model": CONFIG["models"][wildcards.evaluator],
+            "layers": INVERSION[wildcards.evaluator],
+            "method": inversion_method(CONFIG),
+            "images": INVERSION_IDS,
+            "batch_invariant": CONFIG["inversion"]["batch_invariant"],
+            "seed": CONFIG["seed"],
+        },
+        sort_keys=True,
+    )
+
+
 def figure_tables(wildcards):
     """The tables of a figure (metamers.figures.FIGURES), in the order its drawing function takes them."""
     return [f"{RESULTS}/tables/{table}" for table in FIGURES[wildcards.figure].tables]
@@ -241,7 +278,9 @@ def final_outputs():
         f"{RESULTS}/tables/null_thresholds.csv",
         f"{RESULTS}/tables/representation.csv",
         f"{RESULTS}/tables/ood.csv",
-        *[f for name in FIGURES for f in figure_files(name)],
+        f"{RESULTS}/tables/transfer_by_relation.csv",
+        *([f"{RESULTS}/tables/inversions.csv"] if INVERSION else []),
+        *[f for name in STUDY_FIGURES for f in figure_files(name)],
     ]
 
 

@@ -31,4 +31,4 @@ rule figure:
 rule figures:
     """Every figure; `snakemake --cores 2 figures --forcerun figure` redraws them from the tables."""
     input:
-        [f for name in FIGURES for f in figure_files(name)],
+        [f for name in STUDY_FIGURES for f in figure_files(name)],

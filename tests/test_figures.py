@@ -151,3 +151,29 @@ def test_msp_histograms_count_references_once_and_only_passing_metamers():
     assert labels == ["references (n=3)", "passing metamers (n=2)"]
     heights = [round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0]
     assert sorted(heights) == [50.0, 50.0, 100.0]  # references all at 0.9; the two passing metamers at 0.3 and 0.4
+
+
+def test_transfer_by_relation_draws_one_line_per_relation_with_pair_intervals():
+    from metamers.figures import transfer_by_relation
+
+    rows = []
+    for relation, base in (("self", 1.0), ("other_architecture", 0.5)):
+        for k, (label, low, high) in enumerate((("0.00-0.50", 0.0, 0.5), ("1 (logits)", 1.0, 1.0))):
+            for measure in ("recognizability", "debiased_cka"):
+                value = base - 0.1 * k
+                rows.append({"method": "m", "relation": relation, "depth_bin": label, "depth_low": low,
+                             "depth_high": high, "measure": measure, "value": value, "ci_pairs_low": value - 0.05,
+                             "ci_pairs_high": value + 0.05})
+    fig = transfer_by_relation(pd.DataFrame(rows))
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert top.get_ylabel() == "passing metamers recognized (%)" and bottom.get_ylabel() == "debiased CKA"
+    series = {c.get_label(): c for c in top.containers}
+    assert sorted(series) == ["other architecture", "self"]
+    np.testing.assert_allclose(series["self"].lines[0].get_ydata(), [100, 90])   # recognizability in percent
+    np.testing.assert_allclose(series["other architecture"].lines[0].get_ydata(), [50, 40])
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["0.00-0.50", "1 (logits)"]
+    spans = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in bottom.containers
+                   for seg in c.lines[2][0].get_segments())
+    assert spans == [0.1] * 4  # every interval bar spans ci_pairs_high - ci_pairs_low
+    empty = transfer_by_relation(pd.DataFrame(rows).iloc[:0])
+    assert "no metamer passed" in empty.axes[0].texts[0].get_text()

@@ -54,6 +54,7 @@ def study(study_config, tmp_path_factory):
     config["metamer_test"] = {"n_pairs": 100, "statistics": ["pearson", "snr_db"], "pool": {"type": "mnist",
                                                                                           "per_class": 3}}
     config["figures"] = {"grid_images": 2, "formats": ["png", "pdf"]}
+    config["inversion"] = {"images": 2, "method": {"iterations": 8}}
     config = validate_config(config)
     paths = SimpleNamespace(
         nulls=[tmp / "nulls" / f"{layer}.h5" for layer in LAYERS],
@@ -92,6 +93,16 @@ def study(study_config, tmp_path_factory):
          input=Files(rows=[str(parts / "r.csv")], ood=[str(parts / "o.csv")], images=[str(parts / "i.csv")]),
          output=Files(rows=str(tmp / "tables" / "representation.csv"), ood=str(tmp / "tables" / "ood.csv"),
                       images=str(tmp / "tables" / "representation_images.csv")))
+    rule("layer_depths", config, tmp, output=Files([str(tmp / "tables" / "layer_depths.csv")]))
+    rule("transfer_by_relation", config, tmp,
+         input=Files(recognizability=str(paths.recognizability), representation=str(tmp / "tables" / "representation.csv"),
+                     depths=str(tmp / "tables" / "layer_depths.csv")),
+         output=Files([str(tmp / "tables" / "transfer_by_relation.csv")]))
+    inverted = tmp / "inversions" / "lenet5_standard.h5"
+    rule("inversion", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))), output=Files([str(inverted)]),
+         evaluator="lenet5_standard")
+    rule("inversion_table", config, tmp, input=Files([str(inverted)]),
+         output=Files(csv=str(tmp / "tables" / "inversions.csv"), npz=str(tmp / "tables" / "inversions.npz")))
     return SimpleNamespace(config=config, paths=paths, tmp=tmp,
                            model=load_model(config["models"], "lenet5_standard"))
 
@@ -199,7 +210,7 @@ def test_figure_job_names_its_tables_when_given_others(study):
 
 
 def test_a_rule_without_a_job_is_named(study):
-    with pytest.raises(KeyError, match="unknown rule 'all'; valid: generate, null_distribution"):
+    with pytest.raises(KeyError, match="unknown rule 'all'; valid: train_model, generate, null_distribution"):
         rule("all", study.config, study.tmp)
     assert (study.tmp / "logs" / "all.log").read_text().count("unknown rule 'all'") >= 1  # the log says why
     # every rule of the workflow that runs a script runs one job of the table, and the table has no other
@@ -209,4 +220,4 @@ def test_a_rule_without_a_job_is_named(study):
     smk = "".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.smk"))
     scripted = [m.group(1) for m in re.finditer(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk, re.M | re.S)
                 if "script:" in m.group(2)]
-    assert sorted(RULES) == sorted(scripted) and len(RULES) == 12
+    assert sorted(RULES) == sorted(scripted) and len(RULES) == 17

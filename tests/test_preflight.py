@@ -176,8 +176,14 @@ def test_an_unknown_evaluator_layer_is_reported_before_any_job(tmp_path, imgs):
     assert len(problems) == 1 and problems[0].startswith(
         "evaluator 'rob', layers ['relu2', 'relu9']: model 'rob' has no layer(s) ['relu9']; valid layers: conv1")
     config["evaluators"]["rob"]["layers"] = ["relu2"]
+    config["inversion"].pop("layers")  # filled in from the evaluators' layers when the config was loaded
     report = check_study(validate_config(config))
-    assert report.problems == [] and "  std: relu1" in report.checked and "  rob: relu2" in report.checked
+    assert report.problems == [] and "  std: relu1; inverted at relu1" in report.checked
+    assert "  rob: relu2; inverted at relu2" in report.checked
+    config["inversion"]["layers"] = {"rob": ["relu3", "relu8"]}  # inverted at a layer it is not read at
+    problems = preflight(validate_config(config))
+    assert len(problems) == 1 and problems[0].startswith(
+        "evaluator 'rob', layers ['relu2', 'relu3', 'relu8']: model 'rob' has no layer(s) ['relu8']")
 
 
 def test_fake_relu_on_a_non_relu_layer_and_bad_image_root_are_reported(tmp_path):
@@ -221,6 +227,7 @@ def test_weight_files_of_each_source_are_the_documented_paths(tmp_path, monkeypa
                "threat_model": "Linf", "model_dir": str(tmp_path / "rbm")},
         "timm": {"source": "timm", "name": "resnet18", "checkpoint": "ckpt/r18.pth"},
         "ck": {"source": "checkpoint", "architecture": "cifar_resnet20", "path": "w/resnet20.th"},
+        "tr": {"source": "train", "architecture": "mlp", "path": "results/models/tr.pt"},  # path: validate_config's
     }
     package = Path(importlib.util.find_spec("advertorch_examples").submodule_search_locations[0])
     expected = {
@@ -229,6 +236,7 @@ def test_weight_files_of_each_source_are_the_documented_paths(tmp_path, monkeypa
         "rb": tmp_path / "rbm" / "cifar10" / "Linf" / "Carmon2019Unlabeled.pt",
         "timm": Path("ckpt/r18.pth"),
         "ck": Path("w/resnet20.th"),
+        "tr": Path("results/models/tr.pt"),
     }
     assert {name: weight_files(models, name) for name in models} == {k: [v] for k, v in expected.items()}
     assert expected["adv"].is_file()  # the installed package's own file

@@ -272,6 +272,22 @@ def test_reduction_is_reproducible_from_its_seed_and_keeps_narrow_layers():
         Reduction.from_config({"type": "pca"})
 
 
+def test_kept_projection_blocks_give_the_values_drawn_afresh(monkeypatch):
+    from metamers.stats import reduction
+
+    x = torch.randn(3, 9000)  # three blocks of units
+    reduction._BLOCKS.clear()
+    fresh = random_projection(x, 64, 7)
+    assert len(reduction._BLOCKS) == 3
+    kept = random_projection(x, 64, 7)  # from the kept blocks
+    monkeypatch.setattr(reduction, "CACHE_BYTES", 0)
+    reduction._BLOCKS.clear()
+    assert torch.equal(fresh, kept) and torch.equal(fresh, random_projection(x, 64, 7)) and not reduction._BLOCKS
+    monkeypatch.setattr(reduction, "CACHE_BYTES", 4096 * 64 * 4)  # room for one block: the oldest go
+    random_projection(x, 64, 7)
+    assert list(reduction._BLOCKS) == [(7, 2, 9000 - 2 * 4096, 64)]
+
+
 def test_random_projection_moves_rsa_and_cka_little_on_a_real_layer():
     """LeNet-5 relu1 (25,088 units) of 40 MNIST test digits and of noisy copies of them: the
     measures of the projected activations (4,096 values) against those of the full layer."""

@@ -15,7 +15,8 @@ from slurm_cluster import ClusterUnavailable, start
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability", "representation_activations"}
+GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability", "representation_activations",
+             "inversion"}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def slurm_run(cluster, repo, study_config, tmp_path_factory):
     config["methods"] = {"adam": {"iterations": 5, "check_every": 5}}
     config["metamer_test"] = {"n_pairs": 45, "statistics": ["pearson"]}
     config["figures"]["formats"] = ["png"]
+    config["inversion"] = {"method": {"iterations": 5}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--directory", str(work),
            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
@@ -65,7 +67,8 @@ def test_outputs_are_complete(slurm_run):
                                                   "metamer_test_by_layer", "null_histograms", "pass_by_iteration",
                                                   "iterations_vs_distance", "representation_heatmap",
                                                   "representation_vs_recognizability", "ood_by_layer",
-                                                  "msp_histograms", "mds_embedding"))
+                                                  "msp_histograms", "mds_embedding", "transfer_by_relation",
+                                                  "inversion_panels"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import TEST_CONFIG
 
-from metamers.config import generator_layers, load_config, representation_evaluators
+from metamers.config import generator_layers, inversion_layers, load_config, representation_evaluators
 from metamers.data import batch_ids, load_image_set
 from metamers.figures import FIGURES
 from metamers.stats.metamer_test import METAMER_TEST_COLUMNS
@@ -45,6 +45,7 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
         "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
         "representation_activations": 8, "representation": 8, "representation_table": 1,
+        "inversion": 2, "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
     }
 
 
@@ -66,7 +67,35 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
         "representation_activations": methods * generators * len(representation_evaluators(config)),
         "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
+        "inversion": len(inversion_layers(config)), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
     }
+
+
+def test_a_study_without_inversions_has_no_inversion_jobs_or_figure(repo, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["inversion"] = {"images": 0}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"))
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert "inversion" not in counts and "inversion_table" not in counts
+    assert counts["figure"] == len(FIGURES) - 1 and "inversion_panels" not in out.stdout
+
+
+def test_a_trained_model_is_trained_before_the_jobs_that_load_it(repo, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["models"]["mlp0"] = {"source": "train", "architecture": "mlp", "seed": 0, "data": {"type": "mnist"}}
+    config["evaluators"] = ["lenet5_standard", "lenet5_robust", "mlp0"]  # mlp0 only classifies
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"))
+    assert out.returncode == 0, out.stdout
+    assert job_counts(out.stdout)["train_model"] == 1
+    jobs = re.split(r"^(?=rule \w+:)", out.stdout, flags=re.M)
+    train = next(j for j in jobs if "rule train_model:" in j)
+    assert "output: results/models/mlp0.pt, results/models/mlp0.json" in train
+    recognizability = [j for j in jobs if "rule recognizability:" in j]
+    assert len(recognizability) == 4 and all("results/models/mlp0.pt" in j for j in recognizability)
+    assert not any("results/models/mlp0.pt" in j for j in jobs if "rule generate:" in j)
 
 
 def test_the_dag_is_built_without_torch(repo):
@@ -119,6 +148,7 @@ def tiny_run(repo, study_config, tmp_path_factory):
     config["metamer_test"] = {"n_pairs": 300, "statistics": ["spearman", "snr_db"], "n_draws": 2,
                               "pool": {"type": "mnist", "per_class": 3}}
     config["figures"]["grid_images"] = 2
+    config["inversion"] = {"images": 2, "method": {"iterations": 10}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(repo, "--cores", "2", "--directory", str(work), "--configfile", str(work / "config.yaml"))
     assert out.returncode == 0, out.stdout[-5000:]
@@ -141,7 +171,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     figures = sorted(p.name for p in (results / "figures").iterdir())
     names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
              "pass_by_iteration", "iterations_vs_distance", "representation_heatmap", "representation_vs_recognizability",
-             "ood_by_layer", "msp_histograms", "mds_embedding")
+             "ood_by_layer", "msp_histograms", "mds_embedding", "transfer_by_relation", "inversion_panels")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]
@@ -203,6 +233,12 @@ def test_report_bundles_every_figure_with_its_caption(repo, tiny_run):
     study = re.search(r"Study: models ([\w, ]+);", text)
     assert study and set(study.group(1).split(", ")) == {"lenet5_standard", "lenet5_robust"}
     assert "feather2023 (6 iterations)" in text
+    assert any(n.endswith("inversion_panels.png") for n in names) and "What each model keeps" in text
+
+
+def test_every_registered_figure_has_a_caption(repo):
+    captioned = re.findall(r'snakemake\.wildcards\.figure == "(\w+)"', (repo / "report" / "figure.rst").read_text())
+    assert sorted(captioned) == sorted(FIGURES)
 
 
 def test_replacing_a_weight_file_reruns_the_jobs_that_load_it(repo, tiny_run, tmp_path):

@@ -30,6 +30,7 @@ def _config(repo: Path, work: Path) -> Path:
     config["checkpoint_every"] = 100
     config["metamer_test"] = {"n_pairs": 45, "statistics": ["pearson"]}
     config["figures"]["formats"] = ["png"]
+    config["inversion"] = {"method": {"iterations": 5}}
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -17,8 +17,10 @@ from typing import Any
 from ..registry import Registry
 from .convergence import iterations_vs_distance, pass_by_iteration
 from .grid import grid_images, metamer_grid
+from .inversion import inversion_panels
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
+from .relations import transfer_by_relation
 from .representation import (
     mds_embedding,
     msp_histograms,
@@ -41,17 +43,32 @@ class Figure:
         The file names of its tables under ``results/tables``, in the order ``draw`` takes them.
     options
         ``config -> keyword options`` of ``draw``.
+    drawn
+        ``config -> bool``: whether the study draws it (a figure of an optional stage is not drawn
+        when the config turns the stage off).
     """
 
     draw: Callable[..., Any]
     tables: tuple[str, ...]
     options: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda config: {})
+    drawn: Callable[[Mapping[str, Any]], bool] = field(default=lambda config: True)
 
 
 def _null_layers(config: Mapping[str, Any]) -> dict[str, Any]:
     from ..config import null_layers
 
     return {"layers": null_layers(config)}
+
+
+def _inverts(config: Mapping[str, Any]) -> bool:
+    from ..config import inversion_layers
+
+    return bool(inversion_layers(config))
+
+
+def study_figures(config: Mapping[str, Any]) -> list[str]:
+    """The names of the figures a (validated) config's study draws, in registry order."""
+    return [name for name in FIGURES if FIGURES[name].drawn(config)]
 
 
 #: Figure name -> :class:`Figure`.
@@ -71,8 +88,11 @@ FIGURES.register("representation_vs_recognizability",
 FIGURES.register("ood_by_layer", Figure(ood_by_layer, ("ood.csv",)))
 FIGURES.register("msp_histograms", Figure(msp_histograms, ("representation_images.csv",)))
 FIGURES.register("mds_embedding", Figure(mds_embedding, ("representation_images.csv",)))
+FIGURES.register("transfer_by_relation", Figure(transfer_by_relation, ("transfer_by_relation.csv",)))
+FIGURES.register("inversion_panels", Figure(inversion_panels, ("inversions.csv", "inversions.npz"), drawn=_inverts))
 
-__all__ = ["FIGURES", "Figure", "grid_images", "iterations_vs_distance", "mds_embedding", "metamer_grid",
+__all__ = ["FIGURES", "Figure", "grid_images", "inversion_panels", "iterations_vs_distance", "mds_embedding",
+           "metamer_grid", "study_figures",
            "metamer_test_by_layer", "msp_histograms", "null_histograms", "ood_by_layer", "pass_by_iteration",
            "recognizability_by_layer", "representation_heatmap", "representation_vs_recognizability",
-           "transfer_heatmap"]
+           "transfer_by_relation", "transfer_heatmap"]

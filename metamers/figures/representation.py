@@ -39,7 +39,7 @@ def representation_heatmap(rows: pd.DataFrame, measures: Sequence[str] = DEFAULT
     """One heatmap per (method, measure) row and (generator, evaluator) column: generation layer
     (rows, early to late) x evaluator layer (columns, by depth), each cell the measure over the
     metamers that passed the metamer test (grey: fewer than the measure needs)."""
-    from .style import plt, sns
+    from .style import annotated_heatmap, plt
 
     rows = rows[rows["passing_only"].astype(bool) & rows["measure"].isin(measures)]
     methods = list(dict.fromkeys(rows["method"]))
@@ -61,10 +61,9 @@ def representation_heatmap(rows: pd.DataFrame, measures: Sequence[str] = DEFAULT
             vmin = 0.0 if measure.startswith(("at_threshold", "null_percentile")) or not values.notna().any() \
                 else min(0.0, float(values.min()))
             vmax = 100 if measure.startswith("null_percentile") else 1
-            sns.heatmap(table, ax=ax, vmin=vmin, vmax=vmax, cmap="magma", annot=True, fmt=".2f",
-                        annot_kws={"fontsize": 6}, cbar=c == len(pairs) - 1,
-                        cbar_kws={"label": SHORT_LABELS.get(measure, measure)} if c == len(pairs) - 1 else None,
-                        linewidths=0.5, linecolor="white")
+            labels = np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}", otypes=[object])(table.to_numpy())
+            annotated_heatmap(ax, table, labels, vmin, vmax, "magma", fontsize=6,
+                              colorbar=SHORT_LABELS.get(measure, measure) if c == len(pairs) - 1 else None)
             ax.set_title(f"{method}\n{gen} → {evaluator}", fontsize=7)
             ax.set_xlabel("evaluator layer" if r == len(panel_rows) - 1 else "")
             ax.set_ylabel("generation layer" if c == 0 else "")

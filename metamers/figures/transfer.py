@@ -15,7 +15,7 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
     """Per method: rows generator x layer (early to late), columns evaluator; each cell the % of
     the metamers that passed the metamer test which the evaluator recognizes, with their number
     (grey, "n=0": no passing metamer)."""
-    from .style import plt, sns
+    from .style import annotated_heatmap, plt
 
     methods = list(dict.fromkeys(transfer["method"]))
     evaluators = list(dict.fromkeys(transfer["evaluator"]))
@@ -33,12 +33,9 @@ def transfer_heatmap(transfer: pd.DataFrame) -> plt.Figure:
         labels = np.vectorize(lambda p, n: "" if np.isnan(p) else f"{p:.0f}\nn={n:.0f}")(
             table.to_numpy(), counts.to_numpy())
         ax.set_facecolor("0.85")
-        sns.heatmap(
-            table, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=labels, fmt="", annot_kws={"fontsize": 7},
-            cbar=ax is axes[0, -1], cbar_kws={"label": "passing metamers recognized (% correct)"},
-            linewidths=0.5, linecolor="white",
-        )
-        for (r, c), p in np.ndenumerate(table.to_numpy()):  # seaborn leaves the empty (grey) cells bare
+        annotated_heatmap(ax, table, labels, 0, 100, "viridis", fontsize=7,
+                          colorbar="passing metamers recognized (% correct)" if ax is axes[0, -1] else None)
+        for (r, c), p in np.ndenumerate(table.to_numpy()):  # the empty (grey) cells say why
             if np.isnan(p):
                 ax.text(c + 0.5, r + 0.5, "n=0", ha="center", va="center", fontsize=7, color="0.3")
         ax.set_title(f"method: {method}")

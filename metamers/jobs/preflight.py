@@ -88,6 +88,8 @@ def _check_model(
     source = models.get(name, {}).get("source")
     generators = [m for gen in config["generators"] for m in generator_models(config, gen)]
     roles = [r for r, members in (("generator", generators), ("evaluator", config["evaluators"])) if name in members]
+    if source == "train":
+        return _check_trained_model(config, name, roles, result)
     try:
         files = weight_files(models, name)
     except Exception as err:  # noqa: BLE001 - loading would fail the same way; report and go on
@@ -119,6 +121,41 @@ def _check_model(
         f"{model.num_classes} classes"
     )
     result.checked.extend(f"    weight file {p}" for p in files)
+    return model
+
+
+def _check_trained_model(config: Mapping[str, Any], name: str, roles: Sequence[str], result: PreflightResult
+                         ) -> Any | None:
+    """A model the workflow trains: its training set is on disk, and its architecture (the
+    checkpoint when it exists, else the untrained network of its seed) has what is checked."""
+    from ..data.training_sets import TRAINING_SETS
+    from ..models.sources.train import untrained
+    from ..models.training_settings import resolve_training
+
+    spec = config["models"][name]
+    try:
+        settings = resolve_training(name, spec)
+        data = dict(settings["data"])
+        files = TRAINING_SETS[data.pop("type")].files(data)
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        result.problems.append(_model_problem(name, _message(err)))
+        return None
+    absent = [str(p) for p in files if not p.exists()]
+    if absent:
+        result.problems.append(f"model {name!r}: training set {settings['data']['type']!r} is not on disk: "
+                               f"{', '.join(absent)}")
+        return None
+    path = Path(spec["path"])
+    try:
+        model = load_model(config["models"], name, "cpu") if path.is_file() else untrained(name, spec)
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        result.problems.append(_model_problem(name, _message(err)))
+        return None
+    result.checked.append(
+        f"  {name} (train, {settings['architecture']}, {settings['training']['style']}, seed {settings['seed']}; "
+        f"{', '.join(roles)}): input {tuple(model.input_shape)}, {model.num_classes} classes; checkpoint {path} "
+        f"({'exists' if path.is_file() else 'written by rule train_model'}); training set "
+        f"{', '.join(str(p) for p in files)}")
     return model
 
 
@@ -293,22 +330,25 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
 
 
 def _check_evaluator_layers(config: Mapping[str, Any], loaded: Mapping[str, Any], result: PreflightResult) -> None:
-    """Every representation layer of every evaluator that no generator matches (those are
-    checked, and reported, as generator layers): one forward pass of a zero input."""
+    """Every layer of every evaluator that the representation test reads or the inversions invert
+    and that no generator matches (those are checked, and reported, as generator layers): one
+    forward pass of a zero input."""
     import torch
 
-    from ..config import null_targets
+    from ..config import inversion_layers, null_targets
     from ..models.layers import LayerReader
 
     matched = null_targets(config, list(config["generators"]))
-    result.checked.append("evaluator layers of the representation test:")
+    inverted = inversion_layers(config)
+    result.checked.append("evaluator layers of the representation test (and of the inversions):")
     for name, entry in config["evaluators"].items():
         model = loaded.get(name)
-        if model is None or not entry["layers"]:
+        layers = list(dict.fromkeys([*entry["layers"], *inverted.get(name, [])]))
+        if model is None or not layers:
             if model is not None:
                 result.checked.append(f"  {name}: none (it only classifies)")
             continue
-        own = [layer for layer in entry["layers"] if layer not in matched.get(name, [])]
+        own = [layer for layer in layers if layer not in matched.get(name, [])]
         try:
             if own:
                 with torch.no_grad():
@@ -316,7 +356,8 @@ def _check_evaluator_layers(config: Mapping[str, Any], loaded: Mapping[str, Any]
         except Exception as err:  # noqa: BLE001 - every failure is reported
             result.problems.append(f"evaluator {name!r}, layers {own}: {_message(err)}")
         else:
-            result.checked.append(f"  {name}: {', '.join(entry['layers'])}")
+            inv = f"; inverted at {', '.join(inverted[name])}" if inverted.get(name) else ""
+            result.checked.append(f"  {name}: {', '.join(entry['layers']) or 'none'}{inv}")
 
 
 def preflight(config: Mapping[str, Any]) -> list[str]:

@@ -1,20 +1,19 @@
-"""Network architectures that the ``checkpoint`` source builds itself (for local checkpoints).
+"""Network architectures that the ``checkpoint`` and ``train`` sources build themselves
+(registered, without importing torch, in :mod:`.architecture_specs`).
 
-Only architectures whose weights we load from files that are not tied to a model zoo
-live here; torchvision, timm and RobustBench models come from those libraries.
+Only architectures whose weights come from local files (checkpoints, or models the workflow
+trains) live here; torchvision, timm and RobustBench models come from those libraries.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..registry import Registry
 
 
 class LeNet5(nn.Module):
@@ -39,6 +38,46 @@ class LeNet5(nn.Module):
         x = self.maxpool2(self.relu2(self.conv2(x)))
         x = self.relu3(self.linear1(self.flatten(x)))
         return self.linear2(x)
+
+
+class MLP(nn.Module):
+    """A two-hidden-layer perceptron for 28 x 28 grey images: 784 -> 256 -> 128 -> classes."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear1 = nn.Linear(28 * 28, 256)
+        self.relu1 = nn.ReLU()
+        self.linear2 = nn.Linear(256, 128)
+        self.relu2 = nn.ReLU()
+        self.linear3 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.linear1(self.flatten(x)))
+        return self.linear3(self.relu2(self.linear2(x)))
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional network for 28 x 28 grey images: two 5 x 5 convolutions (16 and 32
+    channels) with ReLU and 2 x 2 max pooling, then 1568 -> 64 -> classes."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, kernel_size=5, padding=2)
+        self.relu1 = nn.ReLU()
+        self.maxpool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(16, 32, kernel_size=5, padding=2)
+        self.relu2 = nn.ReLU()
+        self.maxpool2 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.linear1 = nn.Linear(7 * 7 * 32, 64)
+        self.relu3 = nn.ReLU()
+        self.linear2 = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool1(self.relu1(self.conv1(x)))
+        x = self.maxpool2(self.relu2(self.conv2(x)))
+        return self.linear2(self.relu3(self.linear1(self.flatten(x))))
 
 
 class _OptionAShortcut(nn.Module):
@@ -102,23 +141,12 @@ class CifarResNet(nn.Module):
         return self.linear(self.flatten(self.avgpool(x)))
 
 
-#: Architectures a ``checkpoint`` model may name: builder taking ``num_classes``,
-#: and the input shape, class count and normalisation they are defined with.
-ARCHITECTURES: Registry[dict[str, Any]] = Registry("architecture")
-for _depth in (20, 32, 44, 56):
-    ARCHITECTURES.register(f"cifar_resnet{_depth}", {
-        "build": functools.partial(CifarResNet, _depth),
-        "input_shape": (3, 32, 32),
-        "num_classes": 10,
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-    })
-ARCHITECTURES.register("lenet5", {"build": LeNet5, "input_shape": (1, 28, 28), "num_classes": 10, "mean": (0.0,),
-                                  "std": (1.0,)})
-
-
 def build_architecture(name: str, num_classes: int | None = None) -> nn.Module:
-    """Instantiate a registered architecture by name (unknown names list the valid ones)."""
+    """Instantiate a registered architecture (:data:`~.architecture_specs.ARCHITECTURES`) by
+    name; unknown names list the valid ones."""
+    from .architecture_specs import ARCHITECTURES
+
     spec = ARCHITECTURES[name]
-    build: Callable[..., nn.Module] = spec["build"]
-    return build(num_classes=num_classes or spec["num_classes"])
+    module, cls = spec["build"].split(":")
+    build: Callable[..., nn.Module] = getattr(importlib.import_module(module), cls)
+    return build(**spec.get("options", {}), num_classes=num_classes or spec["num_classes"])

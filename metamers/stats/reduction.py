@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
@@ -37,9 +39,27 @@ from ..registry import Registry
 BLOCK_UNITS = 4096
 
 
+#: Projection blocks kept for reuse, at most this many bytes in all (a job reduces the same layer
+#: for its references and for every metamer set; drawing a 25,088 x 4,096 matrix takes a second).
+CACHE_BYTES = 1 << 30
+_BLOCKS: OrderedDict[tuple[int, int, int, int], torch.Tensor] = OrderedDict()
+
+
 def _projection_block(seed: int, block: int, rows: int, k: int) -> torch.Tensor:
+    """Rows ``block * BLOCK_UNITS ...`` of the seeded Gaussian matrix (the same values whether
+    drawn now or kept from an earlier call)."""
+    key = (int(seed), int(block), int(rows), int(k))
+    if key in _BLOCKS:
+        _BLOCKS.move_to_end(key)
+        return _BLOCKS[key]
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), int(block)]).generate_state(1)[0]))
-    return torch.randn(rows, k, generator=gen, dtype=torch.float32)
+    values = torch.randn(rows, k, generator=gen, dtype=torch.float32)
+    size = values.numel() * values.element_size()
+    if size <= CACHE_BYTES:
+        while _BLOCKS and sum(v.numel() * v.element_size() for v in _BLOCKS.values()) + size > CACHE_BYTES:
+            _BLOCKS.popitem(last=False)
+        _BLOCKS[key] = values
+    return values
 
 
 def random_projection(x: torch.Tensor, k: int, seed: int) -> torch.Tensor:

@@ -69,6 +69,14 @@ METHOD_PRESETS.register("adam_cosine", {
     "optimizer": "adam", "iterations": 1000, "lr": 0.1, "schedule": {"type": "cosine", "eta_min": 0.001},
     **copy.deepcopy(_PUBLISHED),
 })
+# Inverting a representation (config section ``inversion``): the adam_cosine steps for 500
+# iterations, with the image priors of Mahendran and Vedaldi (2015), total variation (beta 2)
+# and the alpha-norm (alpha 6), each of weight 1 (their optimizer was SGD with momentum: a deviation).
+METHOD_PRESETS.register("inversion", {
+    "optimizer": "adam", "iterations": 500, "lr": 0.1, "schedule": {"type": "cosine", "eta_min": 0.001},
+    **copy.deepcopy(_PUBLISHED),
+    "priors": [{"type": "total_variation", "weight": 1.0, "beta": 2.0}, {"type": "alpha_norm", "weight": 1.0, "alpha": 6.0}],
+})
 METHOD_PRESETS.register("sgd_momentum", {
     "optimizer": "sgd", "iterations": 2000, "lr": 0.1, "momentum": 0.9, "nesterov": True,
     "schedule": {"type": "constant"}, **copy.deepcopy(_PUBLISHED),

@@ -10,9 +10,11 @@ A config entry names a model and its *source*::
       vit_tiny:        {source: timm, name: vit_tiny_patch16_224, checkpoint: ckpt/vit.pth}
       resnet20:        {source: checkpoint, architecture: cifar_resnet20,
                         path: ../shared/weights/cifar10-resnet/resnet20-12fca82f.th}
+      mlp_seed1:       {source: train, architecture: mlp, seed: 1, data: {type: mnist},
+                        training: {style: pgd, epsilon: 0.3}}
 """
 
-from . import advertorch, checkpoint, robustbench, timm, torchvision  # noqa: F401 - they register themselves
+from . import advertorch, checkpoint, robustbench, timm, torchvision, train  # noqa: F401 - they register themselves
 from .base import (
     SOURCES,
     ModelLoadError,

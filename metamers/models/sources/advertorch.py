@@ -46,7 +46,8 @@ def advertorch_weight_file(name: str, spec: Mapping[str, Any]) -> Path:
 
 
 def load_advertorch(name: str, spec: Mapping[str, Any]) -> Classifier:
-    from ..architectures import ARCHITECTURES, build_architecture
+    from ..architecture_specs import ARCHITECTURES
+    from ..architectures import build_architecture
 
     path = advertorch_weight_file(name, spec)
     net = load_weights(build_architecture("lenet5"), path, name)

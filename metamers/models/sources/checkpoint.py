@@ -1,4 +1,4 @@
-"""Source ``checkpoint``: an architecture of :data:`~metamers.models.architectures.ARCHITECTURES`
+"""Source ``checkpoint``: an architecture of :data:`~metamers.models.architecture_specs.ARCHITECTURES`
 plus a local state dict."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ _files = file_named_by("path", "architecture")
 
 
 def load_checkpoint(name: str, spec: Mapping[str, Any]) -> Classifier:
-    from ..architectures import ARCHITECTURES, build_architecture
+    from ..architecture_specs import ARCHITECTURES
+    from ..architectures import build_architecture
 
     (path,) = _files(name, spec)
     defaults = lookup(ARCHITECTURES, spec["architecture"], "architecture", ModelLoadError, context=f"model {name!r}: ")

@@ -1,0 +1,93 @@
+"""Rules ``layer_depths`` and ``transfer_by_relation``: the normalized depth of every layer the
+study matches or reads, and recognizability and the representation test by relation between
+models (:mod:`metamers.relations`, :mod:`metamers.stats.by_relation`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import generator_layers, generator_targets, null_targets
+from ..relations import relation
+from ..stats.by_relation import (
+    BY_RELATION_COLUMNS,
+    depth_bin,
+    recognizability_by_relation,
+    representation_by_relation,
+)
+from ..tables import read_tables, write_table
+
+log = logging.getLogger(__name__)
+
+#: Columns of ``layer_depths.csv``: one row per (model, layer) the study matches or reads.
+LAYER_DEPTH_COLUMNS = ["model", "layer", "depth", "n_modules"]
+
+
+def layer_depths(config: Mapping[str, Any], out_path: str | Path) -> Path:
+    """Rule ``layer_depths``: load every model once (on the CPU) and write the normalized depth of
+    each of its generator and evaluator layers (:func:`metamers.models.layers.layer_depth`)."""
+    from ..models.layers import layer_depth
+    from ..models.loading import load_model
+
+    rows = []
+    for model_name, layers in null_targets(config).items():
+        model = load_model(config["models"], model_name, "cpu")
+        rows.extend({"model": model_name, "layer": layer, "depth": layer_depth(model, layer),
+                     "n_modules": len(model.layer_names())} for layer in layers)
+    return write_table(pd.DataFrame(rows, columns=LAYER_DEPTH_COLUMNS), out_path)
+
+
+def generation_depths(config: Mapping[str, Any], depths: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(generator, layer) -> the generation layer's normalized depth: its target's, or the mean of
+    a joint generator's targets'."""
+    known = {(r.model, r.layer): float(r.depth) for r in depths.itertuples()}
+    out = {}
+    for gen in config["generators"]:
+        for layer in generator_layers(config, gen):
+            targets = generator_targets(config, gen, layer)
+            missing = [f"{t.model}/{t.layer}" for t in targets if (t.model, t.layer) not in known]
+            if missing:
+                raise ValueError(f"layer_depths.csv has no depth of {missing}")
+            out[(gen, layer)] = float(np.mean([known[(t.model, t.layer)] for t in targets]))
+    return out
+
+
+def _with_relation(frame: pd.DataFrame, config: Mapping[str, Any], depth: Mapping[tuple[str, str], float],
+                   edges: list[float]) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["relation"] = [relation(config, g, e) for g, e in zip(frame["generator"], frame["evaluator"])]
+    frame["depth"] = [depth[(g, layer)] for g, layer in zip(frame["generator"], frame["layer"])]
+    bins = [depth_bin(d, edges) for d in frame["depth"]]
+    frame["depth_bin"] = [b[0] for b in bins]
+    frame["depth_low"] = [b[1] for b in bins]
+    frame["depth_high"] = [b[2] for b in bins]
+    return frame
+
+
+def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | Path,
+                         representation_path: str | Path, depths_path: str | Path, out_path: str | Path) -> Path:
+    """Rule ``transfer_by_relation``: ``transfer_by_relation.csv`` (:data:`BY_RELATION_COLUMNS`)."""
+    settings = config["relations"]
+    edges, seed = list(settings["depth_bins"]), int(config["seed"])
+    depth = generation_depths(config, pd.read_csv(depths_path))
+    rec = pd.read_csv(recognizability_path)
+    rec = rec[rec["passed_metamer_test"].astype(bool)]
+    rec = _with_relation(rec.assign(correct=(rec["evaluator_pred_metamer"] == rec["true_label"]).astype(float)),
+                         config, depth, edges)
+    rows = recognizability_by_relation(rec, settings["n_bootstrap"], settings["confidence"], seed)
+    rep = read_tables([representation_path])
+    rep = rep[rep["passing_only"].astype(bool) & rep["measure"].isin(settings["measures"])]
+    if len(rep):
+        sets = (rep.groupby(["method", "generator", "layer", "evaluator", "measure"], sort=False)
+                .agg(value=("value", "mean"), n_images=("n_images", "first")).reset_index())
+        rows += representation_by_relation(_with_relation(sets, config, depth, edges), settings["n_bootstrap"],
+                                           settings["confidence"], seed)
+    table = pd.DataFrame(rows, columns=BY_RELATION_COLUMNS)
+    table["n_bootstrap"], table["confidence"], table["seed"] = settings["n_bootstrap"], settings["confidence"], seed
+    log.info("transfer by relation: %d rows, relations %s", len(table), sorted(set(table["relation"])))
+    return write_table(table.sort_values(["method", "measure", "relation", "depth_low"], kind="stable"), out_path)
