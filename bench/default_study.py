@@ -5,8 +5,9 @@ Target (issue 2): under 15 minutes on a 2-core machine without a GPU.
     python bench/default_study.py [--cores 2] [--configfile config.yaml] [--keep DIR]
 
 Prints one row per rule (jobs, summed and longest job seconds, largest peak memory, from
-Snakemake's benchmark files), the total wall time, and a last line
-``RESULT seconds=<s> jobs=<n>``.
+Snakemake's benchmark files), the same summed by stage (training, generation, metamer test,
+recognizability, representation, figures; :data:`STAGES`), the total wall time, and a last line
+``RESULT seconds=<s> jobs=<n>``. Jobs run side by side, so stage seconds are job time, not wall time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+#: Rule -> the stage of the study it belongs to.
+STAGES = {
+    "train_model": "training",
+    "generate": "generation",
+    "null_distribution": "metamer test", "null_tables": "metamer test", "metamer_test": "metamer test",
+    "metamer_test_table": "metamer test",
+    "recognizability": "recognizability and transfer", "transfer_table": "recognizability and transfer",
+    "layer_depths": "recognizability and transfer", "transfer_by_relation": "recognizability and transfer",
+    "representation_activations": "representation", "representation": "representation",
+    "representation_table": "representation", "inversion": "representation", "inversion_table": "representation",
+    "grid_images": "figures", "figures": "figures",
+}
 
 
 def main() -> int:
@@ -56,6 +69,13 @@ def main() -> int:
         .round(1)
     )
     print(table.to_string())
+    unknown = sorted(set(table.index) - set(STAGES))
+    stages = (table.assign(stage=[STAGES.get(rule, "other") for rule in table.index]).groupby("stage", sort=False)
+              .agg(jobs=("jobs", "sum"), job_seconds=("total_s", "sum")).round(1))
+    order = [*dict.fromkeys(STAGES.values()), "other"]
+    print("\n" + stages.reindex([s for s in order if s in stages.index]).to_string())
+    if unknown:
+        print(f"(rules of no stage: {', '.join(unknown)})")
     print(f"\nwall time {seconds:.1f} s with --cores {args.cores} ({int(table['jobs'].sum())} jobs)")
     print(f"reproduce: python bench/default_study.py --cores {args.cores} --configfile {args.configfile}")
     print(f"RESULT seconds={seconds:.1f} jobs={int(table['jobs'].sum())}")

@@ -104,6 +104,11 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for name in config["evaluators"]:
         check("evaluators", lookup, config["models"], name, "model", KeyError, "configured")
     if not problems:
+        from .labels import class_map_problem
+
+        problems.extend(f"  evaluators: {p}" for name in config["evaluators"]
+                        if (p := class_map_problem(config, name)) is not None)
+    if not problems:
         config["evaluators"] = _evaluator_layers(config)
     for name, entry in config["methods"].items():
         check(f"methods.{name}", resolve_method, name, entry)
@@ -328,6 +333,7 @@ def schema_enums() -> dict[str, list[str]]:
     that the schema lists exactly these, so the schema and the code cannot drift apart."""
     from .data import IMAGE_SETS
     from .data.training_sets import TRAINING_SETS
+    from .labels import LABEL_SPACES
     from .models.training_settings import STYLES
     from .relations import TRAININGS
     from .models.sources import SOURCES
@@ -365,5 +371,7 @@ def schema_enums() -> dict[str, list[str]]:
         "models.*.data.type": TRAINING_SETS.names(),
         "models.*.training.style": list(STYLES),
         "models.*.tags.training": list(TRAININGS),
+        **{key: LABEL_SPACES.names() for key in ("images.labels", "metamer_test.pool.labels", "models.*.classes",
+                                                 "class_maps.*.from")},
         "representation.reduction.type": REDUCTIONS.names(),
     }

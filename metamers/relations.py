@@ -89,3 +89,15 @@ def relation(config: Mapping[str, Any], generator: str, evaluator: str) -> str:
         found = {model_relation(config, m, evaluator) for m in members}
         return found.pop() if len(found) == 1 else "mixed"
     return model_relation(config, members[0], evaluator)
+
+
+def model_order(config: Mapping[str, Any]) -> list[str]:
+    """The study's models ordered by family, then training (standard first), then instance, for
+    matrices whose neighbours should be related."""
+    from .models.loading import study_models
+
+    def key(name: str) -> tuple:
+        tags = model_tags(config, name)
+        return tags["family"], TRAININGS.index(tags["training"]), tags["instance"]
+
+    return sorted(study_models(config), key=key)

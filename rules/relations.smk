@@ -27,7 +27,8 @@ rule transfer_by_relation:
         representation=f"{RESULTS}/tables/representation.csv",
         depths=f"{RESULTS}/tables/layer_depths.csv",
     output:
-        f"{RESULTS}/tables/transfer_by_relation.csv",
+        table=f"{RESULTS}/tables/transfer_by_relation.csv",
+        pairs=f"{RESULTS}/tables/transfer_pairs.csv",
     log:
         f"{RESULTS}/logs/transfer_by_relation.log",
     benchmark:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from metamers.config import validate_config
-from metamers.jobs.relations import LAYER_DEPTH_COLUMNS, generation_depths
+from metamers.jobs.relations import LAYER_DEPTH_COLUMNS, PAIR_COLUMNS, generation_depths
 from metamers.stats.by_relation import (
     BY_RELATION_COLUMNS,
     LOGITS_BIN,
@@ -91,9 +91,10 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
     pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "passing_only": True,
                    "evaluator": "lenet5_standard", "evaluator_layer": el, "measure": "debiased_cka", "value": v,
                    "n_images": 4} for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
-    out = tmp_path / "transfer_by_relation.csv"
+    out, pairs = tmp_path / "transfer_by_relation.csv", tmp_path / "transfer_pairs.csv"
     rule("transfer_by_relation", config, tmp_path, input=Files(recognizability=str(rec), representation=str(rep),
-                                                                depths=str(depths)), output=Files([str(out)]))
+                                                                depths=str(depths)),
+         output=Files(table=str(out), pairs=str(pairs)))
     got = pd.read_csv(out)
     assert list(got.columns) == BY_RELATION_COLUMNS
     key = got.set_index(["relation", "depth_bin", "measure"])
@@ -107,3 +108,8 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
     assert joint["value"] == 1.0 and joint["n_pairs"] == 2 and joint["n_metamers"] == 7
     assert key.loc[("same_architecture_robust_to_standard", LOGITS_BIN, "debiased_cka"), "value"] == pytest.approx(0.4)
     assert set(got["relation"]) == {"self", "same_architecture_standard_to_robust", "same_architecture_robust_to_standard"}
+    per_pair = pd.read_csv(pairs).set_index(["generator", "layer", "evaluator"])
+    assert len(per_pair) == 6 and list(pd.read_csv(pairs).columns) == PAIR_COLUMNS
+    assert per_pair.loc[("lenet5_robust", "linear2", "lenet5_robust"), "accuracy_metamers_passing"] == 0.75
+    assert per_pair.loc[("lenet5_standard", "relu1", "lenet5_standard"), "n_metamers_passing"] == 3
+    assert per_pair.loc[("lenets_joint", "relu2", "lenet5_robust"), "relation"] == "self"

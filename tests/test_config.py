@@ -17,7 +17,11 @@ def test_default_config_is_valid_and_gets_defaults(repo):
     config = load_config(repo / "config.yaml")
     assert config["resources"]["generate_mem_mb"] == 4000
     assert config["images"]["seed"] == 0
-    assert set(config["evaluators"]) == {"lenet5_standard", "lenet5_robust"}
+    trained = {f"{arch}_seed{seed}" for arch in ("mlp", "lenet5") for seed in range(3)} | {"lenet5_pgd_seed0"}
+    assert set(config["evaluators"]) == {"lenet5_standard", "lenet5_robust"} | trained
+    assert {name for name, m in config["models"].items() if m["source"] == "train"} == trained
+    assert config["models"]["lenet5_pgd_seed0"]["training"]["style"] == "pgd"
+    assert all(config["evaluators"][name]["layers"] == [] for name in trained)  # they only classify
     assert set(config["generators"]) == {"lenet5_standard", "lenet5_robust", "lenets_joint"}
     for gen in ("lenet5_standard", "lenet5_robust"):
         assert len(generator_layers(config, gen)) == 4

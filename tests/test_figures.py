@@ -177,3 +177,22 @@ def test_transfer_by_relation_draws_one_line_per_relation_with_pair_intervals():
     assert spans == [0.1] * 4  # every interval bar spans ci_pairs_high - ci_pairs_low
     empty = transfer_by_relation(pd.DataFrame(rows).iloc[:0])
     assert "no metamer passed" in empty.axes[0].texts[0].get_text()
+
+
+def test_transfer_matrix_pools_a_bins_layers_and_orders_models():
+    from metamers.figures import transfer_matrix
+
+    rows = [{"method": "m", "generator": g, "layer": layer, "evaluator": e, "depth_bin": b, "depth_low": lo,
+             "depth_high": hi, "n_metamers_passing": n, "accuracy_metamers_passing": acc}
+            for g, layer, b, lo, hi, e, n, acc in [
+                ("a", "l1", "0.00-0.50", 0.0, 0.5, "a", 4, 1.0), ("a", "l2", "0.00-0.50", 0.0, 0.5, "a", 1, 0.0),
+                ("a", "l1", "0.00-0.50", 0.0, 0.5, "b", 4, 0.5), ("b", "l1", "0.00-0.50", 0.0, 0.5, "a", 2, 0.5),
+                ("a", "l3", "1 (logits)", 1.0, 1.0, "b", 3, 1 / 3)]]
+    fig = transfer_matrix(pd.DataFrame(rows), order=["b", "a"])
+    first, logits = [ax for ax in fig.axes if ax.get_title()][:2]
+    assert first.get_title() == "m\ndepth 0.00-0.50" and logits.get_title() == "m\ndepth 1 (logits)"
+    assert [t.get_text() for t in first.get_yticklabels()] == ["b", "a"]  # the given order
+    assert [t.get_text() for t in first.get_xticklabels()] == ["b", "a"]
+    # rows b, a; columns b, a: (b, b) none; (b, a) 50; (a, b) 50; (a, a) (4 + 0) / 5 = 80
+    assert [t.get_text() for t in first.texts] == ["50", "50", "80"]
+    assert [t.get_text() for t in logits.texts] == ["33"]

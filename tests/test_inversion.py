@@ -214,6 +214,10 @@ def test_a_corrupt_inversion_artifact_is_named(study, tmp_path):
         del f["mismatch/relu2"]
     with pytest.raises(ArtifactError, match=rf"inversion artifact '{path}' lacks dataset\(s\) \['mismatch/relu2'\]"):
         read_inversions(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(ArtifactError, match=rf"inversion artifact '{path}' has schema version 99; this version reads 1"):
+        read_inversions(path)
 
 
 def test_inversion_panels_show_every_source_and_inversion_at_its_place(study):

@@ -97,7 +97,8 @@ def study(study_config, tmp_path_factory):
     rule("transfer_by_relation", config, tmp,
          input=Files(recognizability=str(paths.recognizability), representation=str(tmp / "tables" / "representation.csv"),
                      depths=str(tmp / "tables" / "layer_depths.csv")),
-         output=Files([str(tmp / "tables" / "transfer_by_relation.csv")]))
+         output=Files(table=str(tmp / "tables" / "transfer_by_relation.csv"),
+                      pairs=str(tmp / "tables" / "transfer_pairs.csv")))
     inverted = tmp / "inversions" / "lenet5_standard.h5"
     rule("inversion", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))), output=Files([str(inverted)]),
          evaluator="lenet5_standard")

@@ -68,7 +68,7 @@ def test_outputs_are_complete(slurm_run):
                                                   "iterations_vs_distance", "representation_heatmap",
                                                   "representation_vs_recognizability", "ood_by_layer",
                                                   "msp_histograms", "mds_embedding", "transfer_by_relation",
-                                                  "inversion_panels"))
+                                                  "transfer_matrix", "inversion_panels"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):

@@ -68,6 +68,7 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "representation_activations": methods * generators * len(representation_evaluators(config)),
         "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
         "inversion": len(inversion_layers(config)), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
+        **({"train_model": trained} if (trained := sum(m["source"] == "train" for m in config["models"].values())) else {}),
     }
 
 
@@ -171,7 +172,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     figures = sorted(p.name for p in (results / "figures").iterdir())
     names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
              "pass_by_iteration", "iterations_vs_distance", "representation_heatmap", "representation_vs_recognizability",
-             "ood_by_layer", "msp_histograms", "mds_embedding", "transfer_by_relation", "inversion_panels")
+             "ood_by_layer", "msp_histograms", "mds_embedding", "transfer_by_relation", "transfer_matrix", "inversion_panels")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +44,23 @@ def h5_attr(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def checked_attrs(f: Any, path: str, kind: str, version: int, required: Sequence[str]) -> dict[str, Any]:
+    """The attributes of the open HDF5 artifact ``f`` (``kind`` names it in errors), after checking
+    that its schema version is ``version`` and that it has every ``required`` attribute.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the file, and the version found or the attributes it lacks.
+    """
+    found = h5_attr(f.attrs.get("schema_version"))
+    if found != version:
+        raise ArtifactError(f"{kind} {path!r} has schema version {found!r}; this version reads {version} "
+                            "(delete it to recompute)")
+    attrs = {k: h5_attr(v) for k, v in f.attrs.items()}
+    missing = [a for a in required if a not in attrs]
+    if missing:
+        raise ArtifactError(f"{kind} {path!r} lacks attribute(s) {missing}")
+    return attrs

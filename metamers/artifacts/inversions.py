@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import ArtifactError, atomic_path, h5_attr
+from .files import ArtifactError, atomic_path, checked_attrs
 
 INVERSION_SCHEMA_VERSION = 1
 #: Attributes every inversion artifact carries.
@@ -124,14 +124,7 @@ def read_inversions(path: str | os.PathLike) -> Inversions:
     path = str(path)
     try:
         with h5py.File(path, "r") as f:
-            version = h5_attr(f.attrs.get("schema_version"))
-            if version != INVERSION_SCHEMA_VERSION:
-                raise ArtifactError(f"inversion artifact {path!r} has schema version {version!r}; this version "
-                                    f"reads {INVERSION_SCHEMA_VERSION} (delete it to recompute)")
-            attrs = {k: h5_attr(v) for k, v in f.attrs.items()}
-            missing = [a for a in REQUIRED_ATTRS if a not in attrs]
-            if missing:
-                raise ArtifactError(f"inversion artifact {path!r} lacks attribute(s) {missing}")
+            attrs = checked_attrs(f, path, "inversion artifact", INVERSION_SCHEMA_VERSION, REQUIRED_ATTRS)
             layers = json.loads(attrs["layers"])
             wanted = [*ROW_COLUMNS, "label", "source", "start",
                       *[f"{group}/{layer}" for group in ("inverted", "loss", "mismatch") for layer in layers]]

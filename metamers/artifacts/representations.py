@@ -35,7 +35,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import ArtifactError, atomic_path, h5_attr
+from .files import ArtifactError, atomic_path, checked_attrs
 
 REPRESENTATION_SCHEMA_VERSION = 1
 #: Attributes every activation artifact carries.
@@ -122,14 +122,7 @@ def read_activations(path: str | os.PathLike) -> EvaluatorActivations:
     path = str(path)
     try:
         with h5py.File(path, "r") as f:
-            version = h5_attr(f.attrs.get("schema_version"))
-            if version != REPRESENTATION_SCHEMA_VERSION:
-                raise ArtifactError(f"activation artifact {path!r} has schema version {version!r}; this version "
-                                    f"reads {REPRESENTATION_SCHEMA_VERSION} (delete it to recompute)")
-            attrs = {k: h5_attr(v) for k, v in f.attrs.items()}
-            missing = [a for a in REQUIRED_ATTRS if a not in attrs]
-            if missing:
-                raise ArtifactError(f"activation artifact {path!r} lacks attribute(s) {missing}")
+            attrs = checked_attrs(f, path, "activation artifact", REPRESENTATION_SCHEMA_VERSION, REQUIRED_ATTRS)
 
             def group(name: str) -> dict:
                 g = f.get(name)

@@ -20,7 +20,7 @@ from .grid import grid_images, metamer_grid
 from .inversion import inversion_panels
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
-from .relations import transfer_by_relation
+from .relations import transfer_by_relation, transfer_matrix
 from .representation import (
     mds_embedding,
     msp_histograms,
@@ -66,6 +66,12 @@ def _inverts(config: Mapping[str, Any]) -> bool:
     return bool(inversion_layers(config))
 
 
+def _model_order(config: Mapping[str, Any]) -> dict[str, Any]:
+    from ..relations import model_order
+
+    return {"order": model_order(config)}
+
+
 def study_figures(config: Mapping[str, Any]) -> list[str]:
     """The names of the figures a (validated) config's study draws, in registry order."""
     return [name for name in FIGURES if FIGURES[name].drawn(config)]
@@ -89,10 +95,11 @@ FIGURES.register("ood_by_layer", Figure(ood_by_layer, ("ood.csv",)))
 FIGURES.register("msp_histograms", Figure(msp_histograms, ("representation_images.csv",)))
 FIGURES.register("mds_embedding", Figure(mds_embedding, ("representation_images.csv",)))
 FIGURES.register("transfer_by_relation", Figure(transfer_by_relation, ("transfer_by_relation.csv",)))
+FIGURES.register("transfer_matrix", Figure(transfer_matrix, ("transfer_pairs.csv",), _model_order))
 FIGURES.register("inversion_panels", Figure(inversion_panels, ("inversions.csv", "inversions.npz"), drawn=_inverts))
 
 __all__ = ["FIGURES", "Figure", "grid_images", "inversion_panels", "iterations_vs_distance", "mds_embedding",
            "metamer_grid", "study_figures",
            "metamer_test_by_layer", "msp_histograms", "null_histograms", "ood_by_layer", "pass_by_iteration",
            "recognizability_by_layer", "representation_heatmap", "representation_vs_recognizability",
-           "transfer_by_relation", "transfer_heatmap"]
+           "transfer_by_relation", "transfer_heatmap", "transfer_matrix"]

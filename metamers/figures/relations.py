@@ -80,3 +80,49 @@ def transfer_by_relation(table: pd.DataFrame) -> plt.Figure:
     sns.despine(fig)
     fig.tight_layout()
     return fig
+
+
+def transfer_matrix(pairs: pd.DataFrame, order: list[str] | None = None) -> plt.Figure:
+    """The full generator x evaluator matrix of recognizability per depth bin (columns of panels)
+    and method (rows): each cell the percentage of the generator's passing metamers, at its
+    generation layers in the bin, that the evaluator recognizes (pooled over those layers);
+    models ordered by ``order`` (family, then training, then instance), joint generators last.
+    Grey: no passing metamer."""
+    from .style import annotated_heatmap, plt
+
+    order = list(order or dict.fromkeys([*pairs["evaluator"], *pairs["generator"]]))
+    methods = list(dict.fromkeys(pairs["method"]))
+    bins = bin_order(pairs) if len(pairs) else []
+    generators = sorted(dict.fromkeys(pairs["generator"]), key=lambda g: (g not in order, order.index(g) if g in order
+                                                                           else 0, g))
+    evaluators = sorted(dict.fromkeys(pairs["evaluator"]), key=lambda e: order.index(e) if e in order else len(order))
+    if not methods or not bins:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.text(0.5, 0.5, "no metamer passed the metamer test", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("evaluator")
+        ax.set_ylabel("generator")
+        return fig
+    fig, axes = plt.subplots(len(methods), len(bins), squeeze=False,
+                             figsize=(max(0.5 * len(evaluators), 2.4) * len(bins) + 3.0,
+                                      (0.4 * len(generators) + 1.6) * len(methods) + 0.6))
+    for r, method in enumerate(methods):
+        for c, label in enumerate(bins):
+            ax = axes[r, c]
+            sub = pairs[(pairs["method"] == method) & (pairs["depth_bin"] == label)]
+            hits = (sub["accuracy_metamers_passing"] * sub["n_metamers_passing"]).groupby(
+                [sub["generator"], sub["evaluator"]]).sum()
+            counts = sub.groupby(["generator", "evaluator"])["n_metamers_passing"].sum()
+            table = (100 * hits / counts).unstack().reindex(index=generators, columns=evaluators)
+            labels = np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.0f}", otypes=[object])(table.to_numpy())
+            ax.set_facecolor("0.85")
+            annotated_heatmap(ax, table, labels, 0, 100, "viridis", fontsize=5,
+                              colorbar="recognized (%)" if c == len(bins) - 1 else None)
+            ax.set_title(f"{method}\ndepth {label}", fontsize=8)
+            ax.tick_params(axis="x", rotation=90, labelsize=6)
+            ax.tick_params(axis="y", labelsize=6)
+            ax.set_xlabel("evaluator" if r == len(methods) - 1 else "")
+            ax.set_ylabel("generator" if c == 0 else "")
+    fig.suptitle("Recognizability of passing metamers, generator x evaluator, per depth of the generation layer",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig

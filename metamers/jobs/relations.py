@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 #: Columns of ``layer_depths.csv``: one row per (model, layer) the study matches or reads.
 LAYER_DEPTH_COLUMNS = ["model", "layer", "depth", "n_modules"]
+#: Columns of ``transfer_pairs.csv``: one row per (method, generator, generation layer, evaluator),
+#: with its relation and depth bin and the evaluator's accuracy on the passing metamers.
+PAIR_COLUMNS = ["method", "generator", "layer", "evaluator", "relation", "depth", "depth_bin", "depth_low",
+                "depth_high", "n_metamers_passing", "accuracy_metamers_passing"]
 
 
 def layer_depths(config: Mapping[str, Any], out_path: str | Path) -> Path:
@@ -70,8 +74,10 @@ def _with_relation(frame: pd.DataFrame, config: Mapping[str, Any], depth: Mappin
 
 
 def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | Path,
-                         representation_path: str | Path, depths_path: str | Path, out_path: str | Path) -> Path:
-    """Rule ``transfer_by_relation``: ``transfer_by_relation.csv`` (:data:`BY_RELATION_COLUMNS`)."""
+                         representation_path: str | Path, depths_path: str | Path, out_path: str | Path,
+                         pairs_path: str | Path | None = None) -> Path:
+    """Rule ``transfer_by_relation``: ``transfer_by_relation.csv`` (:data:`BY_RELATION_COLUMNS`) and,
+    with ``pairs_path``, ``transfer_pairs.csv`` (:data:`PAIR_COLUMNS`)."""
     settings = config["relations"]
     edges, seed = list(settings["depth_bins"]), int(config["seed"])
     depth = generation_depths(config, pd.read_csv(depths_path))
@@ -80,6 +86,12 @@ def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | 
     rec = _with_relation(rec.assign(correct=(rec["evaluator_pred_metamer"] == rec["true_label"]).astype(float)),
                          config, depth, edges)
     rows = recognizability_by_relation(rec, settings["n_bootstrap"], settings["confidence"], seed)
+    if pairs_path is not None:
+        keys = ["method", "generator", "layer", "evaluator", "relation", "depth", "depth_bin", "depth_low",
+                "depth_high"]
+        pairs = (rec.groupby(keys, sort=False)["correct"].agg(["size", "mean"]).reset_index()
+                 .rename(columns={"size": "n_metamers_passing", "mean": "accuracy_metamers_passing"}))
+        write_table(pairs[PAIR_COLUMNS], pairs_path)
     rep = read_tables([representation_path])
     rep = rep[rep["passing_only"].astype(bool) & rep["measure"].isin(settings["measures"])]
     if len(rep):

@@ -59,7 +59,8 @@ RULES.register("inversion_table", lambda smk, config: job("inversion", "inversio
     list(smk.input), smk.output.csv, smk.output.npz))
 RULES.register("layer_depths", lambda smk, config: job("relations", "layer_depths")(config, smk.output[0]))
 RULES.register("transfer_by_relation", lambda smk, config: job("relations", "transfer_by_relation")(
-    config, smk.input.recognizability, smk.input.representation, smk.input.depths, smk.output[0]))
+    config, smk.input.recognizability, smk.input.representation, smk.input.depths, smk.output.table,
+    smk.output.pairs))
 RULES.register("grid_images", lambda smk, config: job("figures", "grid_images")(config, list(smk.input), smk.output[0]))
 RULES.register("figure", lambda smk, config: job("figures", "figure")(
     config, smk.wildcards.figure, list(smk.input), list(smk.output)))

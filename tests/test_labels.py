@@ -1,0 +1,84 @@
+"""Label spaces and class maps: the 16-way ImageNet decision against a hand computation, the
+shipped category map, and evaluators that no map joins to the images' labels."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from metamers.config import ConfigError, validate_config
+from metamers.labels import ClassMap, class_map_problem, image_label_space, load_class_map, model_label_space
+
+
+def test_the_decision_is_the_category_of_the_highest_ranked_mapped_logit():
+    # 6 model classes: 0, 1 -> label 2; 3 -> label 0; 5 -> label 1; 2 and 4 unmapped
+    cmap = ClassMap("m", "t", np.array([2, 2, -1, 0, -1, 1]), "x.json")
+    logits = np.array([[0.1, 0.2, 9.0, 0.3, 8.0, 0.0],    # 2 and 4 unmapped: the best mapped is 3 -> 0
+                       [5.0, 0.0, 0.0, 4.0, 0.0, 4.5],    # 0 -> 2
+                       [0.0, 0.0, 0.0, 0.0, 0.0, 0.1],    # 5 -> 1
+                       [-3.0, -1.0, -9.0, -2.0, 7.0, -5.0]])  # 1 -> 2
+    np.testing.assert_array_equal(cmap.decide(logits), [0, 2, 1, 2])
+    with pytest.raises(ValueError, match="is for 6 classes, the logits have 4"):
+        cmap.decide(logits[:, :4])
+
+
+def _imagenet16_config(study_config, shared):
+    config = copy.deepcopy(study_config)
+    config["images"] = {"type": "folder", "root": str(shared / "data" / "imagenet16"), "labels": "imagenet16"}
+    config["models"]["effnet"] = {"source": "timm", "name": "efficientnet_lite0", "checkpoint": "x.pth"}
+    config["class_maps"] = {"imagenet16": {"from": "imagenet", "path": str(shared / "data" / "imagenet16_categories.json")}}
+    config["evaluators"] = ["effnet"]
+    return config
+
+
+def test_the_shipped_imagenet16_map_gives_the_16_way_decision(study_config, shared):
+    config = validate_config(_imagenet16_config(study_config, shared))
+    folders = sorted(p.name for p in (shared / "data" / "imagenet16").iterdir() if p.is_dir())
+    cmap = load_class_map(config, {name: k for k, name in enumerate(folders)})
+    categories = json.loads((shared / "data" / "imagenet16_categories.json").read_text())["categories"]
+    assert len(cmap.mapped) == 207 and len(cmap.target) == 1000
+    for name, indices in categories.items():
+        assert set(cmap.target[indices]) == {folders.index(name)}
+    logits = np.zeros((3, 1000))
+    logits[0, 0] = 10  # class 0 (tench) is in no category: the best mapped logit decides
+    logits[0, 404] = 5  # airplane
+    logits[1, categories["dog"][7]] = 3
+    logits[1, categories["cat"][0]] = 2.9
+    logits[2] = -1.0
+    logits[2, categories["truck"][-1]] = -0.5
+    np.testing.assert_array_equal(cmap.decide(logits), [folders.index("airplane"), folders.index("dog"),
+                                                        folders.index("truck")])
+
+
+def test_an_evaluator_no_map_joins_is_a_config_error_naming_both(study_config, shared):
+    config = _imagenet16_config(study_config, shared)
+    config["models"]["cifar"] = {"source": "checkpoint", "architecture": "cifar_resnet20", "path": "r.th"}
+    config["evaluators"] = ["effnet", "cifar"]
+    with pytest.raises(ConfigError, match=r"evaluators: evaluator 'cifar' classifies in label space 'cifar10', the "
+                                          r"images 'folder' are labelled in 'imagenet16', and no class map joins them "
+                                          r"\(class_maps.imagenet16 maps from 'imagenet'\)"):
+        validate_config(config)
+    mnist = copy.deepcopy(study_config)
+    mnist["models"]["resnet18"] = {"source": "torchvision", "name": "resnet18", "weights": "ResNet18_Weights.DEFAULT"}
+    mnist["evaluators"] = ["lenet5_standard", "resnet18"]
+    with pytest.raises(ConfigError, match=r"evaluator 'resnet18' classifies in label space 'imagenet', the images "
+                                          r"'mnist_test' are labelled in 'mnist'"):
+        validate_config(mnist)
+
+
+def test_label_spaces_come_from_sources_or_are_given(study_config):
+    config = copy.deepcopy(study_config)
+    config["models"].update({
+        "t": {"source": "train", "architecture": "mlp", "data": {"type": "fashion_mnist"}},
+        "rb": {"source": "robustbench", "name": "Standard", "dataset": "cifar100", "threat_model": "Linf",
+               "model_dir": "m"},
+        "ck": {"source": "checkpoint", "architecture": "lenet5", "path": "c.pt", "classes": "fashion_mnist"},
+    })
+    assert [model_label_space(config, m) for m in ("lenet5_standard", "t", "rb", "ck")] == [
+        "mnist", "fashion_mnist", "cifar100", "fashion_mnist"]
+    assert image_label_space(config) == "mnist"
+    assert class_map_problem(config, "lenet5_standard") is None
+    assert "label space 'fashion_mnist'" in class_map_problem(config, "t")
