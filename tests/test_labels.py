@@ -82,3 +82,26 @@ def test_label_spaces_come_from_sources_or_are_given(study_config):
     assert image_label_space(config) == "mnist"
     assert class_map_problem(config, "lenet5_standard") is None
     assert "label space 'fashion_mnist'" in class_map_problem(config, "t")
+
+
+def test_a_mapped_evaluator_decides_in_the_images_label_space():
+    import torch
+
+    from metamers.models.classifier import Classifier
+    from metamers.stats.recognizability import predict
+
+    torch.manual_seed(0)
+    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1000)), (0.0,), (1.0,),
+                       (3, 8, 8), 1000, name="wide")
+    target = np.full(1000, -1)
+    target[[5, 17, 400]] = [0, 1, 1]
+    target[900:] = 2
+    cmap = ClassMap("imagenet", "three", target, "m.json")
+    images = np.random.default_rng(0).integers(0, 256, size=(12, 3, 8, 8), dtype=np.uint8)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images).float() / 255).numpy()
+    mapped = np.concatenate([[5, 17, 400], np.arange(900, 1000)])
+    expected = target[mapped[np.argmax(logits[:, mapped], axis=1)]]  # by hand: the best mapped class's category
+    np.testing.assert_array_equal(predict(model, images, class_map=cmap), expected)
+    np.testing.assert_array_equal(predict(model, images), logits.argmax(1))
+    assert set(expected) <= {0, 1, 2} and not np.array_equal(expected, logits.argmax(1))

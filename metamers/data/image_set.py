@@ -39,6 +39,9 @@ class ImageSet:
     labels: dict[str, int]
     _pixels: dict[str, Any] = field(repr=False)
     held_out: bool
+    #: Class name -> label (a folder's class folders; the digits "0".."9" of the MNIST sets): what
+    #: a class map's category names are matched to (:func:`metamers.labels.load_class_map`).
+    class_index: dict[str, int] = field(default_factory=dict)
 
     def pixels(self, image_id: str) -> np.ndarray:
         """The image as stored (uint8, ``(H, W)`` or ``(H, W, C)``)."""

