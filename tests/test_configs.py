@@ -55,7 +55,7 @@ def test_the_cifar10_config_runs_with_the_four_resnets(repo, shared, tmp_path):
                               "pool": {**config["images"], "limit": None}}
     del config["metamer_test"]["pool"]["limit"]
     config["representation"] = {"n_permutations": 20, "n_bootstrap": 20}
-    config["inversion"] = {"method": {"iterations": 4}}
+    config["inversion"] = {"images": 0}
     config["results"] = "results"
     config["figures"] = {"grid_images": 4, "formats": ["png"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
