@@ -110,3 +110,23 @@ def test_preflight_checks_a_model_before_it_is_trained(study_config, tmp_path):
     assert not torch.equal(a.net.linear1.weight, b.net.linear1.weight)
     assert torch.equal(a.net.linear1.weight, untrained("m", QUICK).net.linear1.weight)
     assert np.isclose(float(a.net.linear1.weight.std()), 1 / np.sqrt(3 * 784), rtol=0.05)  # torch's default init
+
+
+def test_the_fashion_mnist_reader_reads_idx_files(tmp_path, mnist_test, shared):
+    """Debian's dataset-fashion-mnist is not installed here: the same idx format, read from the
+    MNIST test files of ../shared put under Fashion-MNIST's four names, gives those images."""
+    import shutil
+
+    from metamers.data.training_sets import FASHION_MNIST_FILES
+    from metamers.data.pixels import ImageError
+
+    with pytest.raises(ImageError, match=r"training set 'fashion_mnist': missing .*train-images-idx3-ubyte.gz"):
+        load_training_set({"type": "fashion_mnist", "root": str(tmp_path)})
+    for key, name in FASHION_MNIST_FILES.items():
+        source = "t10k-images-idx3-ubyte.gz" if key.endswith("_x") else "t10k-labels-idx1-ubyte.gz"
+        shutil.copy(shared / "data" / "mnist-test" / source, tmp_path / name)
+    data = load_training_set({"type": "fashion_mnist", "root": str(tmp_path)})
+    images, labels = mnist_test
+    assert data.train_x.shape == (10000, 1, 28, 28) and data.train_x.dtype == np.uint8
+    np.testing.assert_array_equal(data.test_x[:, 0], images)
+    np.testing.assert_array_equal(data.train_y, labels)

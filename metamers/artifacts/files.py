@@ -64,3 +64,17 @@ def checked_attrs(f: Any, path: str, kind: str, version: int, required: Sequence
     if missing:
         raise ArtifactError(f"{kind} {path!r} lacks attribute(s) {missing}")
     return attrs
+
+
+def artifact_attrs(path: str | os.PathLike, kind: str, version: int, attrs: dict[str, Any],
+                   required: Sequence[str]) -> dict[str, Any]:
+    """The attributes an artifact is written with: its schema ``version``, the time, and ``attrs``,
+    which must hold every ``required`` attribute (:class:`ArtifactError` names the missing ones)."""
+    import datetime
+
+    out = {"schema_version": version,
+           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **attrs}
+    missing = [a for a in required if a not in out]
+    if missing:
+        raise ArtifactError(f"{kind} {str(path)!r} lacks attribute(s) {missing}")
+    return out

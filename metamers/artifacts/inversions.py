@@ -22,7 +22,6 @@ The artifact is written to a temporary name and renamed (:func:`.files.atomic_pa
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import ArtifactError, atomic_path, checked_attrs
+from .files import ArtifactError, artifact_attrs, atomic_path, checked_attrs
 
 INVERSION_SCHEMA_VERSION = 1
 #: Attributes every inversion artifact carries.
@@ -96,11 +95,7 @@ class Inversions:
 
 def write_inversions(path: str | os.PathLike, data: Inversions) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    attrs = {"schema_version": INVERSION_SCHEMA_VERSION,
-             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **data.attrs}
-    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
-    if missing:
-        raise ArtifactError(f"inversion artifact {str(path)!r} lacks attribute(s) {missing}")
+    attrs = artifact_attrs(path, "inversion artifact", INVERSION_SCHEMA_VERSION, data.attrs, REQUIRED_ATTRS)
     data.validate()
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
