@@ -25,7 +25,8 @@ ZOO = {
 
 @pytest.fixture(scope="module")
 def zoo(study_config):
-    config = {**study_config, "models": ZOO}
+    # images of undeclared labels: the zoo mixes MNIST and CIFAR-10 models, which no class map joins
+    config = {**study_config, "models": ZOO, "images": {"type": "folder", "root": "images"}}
     config["generators"] = {name: {"layers": ["relu1"]} for name in ("lenet_std", "lenet_rob", "mlp_s0", "mlp_pgd")}
     config["generators"]["both"] = {"members": ["lenet_std", "mlp_s0"], "layers": ["relu1"]}
     config["generators"]["mixed"] = {"members": ["lenet_std", "lenet_rob"], "layers": ["relu1"]}
