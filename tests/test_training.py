@@ -95,7 +95,8 @@ def test_preflight_checks_a_model_before_it_is_trained(study_config, tmp_path):
     config = copy.deepcopy(study_config)
     config["results"] = str(tmp_path / "results")
     config["models"]["mlp0"] = copy.deepcopy(QUICK)
-    config["models"]["cnn_cifar"] = {"source": "train", "architecture": "cifar_resnet20", "data": {"type": "cifar10"}}
+    config["models"]["cnn_cifar"] = {"source": "train", "architecture": "cifar_resnet20", "data": {"type": "cifar10"},
+                                     "classes": "mnist"}  # its 10 classes read as digits, to evaluate it here
     config["evaluators"] = ["lenet5_standard", "mlp0", "cnn_cifar"]
     report = check_study(validate_config(config))
     line = next(c for c in report.checked if c.strip().startswith("mlp0"))
