@@ -49,7 +49,7 @@ def test_the_cifar10_config_runs_with_the_four_resnets(repo, shared, tmp_path):
         del config["models"][name]
     config["evaluators"] = RESNETS
     config["images"]["limit"] = 10  # 10 references; the other 10 sample images are the null pool
-    config["generators"] = {"resnet20": {"layers": ["layer1", "linear"]}}
+    config["generators"] = {"resnet20": {"layers": ["linear"]}}
     config["methods"] = {"adam_cosine": {"iterations": 6, "check_every": 3}}
     config["metamer_test"] = {"statistics": ["pearson"], "n_pairs": 45, "n_draws": 1,
                               "pool": {**config["images"], "limit": None}}
