@@ -1,6 +1,6 @@
 """Training the models a config declares with ``source: train``: seeded, deterministic on the CPU.
 
-A trained model's entry names an architecture (:data:`~.architectures.ARCHITECTURES`), a seed,
+A trained model's entry names an architecture (:data:`~.architecture_specs.ARCHITECTURES`), a seed,
 a training set (:data:`metamers.data.training_sets.TRAINING_SETS`) and a training style:
 
 ``standard``
