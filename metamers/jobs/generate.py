@@ -15,6 +15,7 @@ from ..artifacts.metamers import MetamerBatch, write_metamer_batch
 from ..artifacts.nulls import read_nulls
 from ..config import generator_targets, layer_options
 from ..data import batch_ids, load_image_set, quantize, to_uint8
+from ..labels import decide
 from ..models.layers import LayerReader, uses_fake_relu
 from ..models.loading import load_model, model_spec
 from ..provenance import provenance
@@ -24,7 +25,7 @@ from ..synthesis.loop import MetamerSynthesis
 from ..synthesis.methods import resolve_method
 from ..synthesis.objective import Target, model_input
 from ..synthesis.starts import STARTS, StartData
-from .common import job_device
+from .common import class_decision, job_device
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ def generate(
 
     # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
     reference = quantize(images.tensor(ids, model.input_shape).to(device))
-    targets = [Target(models[s.model], s.layer, s.weight, f, th) for s, f, th in zip(specs, fake, thresholds)]
+    class_maps = {name: class_decision(config, name)[0] for name in models}
+    targets = [Target(models[s.model], s.layer, s.weight, f, th, class_maps[s.model])
+               for s, f, th in zip(specs, fake, thresholds)]
     labels = [images.labels[i] for i in ids]
     start_data = None
     if STARTS[settings["init"].get("type", "noise")].needs_pool:  # a start made from the null pool's images
@@ -120,7 +123,7 @@ def generate(
             reader = LayerReader(t.model, [t.layer])
             for images8, out in ((reference8, act_ref), (metamer8, act_met)):
                 out.append(reader(model_input(images8.to(device).float() / 255, t.model))[t.layer].flatten(1).cpu())
-        prediction = model(reference).argmax(1).cpu()
+        prediction = decide(model(reference), class_maps[specs[0].model]).cpu()
     target_attrs = [{"model": s.model, "layer": s.layer, "weight": s.weight, "fake_relu": bool(f),
                      "dim": int(a.shape[1])} for s, f, a in zip(specs, fake, act_ref)]
     act_ref, act_met = torch.cat(act_ref, 1), torch.cat(act_met, 1)

@@ -14,7 +14,7 @@ from ..config import generator_layers, null_targets
 from ..models.loading import load_model
 from ..stats.metamer_test import METAMER_TEST_COLUMNS, metamer_test_rows, summarize
 from ..tables import concat_tables, read_tables, write_table
-from .common import job_device
+from .common import class_decision, job_device
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ def metamer_test(config: Mapping[str, Any], generator: str, artifact_paths: Sequ
     frames = []
     for name, own_layers in measured.items():
         model = load_model(config["models"], name, job_device(config))
+        class_map, _ = class_decision(config, name)
         frames.extend(metamer_test_rows(model, b, {layer: nulls[(name, layer)] for layer in own_layers}, own_layers,
-                                        settings["comparison"], layers) for b in batches)
+                                        settings["comparison"], layers, class_map) for b in batches)
         del model
     table = concat_tables(frames, METAMER_TEST_COLUMNS)
     log.info("metamer test of %s's metamers in %d artifacts by %s: %d rows", generator, len(artifact_paths),

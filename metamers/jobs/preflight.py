@@ -37,7 +37,7 @@ from ..data import (
     load_image_set,
     to_input,
 )
-from ..labels import image_label_space, load_class_map, model_label_space
+from ..labels import decides_through_map, image_label_space, load_class_map, model_label_space
 from ..models.loading import load_model, study_models, weight_files
 from ..models.sources import ModelLoadError
 
@@ -315,24 +315,13 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
 
     if reference is not None and reference.labels:
         top = max(reference.labels.values())
-        result.checked.append(f"evaluators (more classes than the largest label, {top}):")
-        for name in config["evaluators"]:
+        result.checked.append(f"evaluators (more classes than the largest label, {top}) and class maps:")
+        for name in study_models(config):
             model = loaded.get(name)
-            if model is None:
+            if model is None or _check_class_map(config, name, model, reference, result):
                 continue
-            space, images_space = model_label_space(config, name), image_label_space(config)
-            if images_space is not None and space != images_space:  # decides through a class map
-                try:
-                    cmap = load_class_map(config, reference.class_index)
-                    if len(cmap.target) != model.num_classes:
-                        raise ValueError(f"class map {cmap.path!r} is for {len(cmap.target)} classes, the model has "
-                                         f"{model.num_classes}")
-                except Exception as err:  # noqa: BLE001 - every failure is reported
-                    result.problems.append(f"evaluator {name!r}: {_message(err)}")
-                else:
-                    result.checked.append(f"  {name}: {model.num_classes} classes ({space}), decided in {images_space} "
-                                          f"through {cmap.path} ({len(cmap.mapped)} classes mapped)")
-                continue
+            if name not in config["evaluators"]:
+                continue  # a generator's class test compares its own classes
             if model.num_classes <= top:
                 result.problems.append(
                     f"evaluator {name!r} has {model.num_classes} classes but image labels go up to {top}"
@@ -341,6 +330,25 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
                 result.checked.append(f"  {name}: {model.num_classes} classes")
     _check_evaluator_layers(config, loaded, result)
     return result
+
+
+def _check_class_map(config: Mapping[str, Any], name: str, model: Any, reference: Any, result: PreflightResult
+                     ) -> bool:
+    """Whether model ``name`` (a generator or an evaluator) decides through a class map; if so,
+    the map must be readable and fit the model's classes (else a problem naming the model)."""
+    if not decides_through_map(config, name):
+        return False
+    try:
+        cmap = load_class_map(config, reference.class_index)
+        if len(cmap.target) != model.num_classes:
+            raise ValueError(f"class map {cmap.path!r} is for {len(cmap.target)} classes, the model has "
+                             f"{model.num_classes}")
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        result.problems.append(f"model {name!r}: {_message(err)}")
+    else:
+        result.checked.append(f"  {name}: {model.num_classes} classes ({model_label_space(config, name)}), decided "
+                              f"in {image_label_space(config)} through {cmap.path} ({len(cmap.mapped)} classes mapped)")
+    return True
 
 
 def _check_evaluator_layers(config: Mapping[str, Any], loaded: Mapping[str, Any], result: PreflightResult) -> None:

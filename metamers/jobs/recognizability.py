@@ -11,25 +11,14 @@ from typing import Any
 
 from ..artifacts.metamers import read_metamer_batch
 from ..config import generator_layers
-from ..data import load_image_set
-from ..labels import ClassMap, image_label_space, load_class_map, model_label_space
 from ..models.loading import load_model
 from ..stats.recognizability import CLASSIFICATION_COLUMNS, attach_verdicts
 from ..stats.recognizability import recognizability as classify
 from ..stats.recognizability import transfer_table as transfer
 from ..tables import concat_tables, read_tables, write_table
-from .common import job_device
+from .common import class_decision, job_device
 
 log = logging.getLogger(__name__)
-
-
-def evaluator_decision(config: Mapping[str, Any], evaluator: str) -> tuple[ClassMap | None, int | None]:
-    """How ``evaluator`` decides in the images' label space: ``(None, None)`` directly (the same
-    space, or none declared), else the class map from its space and the images' number of classes."""
-    if model_label_space(config, evaluator) == image_label_space(config) or image_label_space(config) is None:
-        return None, None
-    images = load_image_set(config["images"])
-    return load_class_map(config, images.class_index), len(set(images.class_index.values()))
 
 
 def recognizability(config: Mapping[str, Any], artifact_paths: Sequence[str | Path], out_path: str | Path) -> Path:
@@ -40,7 +29,7 @@ def recognizability(config: Mapping[str, Any], artifact_paths: Sequence[str | Pa
     frames = []
     for evaluator in config["evaluators"]:
         model = load_model(config["models"], evaluator, device)
-        class_map, n_classes = evaluator_decision(config, evaluator)
+        class_map, n_classes = class_decision(config, evaluator)
         mine = [classify(b, model, generator_layers(config, b.attrs["generator"]), class_map, n_classes)
                 for b in batches]
         log.info("%s classified %d metamers", evaluator, sum(len(f) for f in mine))

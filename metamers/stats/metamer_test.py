@@ -24,6 +24,7 @@ import torch
 
 from ..artifacts.metamers import MetamerBatch
 from ..data.pixels import from_uint8
+from ..labels import ClassMap, decide
 from ..models.classifier import Classifier
 from ..models.layers import LayerReader
 from ..synthesis.objective import model_input
@@ -104,19 +105,23 @@ def metamer_test_rows(
     layer_order: Sequence[str],
     comparison: str = "at_least",
     generator_layers: Sequence[str] | None = None,
+    class_map: ClassMap | None = None,
 ) -> pd.DataFrame:
     """The metamer test of the metamers of one artifact by ``model`` (the generator, or a member
     of a joint generator) at every layer in ``layer_order`` (the model's measured layers, early
     to late), against ``nulls[layer][statistic]`` by ``comparison``: rows of
     :data:`METAMER_TEST_COLUMNS`. ``target`` marks the rows of a (model, layer) that the metamers
-    were made to match; ``generator_layers`` (default ``layer_order``) gives ``layer_index``."""
+    were made to match; ``generator_layers`` (default ``layer_order``) gives ``layer_index``.
+    ``class_map`` (a model whose classes are not the images' labels) makes ``model``'s classes
+    its decisions in the images' label space, as published for the 16-way ImageNet decision
+    (the class test compares the 16-way decisions of metamer and reference)."""
     stats = sorted({s for layer in layer_order for s in nulls[layer]})
     met = model_input(from_uint8(batch.metamer_uint8).to(model.device), model)
     ref = model_input(from_uint8(batch.reference).to(model.device), model)
     values = measure(model, layer_order, met, ref, stats)
     with torch.no_grad():
-        pred_met = model(met).argmax(1).cpu().numpy()
-        pred_ref = model(ref).argmax(1).cpu().numpy()
+        pred_met = decide(model(met), class_map).cpu().numpy()
+        pred_ref = decide(model(ref), class_map).cpu().numpy()
     targets = batch_targets(batch)
     order = list(generator_layers if generator_layers is not None else layer_order)
     frames = []

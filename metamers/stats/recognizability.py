@@ -16,7 +16,7 @@ import torch
 
 from ..artifacts.metamers import MetamerBatch
 from ..data.pixels import from_uint8, to_input
-from ..labels import ClassMap
+from ..labels import ClassMap, decide
 from ..models.classifier import Classifier
 from .metamer_test import METAMER_KEY, metamer_verdicts
 
@@ -60,13 +60,12 @@ TRANSFER_COLUMNS = [
 def predict(model: Classifier, images_uint8: np.ndarray, chunk: int = 256, class_map: ClassMap | None = None
             ) -> np.ndarray:
     """Classes that ``model`` assigns to 8-bit images ``(N, C, H, W)``, adapted to its input: its
-    highest logit, or with ``class_map`` the image label it decides
-    (:meth:`metamers.labels.ClassMap.decide`)."""
+    highest logit, or with ``class_map`` the image label it decides (:func:`metamers.labels.decide`)."""
     out = []
     for start in range(0, len(images_uint8), chunk):
         x = from_uint8(images_uint8[start : start + chunk])
         logits = model(to_input(x, model.input_shape).to(model.device)).cpu()
-        out.append(torch.from_numpy(class_map.decide(logits.numpy())) if class_map is not None else logits.argmax(1))
+        out.append(decide(logits, class_map))
     return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data.pixels import to_input
+from ..labels import ClassMap, decide
 from ..models.classifier import Classifier
 from ..models.layers import LayerReader
 from ..stats.comparisons import passes
@@ -39,6 +40,9 @@ class Target:
         Match the layer (a ReLU module) with the straight-through ReLU.
     thresholds
         Statistic name -> null threshold at the layer, for the metamer test during synthesis.
+    class_map
+        How the model's logits decide a class in the images' label space (None: the highest
+        logit), for the class test during synthesis (:func:`metamers.labels.decide`).
     """
 
     model: Classifier
@@ -46,6 +50,7 @@ class Target:
     weight: float = 1.0
     fake_relu: bool = False
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    class_map: ClassMap | None = None
 
     @property
     def name(self) -> str:
@@ -126,7 +131,7 @@ class Objective:
         for t, reader, target, classes in zip(self.targets, self._plain, self.activations, reference_classes):
             act = torch.cat([reader(model_input(xq[p], t.model))[t.layer] for p in self.parts])
             mine = {name: STATISTICS[name].paired(act, target) for name in t.thresholds}
-            predicted = torch.cat([t.model(model_input(xq[p], t.model)).argmax(1) for p in self.parts])
+            predicted = torch.cat([decide(t.model(model_input(xq[p], t.model)), t.class_map) for p in self.parts])
             passed = passes(mine, t.thresholds, comparison) & (predicted == classes)
             ok = passed if ok is None else ok & passed
             values.update({self._prefix(t) + name: v for name, v in mine.items()})
@@ -135,5 +140,6 @@ class Objective:
     @torch.no_grad()
     def reference_classes(self) -> list[torch.Tensor]:
         """Each target model's class for each reference."""
-        return [torch.cat([t.model(model_input(self.reference[p], t.model)).argmax(1) for p in self.parts])
+        return [torch.cat([decide(t.model(model_input(self.reference[p], t.model)), t.class_map)
+                           for p in self.parts])
                 for t in self.targets]

