@@ -219,10 +219,11 @@ def representation_params(wildcards):
     )
 
 
-def representation_tables(kind):
-    """Every (method, generator, evaluator) table of `kind` (representation or ood)."""
+def representation_tables(kind, ext="csv"):
+    """Every (method, generator, evaluator) table of `kind` (representation, ood,
+    representation_images; representation_draws with ext npz)."""
     return [
-        f"{RESULTS}/tables/{kind}/{method}/{gen}/{evaluator}.csv"
+        f"{RESULTS}/tables/{kind}/{method}/{gen}/{evaluator}.{ext}"
         for method in CONFIG["methods"]
         for gen in CONFIG["generators"]
         for evaluator in representation_evaluators(CONFIG)

@@ -25,6 +25,7 @@ rule transfer_by_relation:
     input:
         recognizability=f"{RESULTS}/tables/recognizability.csv",
         representation=f"{RESULTS}/tables/representation.csv",
+        draws=representation_tables("representation_draws", "npz"),
         depths=f"{RESULTS}/tables/layer_depths.csv",
     output:
         table=f"{RESULTS}/tables/transfer_by_relation.csv",

@@ -36,6 +36,7 @@ rule representation:
         rows=f"{RESULTS}/tables/representation/{{method}}/{{generator}}/{{evaluator}}.csv",
         ood=f"{RESULTS}/tables/ood/{{method}}/{{generator}}/{{evaluator}}.csv",
         images=f"{RESULTS}/tables/representation_images/{{method}}/{{generator}}/{{evaluator}}.csv",
+        draws=f"{RESULTS}/tables/representation_draws/{{method}}/{{generator}}/{{evaluator}}.npz",
     log:
         f"{RESULTS}/logs/representation/{{method}}/{{generator}}/{{evaluator}}.log",
     benchmark:

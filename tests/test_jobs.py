@@ -87,7 +87,8 @@ def study(study_config, tmp_path_factory):
          output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator="lenet5_standard")
     rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(paths.test),
                                                     nulls=list(map(str, paths.nulls))),
-         output=Files(rows=str(parts / "r.csv"), ood=str(parts / "o.csv"), images=str(parts / "i.csv")),
+         output=Files(rows=str(parts / "r.csv"), ood=str(parts / "o.csv"), images=str(parts / "i.csv"),
+                      draws=str(parts / "d.npz")),
          method="adam", generator="lenet5_standard", evaluator="lenet5_standard")
     rule("representation_table", config, tmp,
          input=Files(rows=[str(parts / "r.csv")], ood=[str(parts / "o.csv")], images=[str(parts / "i.csv")]),
@@ -96,7 +97,7 @@ def study(study_config, tmp_path_factory):
     rule("layer_depths", config, tmp, output=Files([str(tmp / "tables" / "layer_depths.csv")]))
     rule("transfer_by_relation", config, tmp,
          input=Files(recognizability=str(paths.recognizability), representation=str(tmp / "tables" / "representation.csv"),
-                     depths=str(tmp / "tables" / "layer_depths.csv")),
+                     depths=str(tmp / "tables" / "layer_depths.csv"), draws=[str(parts / "d.npz")]),
          output=Files(table=str(tmp / "tables" / "transfer_by_relation.csv"),
                       pairs=str(tmp / "tables" / "transfer_pairs.csv")))
     inverted = tmp / "inversions" / "lenet5_standard.h5"

@@ -240,9 +240,23 @@ def test_set_measures_rows_and_errors():
     x, y = _pair(12, 9, 12)
     rows = set_measures(x, y, n_permutations=20, n_bootstrap=20, seed=3)
     assert [r["measure"] for r in rows] == list(MEASURES) and len(MEASURES) == 10
-    assert all(set(r) == set(SET_MEASURE_COLUMNS) for r in rows)
+    assert all(set(r) == {*SET_MEASURE_COLUMNS, "draws"} for r in rows)
     assert all(r["ci_low"] <= r["ci_high"] and 0 < r["p_value"] <= 1 and r["n_images"] == 12 for r in rows)
-    assert rows == set_measures(x, y, n_permutations=20, n_bootstrap=20, seed=3)  # the seed fixes every resample
+    assert all((r["ci_low"], r["ci_high"]) == percentile_interval(r["draws"], 0.95) and r["draws"].shape == (20,)
+               for r in rows)
+    again = set_measures(x, y, n_permutations=20, n_bootstrap=20, seed=3)  # the seed fixes every resample
+    assert [{k: v for k, v in r.items() if k != "draws"} for r in rows] == \
+        [{k: v for k, v in r.items() if k != "draws"} for r in again]
+    assert all(np.array_equal(a["draws"], b["draws"]) for a, b in zip(rows, again))
+    # given samples replace the seeded ones: the linear CKA of each resample, recomputed
+    samples = np.random.default_rng(0).integers(0, 12, size=(5, 12))
+    given = {r["measure"]: r for r in set_measures(x, y, ["linear_cka"], n_permutations=0, samples=samples)}
+    xc = [x[s] - x[s].mean(0) for s in samples]
+    yc = [y[s] - y[s].mean(0) for s in samples]
+    expected = [np.linalg.norm(b.T @ a) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)) for a, b in zip(xc, yc)]
+    np.testing.assert_allclose(given["linear_cka"]["draws"], expected, rtol=1e-9)
+    with pytest.raises(ValueError, match=r"bootstrap samples of shape \(5, 12\) do not index 11 images"):
+        set_measures(x[:11], y[:11], ["linear_cka"], n_permutations=0, samples=samples)
     by_name = {r["measure"]: r for r in rows}
     assert by_name["rsa_correlation_spearman"]["value"] == pytest.approx(
         scipy.stats.spearmanr(upper(rdm(x)), upper(rdm(y))).statistic, abs=1e-12)

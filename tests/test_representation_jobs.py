@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from metamers.artifacts.draws import read_draws
 from metamers.artifacts.nulls import read_nulls
 from metamers.artifacts.representations import read_activations
 from metamers.config import evaluator_layers, null_targets, representation_evaluators, validate_config
@@ -19,6 +20,7 @@ from metamers.models import load_model
 from metamers.models.layers import LayerReader
 from metamers.stats.metamer_test import metamer_verdicts
 from metamers.stats.reduction import Reduction
+from metamers.stats.resampling import aligned_bootstrap_samples, percentile_interval
 from test_jobs import Files, rule
 
 LAYERS = ["relu1", "linear2"]
@@ -53,14 +55,14 @@ def study(study_config, tmp_path_factory):
     for evaluator in EVALUATORS:
         acts = tmp / "representation" / f"{evaluator}.h5"
         rows, ood = tmp / "rows" / f"{evaluator}.csv", tmp / "ood" / f"{evaluator}.csv"
-        images = tmp / "images" / f"{evaluator}.csv"
+        images, draws = tmp / "images" / f"{evaluator}.csv", tmp / "draws" / f"{evaluator}.npz"
         rule("representation_activations", config, tmp, input=Files(artifacts=list(map(str, artifacts))),
              output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator=evaluator)
         own = [str(nulls[(evaluator, layer)]) for layer in evaluator_layers(config, evaluator)]
         rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(test), nulls=own),
-             output=Files(rows=str(rows), ood=str(ood), images=str(images)), method="adam",
+             output=Files(rows=str(rows), ood=str(ood), images=str(images), draws=str(draws)), method="adam",
              generator="lenet5_standard", evaluator=evaluator)
-        out[evaluator] = SimpleNamespace(acts=acts, rows=rows, ood=ood, images=images, nulls=own)
+        out[evaluator] = SimpleNamespace(acts=acts, rows=rows, ood=ood, images=images, draws=draws, nulls=own)
     merged = SimpleNamespace(rows=tmp / "tables" / "representation.csv", ood=tmp / "tables" / "ood.csv",
                              images=tmp / "tables" / "representation_images.csv")
     rule("representation_table", config, tmp,
@@ -154,6 +156,39 @@ def test_measures_equal_independent_computations_from_the_stored_activations(stu
                 assert (mine["seed"] == study.config["seed"]).all()
 
 
+def test_the_stored_bootstrap_draws_are_the_aligned_samples_of_the_passing_sets(study):
+    """The draws file holds, for every passing set measure, its values on the aligned bootstrap
+    samples (recomputed here for linear CKA from the stored activations), and the table's
+    interval is their percentile interval."""
+    settings = study.config["representation"]
+    for evaluator, job in study.jobs.items():
+        got = read_draws(job.draws)
+        data = read_activations(job.acts)
+        assert (got.method, got.generator, got.evaluator) == ("adam", "lenet5_standard", evaluator)
+        assert got.universe == list(data.image_ids) and got.seed == study.config["seed"]
+        rows = pd.read_csv(job.rows)
+        verdicts = metamer_verdicts(pd.read_csv(study.test)).set_index(["layer", "image_id"])["passed_metamer_test"]
+        assert set(got.draws) == {(g, layer, m) for g in LAYERS for layer in data.layers
+                                  for m in settings["measures"]}
+        for g in LAYERS:
+            members = np.flatnonzero([bool(verdicts[(g, i)]) for i in data.image_ids])
+            for layer in data.layers:
+                draws = got.draws[(g, layer, "linear_cka")]
+                assert draws.shape == (settings["n_bootstrap"],)
+                if len(members) < 4:
+                    assert np.isnan(draws).all()
+                    continue
+                samples = aligned_bootstrap_samples(members, len(data.image_ids), settings["n_bootstrap"],
+                                                    study.config["seed"])
+                a = data.reference[layer][members].astype(np.float64)
+                b = data.metamer[g][layer][members].astype(np.float64)
+                expected = [_feature_cka(a[s], b[s]) for s in samples]
+                np.testing.assert_allclose(draws, expected, rtol=1e-7, atol=1e-9)
+                row = rows[(rows["layer"] == g) & rows["passing_only"] & (rows["evaluator_layer"] == layer)
+                           & (rows["measure"] == "linear_cka")].iloc[0]
+                assert (row["ci_low"], row["ci_high"]) == pytest.approx(percentile_interval(draws, 0.95))
+
+
 def test_ood_auroc_and_msp_from_the_evaluators_logits(study):
     for evaluator, job in study.jobs.items():
         ood = pd.read_csv(job.ood)
@@ -201,6 +236,7 @@ def test_representation_job_names_a_missing_null(study):
     with pytest.raises(ValueError, match=r"no null of evaluator 'lenet5_robust' at layer\(s\) \['linear2'\]"):
         rule("representation", study.config, study.tmp,
              input=Files(activations=str(job.acts), metamer_test=str(study.test), nulls=job.nulls[:1]),
-             output=Files(rows=str(study.tmp / "x.csv"), ood=str(study.tmp / "y.csv"), images=str(study.tmp / "z.csv")),
+             output=Files(rows=str(study.tmp / "x.csv"), ood=str(study.tmp / "y.csv"), images=str(study.tmp / "z.csv"),
+                          draws=str(study.tmp / "d.npz")),
              method="adam",
              generator="lenet5_standard", evaluator="lenet5_robust")

@@ -3,6 +3,9 @@
 - :mod:`.files`: atomic writes, HDF5 attributes.
 - :mod:`.metamers`: a generation job's metamers, activations and in-loop test (HDF5).
 - :mod:`.nulls`: the null distributions of one (model, layer) (HDF5), and their tables.
+- :mod:`.representations`: an evaluator's activations of one metamer set (HDF5).
+- :mod:`.draws`: the representation test's aligned bootstrap values (npz).
+- :mod:`.inversions`: an evaluator's inversions (HDF5).
 """
 
 from .files import ArtifactError, atomic_path

@@ -5,13 +5,15 @@ models (:mod:`metamers.relations`, :mod:`metamers.stats.by_relation`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..artifacts.draws import check_aligned, read_draws
 from ..config import generator_layers, generator_targets, null_targets
 from ..relations import relation
 from ..stats.by_relation import (
@@ -73,11 +75,35 @@ def _with_relation(frame: pd.DataFrame, config: Mapping[str, Any], depth: Mappin
     return frame
 
 
+def set_draws(draw_paths: Sequence[str | Path]) -> tuple[dict[tuple, np.ndarray], int | None]:
+    """The aligned bootstrap values of every passing set measure in the representation jobs'
+    draws files, averaged over the evaluator's layers: ``{(method, generator, layer, evaluator,
+    measure): (B,)}``, and the number of reference images they resample (None without files).
+
+    Raises
+    ------
+    ArtifactError
+        A file is unreadable, or its samples are not aligned with the others'.
+    """
+    parts = [(str(p), read_draws(p)) for p in draw_paths]
+    check_aligned(parts)
+    by_set: dict[tuple, list[np.ndarray]] = {}
+    for _, d in parts:
+        for (layer, _evaluator_layer, measure), values in d.draws.items():
+            by_set.setdefault((d.method, d.generator, layer, d.evaluator, measure), []).append(values)
+    with warnings.catch_warnings():  # a sample undefined at every evaluator layer stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        draws = {key: np.nanmean(np.stack(values), axis=0) for key, values in by_set.items()}
+    return draws, (len(parts[0][1].universe) if parts else None)
+
+
 def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | Path,
                          representation_path: str | Path, depths_path: str | Path, out_path: str | Path,
-                         pairs_path: str | Path | None = None) -> Path:
+                         pairs_path: str | Path | None = None, draw_paths: Sequence[str | Path] = ()) -> Path:
     """Rule ``transfer_by_relation``: ``transfer_by_relation.csv`` (:data:`BY_RELATION_COLUMNS`) and,
-    with ``pairs_path``, ``transfer_pairs.csv`` (:data:`PAIR_COLUMNS`)."""
+    with ``pairs_path``, ``transfer_pairs.csv`` (:data:`PAIR_COLUMNS`); the representation
+    measures' intervals over images pool the sets' bootstrap values in ``draw_paths`` (the
+    representation jobs' draws files; none: no such interval)."""
     settings = config["relations"]
     edges, seed = list(settings["depth_bins"]), int(config["seed"])
     depth = generation_depths(config, pd.read_csv(depths_path))
@@ -97,8 +123,9 @@ def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | 
     if len(rep):
         sets = (rep.groupby(["method", "generator", "layer", "evaluator", "measure"], sort=False)
                 .agg(value=("value", "mean"), n_images=("n_images", "first")).reset_index())
+        draws, n_images = set_draws(draw_paths)
         rows += representation_by_relation(_with_relation(sets, config, depth, edges), settings["n_bootstrap"],
-                                           settings["confidence"], seed)
+                                           settings["confidence"], seed, draws, n_images)
     table = pd.DataFrame(rows, columns=BY_RELATION_COLUMNS)
     table["n_bootstrap"], table["confidence"], table["seed"] = settings["n_bootstrap"], settings["confidence"], seed
     log.info("transfer by relation: %d rows, relations %s", len(table), sorted(set(table["relation"])))

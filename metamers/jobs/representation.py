@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from ..artifacts.metamers import read_metamer_batch
+from ..artifacts.draws import RepresentationDraws, write_draws
 from ..artifacts.nulls import read_nulls
 from ..artifacts.representations import EvaluatorActivations, read_activations, write_activations
 from ..config import evaluator_layers, generator_layers
@@ -45,7 +46,7 @@ from ..stats.ood import auroc, max_softmax
 from ..stats.rdm import classical_mds, rdm
 from ..stats.reduction import Reduction
 from ..stats.representation import set_measures
-from ..stats.resampling import bootstrap_samples, percentile_interval
+from ..stats.resampling import aligned_bootstrap_samples, percentile_interval
 from ..stats.statistics import STATISTICS
 from ..tables import concat_tables, read_tables, write_table
 from .common import job_device
@@ -173,10 +174,16 @@ def _per_image_rows(similarity: Mapping[str, np.ndarray], nulls: Mapping[str, An
 
 def representation(config: Mapping[str, Any], method: str, generator: str, evaluator: str,
                    activations_path: str | Path, metamer_test_path: str | Path, null_paths: Sequence[str | Path],
-                   out_path: str | Path, ood_path: str | Path, images_path: str | Path) -> None:
+                   out_path: str | Path, ood_path: str | Path, images_path: str | Path,
+                   draws_path: str | Path | None = None) -> None:
     """Rule ``representation``: the measures of every metamer set of the activation artifact
     (rows of :data:`REPRESENTATION_COLUMNS` to ``out_path``, of :data:`OOD_COLUMNS` to ``ood_path``,
-    and per image of :data:`IMAGE_COLUMNS` to ``images_path``)."""
+    and per image of :data:`IMAGE_COLUMNS` to ``images_path``; with ``draws_path``, the bootstrap
+    values of the passing metamers' set measures, :mod:`metamers.artifacts.draws`).
+
+    Every interval over images resamples with aligned bootstrap samples
+    (:func:`~metamers.stats.resampling.aligned_bootstrap_samples`) over the artifact's reference
+    images, so that ``transfer_by_relation`` can pool the sets' draws."""
     settings = config["representation"]
     comparison = config["metamer_test"]["comparison"]
     data = read_activations(activations_path)
@@ -196,6 +203,8 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
     seed = int(config["seed"])
     reductions = data.reductions
     rows, ood, images = [], [], []
+    draws: dict[tuple[str, str, str], np.ndarray] = {}
+    universe = list(data.image_ids)
     for g in gen_layers:
         unknown = [i for i in data.image_ids if (g, i) not in passed]
         if unknown:
@@ -207,8 +216,8 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
         images.extend(_image_rows(data, g, layers, ok, key))
         for passing_only, mask in ((True, ok), (False, np.ones_like(ok))):
             n = int(mask.sum())
-            samples = bootstrap_samples(n, settings["n_bootstrap"], np.random.default_rng(seed)) if n >= 2 else \
-                np.empty((0, n), dtype=np.int64)
+            samples = aligned_bootstrap_samples(np.flatnonzero(mask), len(universe), settings["n_bootstrap"], seed) \
+                if n >= 2 else np.empty((0, n), dtype=np.int64)
             msp_ref = max_softmax(data.reference["logits"][mask])
             msp_met = max_softmax(data.metamer[g]["logits"][mask])
             ood.append({**key, "passing_only": passing_only, "n_images": n,
@@ -226,16 +235,22 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                 if n >= MIN_SET_IMAGES:
                     found = set_measures(data.reference[layer][mask], data.metamer[g][layer][mask],
                                          settings["measures"], settings["n_permutations"], settings["n_bootstrap"],
-                                         settings["confidence"], seed, threads=int(config["threads"]))
+                                         settings["confidence"], seed, threads=int(config["threads"]), samples=samples)
                 else:
                     found = [{"measure": m, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-                              "n_images": n} for m in settings["measures"]]
+                              "n_images": n, "draws": None} for m in settings["measures"]]
                 rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
+                if passing_only:
+                    draws.update({(g, layer, row["measure"]): row["draws"] if row["draws"] is not None else
+                                  np.full(settings["n_bootstrap"], np.nan) for row in found})
         log.info("representation test of %s/%s/%s by %s: %d passing of %d", method, generator, g, evaluator,
                  int(ok.sum()), len(ok))
     write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS), out_path)
     write_table(pd.DataFrame(ood, columns=OOD_COLUMNS), ood_path)
     write_table(pd.DataFrame(images, columns=IMAGE_COLUMNS), images_path)
+    if draws_path is not None:
+        write_draws(draws_path, RepresentationDraws(method, generator, evaluator, draws, universe, seed,
+                                                    int(settings["n_bootstrap"])))
 
 
 def _image_rows(data: EvaluatorActivations, g: str, layers: Sequence[str], passed: np.ndarray,

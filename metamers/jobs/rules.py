@@ -49,7 +49,8 @@ RULES.register("representation_activations", lambda smk, config: job("representa
     smk.output[0]))
 RULES.register("representation", lambda smk, config: job("representation", "representation")(
     config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, smk.input.activations,
-    smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood, smk.output.images))
+    smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood, smk.output.images,
+    smk.output.draws))
 RULES.register("representation_table", lambda smk, config: job("representation", "representation_table")(
     list(smk.input.rows), list(smk.input.ood), smk.output.rows, smk.output.ood, list(smk.input.images),
     smk.output.images))
@@ -60,7 +61,7 @@ RULES.register("inversion_table", lambda smk, config: job("inversion", "inversio
 RULES.register("layer_depths", lambda smk, config: job("relations", "layer_depths")(config, smk.output[0]))
 RULES.register("transfer_by_relation", lambda smk, config: job("relations", "transfer_by_relation")(
     config, smk.input.recognizability, smk.input.representation, smk.input.depths, smk.output.table,
-    smk.output.pairs))
+    smk.output.pairs, list(smk.input.draws)))
 RULES.register("grid_images", lambda smk, config: job("figures", "grid_images")(config, list(smk.input), smk.output[0]))
 RULES.register("figure", lambda smk, config: job("figures", "figure")(
     config, smk.wildcards.figure, list(smk.input), list(smk.output)))

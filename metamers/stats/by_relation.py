@@ -13,8 +13,12 @@ bin, measure):
 a representation measure (``debiased_cka``, ``rsa_correlation_pearson``, ...)
     Per (method, generator, generation layer, evaluator): the measure over the passing metamers
     averaged over the evaluator's layers, then the mean over the relation's sets in the bin.
-    Its interval over pairs resamples the pairs; the interval over images is in
-    ``representation.csv`` per set, so it is empty here.
+    Its interval over pairs resamples the pairs; over images, it is the percentile interval of
+    the same mean of the sets' aligned bootstrap values (sample ``b`` of every set resamples the
+    same reference images as far as the sets share them:
+    :func:`metamers.stats.resampling.aligned_bootstrap_samples`), so the references shared by
+    the sets are resampled together. ``n_images`` is then the number of reference images of the
+    universe the samples are drawn from.
 
 Depth bins: the generation layer's normalized depth (:func:`metamers.models.layers.layer_depth`;
 0 input, 1 the last module; a joint generator's is the mean of its targets') falls in
@@ -82,18 +86,28 @@ def recognizability_by_relation(rows: pd.DataFrame, n_bootstrap: int, confidence
     return out
 
 
-def representation_by_relation(sets: pd.DataFrame, n_bootstrap: int, confidence: float, seed: int) -> list[dict]:
+def representation_by_relation(sets: pd.DataFrame, n_bootstrap: int, confidence: float, seed: int,
+                               draws: dict[tuple, np.ndarray] | None = None, n_images: int | None = None
+                               ) -> list[dict]:
     """Rows of each representation measure from ``sets``: one row per (method, generator,
     generation layer, evaluator, measure) with its value averaged over the evaluator's layers
     (columns method, relation, depth_bin, depth_low, depth_high, generator, layer, evaluator,
-    measure, value, n_images)."""
+    measure, value, n_images). ``draws`` maps the same key ``(method, generator, layer,
+    evaluator, measure)`` to the set's aligned bootstrap values (averaged over the evaluator's
+    layers) for the interval over images; ``n_images`` is the size of their universe."""
     out = []
     keys = ["method", "relation", "depth_bin", "depth_low", "depth_high", "measure"]
     for key, group in sets.dropna(subset=["value"]).groupby(keys, sort=False):
         rng = np.random.default_rng(seed)
         pairs = _clusters(group, ["generator", "evaluator"], "value")
         lo_p, hi_p = _ratio_interval(*pairs, n_bootstrap, confidence, rng)
-        out.append({**dict(zip(keys, key)), "value": float(group["value"].mean()), "ci_images_low": np.nan,
-                    "ci_images_high": np.nan, "ci_pairs_low": lo_p, "ci_pairs_high": hi_p, "n_pairs": len(pairs[0]),
-                    "n_sets": len(group), "n_metamers": int(group["n_images"].sum()), "n_images": np.nan})
+        lo_i = hi_i = np.nan
+        if draws:
+            mine = [draws.get((r.method, r.generator, r.layer, r.evaluator, r.measure)) for r in group.itertuples()]
+            if all(d is not None for d in mine) and len(mine[0]):
+                lo_i, hi_i = percentile_interval(np.mean(np.stack(mine), axis=0), confidence)
+        out.append({**dict(zip(keys, key)), "value": float(group["value"].mean()), "ci_images_low": lo_i,
+                    "ci_images_high": hi_i, "ci_pairs_low": lo_p, "ci_pairs_high": hi_p, "n_pairs": len(pairs[0]),
+                    "n_sets": len(group), "n_metamers": int(group["n_images"].sum()),
+                    "n_images": n_images if draws else np.nan})
     return out

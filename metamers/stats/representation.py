@@ -76,13 +76,15 @@ class SetGrams:
 
 def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_permutations: int = 1000,
                  n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
-                 threads: int = 1) -> list[dict]:
+                 threads: int = 1, samples: np.ndarray | None = None) -> list[dict]:
     """Every measure of ``measures`` (default: all of :data:`MEASURES`) between the references'
     and the metamers' activations (arrays ``(n, ...)`` or :class:`SetGrams`, images in the same
     order): one row per measure with ``value``, ``p_value`` (``n_permutations`` permutations;
     0 permutations give NaN), the ``confidence`` bootstrap interval ``ci_low``/``ci_high``
     (``n_bootstrap`` samples; 0 give NaN), and the number of images. ``threads``: threads for
-    the comparisons that loop over resamples (Kendall's tau-a)."""
+    the comparisons that loop over resamples (Kendall's tau-a). ``samples`` ``(B, n)`` replaces the
+    seeded bootstrap samples (aligned ones: :func:`~.resampling.aligned_bootstrap_samples`); each
+    row's ``draws`` holds its bootstrap values (None without samples)."""
     ref = reference if isinstance(reference, SetGrams) else SetGrams(reference)
     met = metamer if isinstance(metamer, SetGrams) else SetGrams(metamer)
     if len(ref) != len(met):
@@ -92,7 +94,12 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
     n = len(ref)
     rng = np.random.default_rng(seed)
     perms = permutations(n, n_permutations, rng) if n_permutations else None
-    samples = bootstrap_samples(n, n_bootstrap, rng) if n_bootstrap else None
+    if samples is None:
+        samples = bootstrap_samples(n, n_bootstrap, rng) if n_bootstrap else None
+    elif len(samples) == 0:
+        samples = None
+    elif samples.shape[1] != n or samples.min() < 0 or samples.max() >= n:
+        raise ValueError(f"bootstrap samples of shape {samples.shape} do not index {n} images")
     rows = []
     for name, m in chosen.items():
         if m.family == "rsa":
@@ -111,5 +118,5 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
         rows.append({"measure": name, "value": value, "ci_low": low, "ci_high": high,
                      "p_value": p_value(value, null) if null is not None else np.nan, "n_images": n,
                      "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "confidence": confidence,
-                     "seed": seed})
+                     "seed": seed, "draws": boot})
     return rows

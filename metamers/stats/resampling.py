@@ -20,6 +20,16 @@ never single cells of a matrix:
 
 All draws come from a :class:`numpy.random.Generator` seeded by the caller, so every p-value
 and interval is reproducible from the recorded seed.
+
+**Aligned bootstrap samples** (:func:`aligned_bootstrap_samples`) let intervals over images be
+pooled across metamer sets that hold different subsets of one study's reference images (each
+generator and layer has its own passing metamers): sample ``b`` of every set is read from one
+shared stream of reference draws (``seed`` and ``b`` fix it), keeping the first ``n`` draws that
+are members of the set. Each sample is then an ordinary bootstrap sample of the set (``n`` draws,
+independent and uniform over its members), and two sets resample the same references in sample
+``b`` as far as they share them; the mean of the sets' ``b``-th values is a bootstrap value of
+the sets' mean measure, which gives the interval over images of
+:mod:`metamers.stats.by_relation`.
 """
 
 from __future__ import annotations
@@ -39,6 +49,35 @@ def bootstrap_samples(n: int, n_bootstrap: int, rng: np.random.Generator) -> np.
     if n < 2:
         raise ValueError(f"a bootstrap over images needs at least 2 images, got {n}")
     return rng.integers(0, n, size=(n_bootstrap, n))
+
+
+def aligned_bootstrap_samples(members: np.ndarray, n_universe: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """``(n_bootstrap, n)`` bootstrap samples of the ``n`` images ``members`` (distinct positions
+    in a universe of ``n_universe`` reference images), as indices into ``members``, aligned with
+    every other set of the same universe, seed and ``n_bootstrap`` (module docstring).
+
+    Row ``b`` takes the first ``n`` entries of the stream ``b`` of uniform draws from the universe
+    (chunks of ``n_universe`` draws from ``default_rng([seed, k])``) that fall in ``members``.
+    """
+    members = np.asarray(members, dtype=np.int64)
+    n = len(members)
+    if n < 2:
+        raise ValueError(f"a bootstrap over images needs at least 2 images, got {n}")
+    if len(np.unique(members)) != n or members.min() < 0 or members.max() >= n_universe:
+        raise ValueError(f"members must be distinct positions in 0..{n_universe - 1}")
+    position = np.full(n_universe, -1, dtype=np.int64)
+    position[members] = np.arange(n)
+    out = np.empty((n_bootstrap, n), dtype=np.int64)
+    filled = np.zeros(n_bootstrap, dtype=np.int64)
+    chunk = 0
+    while (filled < n).any():
+        hits = position[np.random.default_rng([seed, chunk]).integers(0, n_universe, size=(n_bootstrap, n_universe))]
+        for b in np.flatnonzero(filled < n):
+            found = hits[b][hits[b] >= 0][: n - filled[b]]
+            out[b, filled[b] : filled[b] + len(found)] = found
+            filled[b] += len(found)
+        chunk += 1
+    return out
 
 
 def multiplicities(samples: np.ndarray, n: int) -> np.ndarray:
