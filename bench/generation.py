@@ -140,10 +140,10 @@ def null_thresholds(model_name: str, layer: str, n: int, cache: Path) -> dict[st
 
 
 def _target(model, layer: str, thresholds):
-    from metamers.models.layers import relu_layers
+    from metamers.models.layers import uses_fake_relu
     from metamers.synthesis.objective import Target
 
-    return Target(model, layer, fake_relu=layer in relu_layers(model),
+    return Target(model, layer, fake_relu=uses_fake_relu(model, layer, True, None),
                   thresholds={s: thresholds[s] for s in STATISTICS})
 
 

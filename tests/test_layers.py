@@ -106,3 +106,51 @@ def test_inplace_activations_do_not_overwrite_captured_layers():
     assert not net.relu.inplace
     bn1 = LayerReader(model, ["bn1", "layer1"])(torch.rand(2, 3, 64, 64))["bn1"]
     assert (bn1 < 0).any()
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    import torchvision
+
+    torch.manual_seed(0)
+    return Classifier(torchvision.models.resnet18(weights=None), mean=(0.5,) * 3, std=(0.25,) * 3,
+                      input_shape=(3, 64, 64), num_classes=1000, name="resnet18")
+
+
+def test_residual_stages_end_in_their_last_relu(resnet18):
+    from metamers.models.layers import ends_in_relu, fake_relu_layers, uses_fake_relu
+
+    assert [ends_in_relu(resnet18, name) for name in ("layer1", "layer4", "layer1.1", "layer2.0")] == [True] * 4
+    assert [ends_in_relu(resnet18, name) for name in ("maxpool", "layer1.0.conv1", "avgpool", "fc", "relu")] == \
+        [False] * 5  # relu is a ReLU module itself
+    assert {"relu", "layer1", "layer2", "layer3", "layer4"} <= set(fake_relu_layers(resnet18))
+    assert uses_fake_relu(resnet18, "layer3", True, None) and not uses_fake_relu(resnet18, "avgpool", True, None)
+    assert not uses_fake_relu(resnet18, "layer3", False, None)
+
+
+def test_the_straight_through_relu_at_a_residual_stage_replaces_its_last_relu(resnet18):
+    """layer1_fake_relu of the published ResNets: the stage's value is unchanged, and its
+    gradient is that of the last block's residual sum (computed here by hand), while the real
+    ReLU's gradient differs."""
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    fake = LayerReader(resnet18, ["layer1"], fake_relu=["layer1"])(x)["layer1"]
+    real = LayerReader(resnet18, ["layer1"])(x)["layer1"]
+    torch.testing.assert_close(fake, real)
+    net = resnet18.net
+    h = net.maxpool(net.relu(net.bn1(net.conv1(resnet18.normalize(x)))))
+    h = net.layer1[0](h)
+    block = net.layer1[1]
+    pre = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(h))))) + h  # the residual sum before its ReLU
+    torch.testing.assert_close(pre.clamp(min=0), real)
+    assert (pre < 0).any()
+    (g_fake,) = torch.autograd.grad(fake.sum(), x)
+    (g_pre,) = torch.autograd.grad(pre.sum(), x)
+    (g_real,) = torch.autograd.grad(real.sum(), x)
+    torch.testing.assert_close(g_fake, g_pre)
+    assert not torch.allclose(g_real, g_pre)
+
+
+def test_fake_relu_needs_a_module_that_ends_in_a_relu(resnet18):
+    with pytest.raises(LayerError, match="fake_relu needs a ReLU module or a module that ends in one, but "
+                                         "'avgpool' of model 'resnet18' is AdaptiveAvgPool2d"):
+        LayerReader(resnet18, ["avgpool"], fake_relu=["avgpool"])

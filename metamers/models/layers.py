@@ -45,18 +45,64 @@ def fake_relu(x: torch.Tensor) -> torch.Tensor:
 
 
 def relu_layers(model: Classifier) -> list[str]:
-    """Names of the network's ReLU modules (the layers where a straight-through ReLU applies)."""
+    """Names of the network's ReLU modules (layers where a straight-through ReLU applies)."""
     return [name for name, m in model.net.named_modules() if name and isinstance(m, nn.ReLU)]
+
+
+def _relu_inputs(module: nn.Module, slot: dict[str, torch.Tensor]) -> list:
+    """Forward hooks on the ReLU modules inside ``module`` that keep the input of the latest call."""
+    def keep(_m: nn.Module, inputs: tuple, _output) -> None:
+        slot["last"] = inputs[0]
+
+    return [m.register_forward_hook(keep) for m in module.modules() if isinstance(m, nn.ReLU) and m is not module]
+
+
+@torch.no_grad()
+def ends_in_relu(model: Classifier, layer: str) -> bool:
+    """Whether module ``layer``, not itself a ReLU, returns the output of the last ReLU module it
+    runs (a residual stage ``relu(out + identity)``: torchvision's ``layer1`` ... ``layer4``),
+    checked on one forward pass of a seeded random image."""
+    module = dict(model.net.named_modules()).get(layer)
+    if not layer or module is None or isinstance(module, nn.ReLU) or not any(
+            isinstance(m, nn.ReLU) for m in module.modules()):
+        return False
+    slot: dict[str, torch.Tensor] = {}
+    captured: dict[str, torch.Tensor] = {}
+
+    def stop(_m: nn.Module, _inputs: tuple, output) -> None:
+        captured["out"] = output
+        raise _StopForward
+
+    handles = [*_relu_inputs(module, slot), module.register_forward_hook(stop)]
+    try:
+        x = torch.rand(1, *model.input_shape, generator=torch.Generator().manual_seed(0)).to(model.device)
+        model(x)
+    except _StopForward:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    out, last = captured.get("out"), slot.get("last")
+    return isinstance(out, torch.Tensor) and last is not None and out.shape == last.shape and bool(
+        torch.equal(out, last.clamp(min=0)))
+
+
+def fake_relu_layers(model: Classifier) -> list[str]:
+    """The layers where a straight-through ReLU applies: ReLU modules, and modules whose output
+    is their last ReLU's (:func:`ends_in_relu`)."""
+    return [name for name in model.layer_names() if name in relu_layers(model) or ends_in_relu(model, name)]
 
 
 def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_setting: bool | None) -> bool:
     """Whether synthesis at ``layer`` uses the straight-through ReLU: the layer's own setting
-    when it has one (true needs a ReLU module, which :class:`LayerReader` checks), else the
-    method's, which applies at ReLU modules only (as published: the fake ReLU replaces a ReLU
-    stage's output; other layers are matched as they are)."""
+    when it has one (true needs a ReLU stage, which :class:`LayerReader` checks), else the
+    method's, which applies at ReLU stages only, as published: the fake ReLU replaces a ReLU
+    module's output, or the last ReLU of a module that ends in one (the ``layer1_fake_relu`` ...
+    ``layer4_fake_relu`` of the published ResNets: the residual sum passes its gradient through
+    the stage's final ReLU); other layers are matched as they are."""
     if layer_setting is not None:
         return bool(layer_setting)
-    return bool(method_setting) and layer in relu_layers(model)
+    return bool(method_setting) and (layer in relu_layers(model) or ends_in_relu(model, layer))
 
 
 def graph_node_names(model: Classifier) -> list[str]:
@@ -80,7 +126,9 @@ class LayerReader:
     layers
         Module names (see :meth:`Classifier.layer_names`) or torch.fx node names.
     fake_relu
-        Layers (ReLU modules among ``layers``) whose ReLU gets an identity backward pass.
+        Layers among ``layers`` whose ReLU gets an identity backward pass: ReLU modules, or
+        modules that end in a ReLU module (:func:`ends_in_relu`; the straight-through ReLU then
+        replaces that last ReLU, checked on every pass).
     stop_early
         Stop the forward pass once every requested layer is read.
 
@@ -122,22 +170,30 @@ class LayerReader:
             self._extractor = create_feature_extractor(model.net, return_nodes=self.layers)
         else:
             self._modules = {name: modules[name] for name in self.layers}
+        self._ending_in_relu = set()
         for name in self.fake_relu:
             if name not in self.layers:
                 raise LayerError(f"fake_relu layer {name!r} is not among the layers read: {self.layers}")
-            if not isinstance(modules.get(name), nn.ReLU):
-                relus = relu_layers(model)
-                raise LayerError(
-                    f"fake_relu needs a ReLU module, but {name!r} of model {model.name!r} is "
-                    f"{type(modules.get(name)).__name__}; ReLU layers: {', '.join(relus) or '(none)'}"
-                )
+            if isinstance(modules.get(name), nn.ReLU):
+                continue
+            if ends_in_relu(model, name):
+                self._ending_in_relu.add(name)
+                continue
+            relus = relu_layers(model)
+            raise LayerError(
+                f"fake_relu needs a ReLU module or a module that ends in one, but {name!r} of model {model.name!r} "
+                f"is {type(modules.get(name)).__name__}; ReLU layers: {', '.join(relus) or '(none)'}"
+            )
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{layer: activation}`` for input batch ``x`` (values in [0, 1])."""
         if self._extractor is not None:
             return dict(self._extractor(self.model.normalize(x)))
         captured: dict[str, torch.Tensor] = {}
-        handles = [m.register_forward_hook(self._hook(name, captured)) for name, m in self._modules.items()]
+        self._last_relu_input: dict[str, dict[str, torch.Tensor]] = {name: {} for name in self._ending_in_relu}
+        handles = [h for name in self._ending_in_relu
+                   for h in _relu_inputs(self._modules[name], self._last_relu_input[name])]
+        handles += [m.register_forward_hook(self._hook(name, captured)) for name, m in self._modules.items()]
         try:
             self.model(x)
         except _StopForward:
@@ -154,7 +210,13 @@ class LayerReader:
         def hook(module: nn.Module, inputs: tuple, output):
             if name in captured:
                 return None
-            if name in self.fake_relu:
+            if name in self._ending_in_relu:
+                last = self._last_relu_input[name].get("last")
+                if last is None or output.shape != last.shape or not torch.equal(output, last.clamp(min=0)):
+                    raise LayerError(f"layer {name!r} of model {self.model.name!r}: its output is not its last "
+                                     "ReLU's, so the straight-through ReLU cannot replace it")
+                output = fake_relu(last)
+            elif name in self.fake_relu:
                 output = fake_relu(inputs[0])
             captured[name] = output[0] if isinstance(output, (tuple, list)) else output
             if self.stop_early and len(captured) == len(self.layers):

@@ -13,8 +13,14 @@ the second set's images is ``L[pi][:, pi]`` and a bootstrap sample is ``K[s][:, 
 ``debiased_cka``
     The same ratio of the unbiased HSIC estimator (Song et al. 2012), as debiased CKA (Nguyen et
     al. 2021; Kornblith's ``center_gram(unbiased=True)``): near 0 for independent sets whatever
-    ``n`` (needs ``n >= 4``). In a bootstrap sample, entries of two copies of one image are
-    self-pairs: they are set to 0, as the estimator's diagonal is.
+    ``n`` (needs ``n >= 4``). The estimator is a U-statistic over tuples of distinct images,
+    ``HSIC = A / (n)_2 + B / (n)_4 - 2 C / (n)_3`` with ``A = sum_{i!=j} K_ij L_ij``,
+    ``B = sum_{i,j,q,r distinct} K_ij L_qr`` and ``C = sum_{i,j,q distinct} K_ij L_iq``
+    (:func:`weighted_hsic`). A bootstrap sample is that U-statistic over the tuples of distinct
+    *images* of the sample, each weighted by the product of their multiplicities: two copies of
+    one image are never a pair, as in the RSA bootstrap (setting their entries to 0 instead,
+    as the diagonal is, would add pairs of similarity 0, which for non-negative activations pulls
+    the value far down).
 """
 
 from __future__ import annotations
@@ -92,18 +98,21 @@ class _CKA:
         return out
 
     def bootstrap(self, k: np.ndarray, ell: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        # A sample's Gram matrix is K[s][:, s]; its (unbiasedly) centred inner products are
-        # sums over the original entries weighted by the multiplicities m (:func:`_sample_inner`,
-        # :func:`_sample_inner_debiased`), so no n x n matrix is built per sample.
+        # A sample's centred inner products are sums over the original entries weighted by the
+        # multiplicities m (:func:`_sample_inner`: K[s][:, s] centred; :func:`weighted_hsic`: the
+        # U-statistic over distinct images), so no n x n matrix is built per sample.
         n = len(k)
         if self.debiased:
             k, ell = _zero_diagonal(k), _zero_diagonal(ell)
         out = np.empty(len(samples))
         for start in range(0, len(samples), BLOCK):
             m = multiplicities(samples[start:start + BLOCK], n).astype(np.float64)
-            km, lm = m @ k, m @ ell
-            inner = _sample_inner_debiased if self.debiased else _sample_inner
-            kl, kk, ll = (inner(m, a, b, ab) for a, b, ab in ((km, lm, k * ell), (km, km, k * k), (lm, lm, ell * ell)))
+            if self.debiased:
+                kl, kk, ll = (weighted_hsic(a, b, m) for a, b in ((k, ell), (k, k), (ell, ell)))
+            else:
+                km, lm = m @ k, m @ ell
+                kl, kk, ll = (_sample_inner(m, a, b, ab) for a, b, ab in ((km, lm, k * ell), (km, km, k * k),
+                                                                         (lm, lm, ell * ell)))
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[start:start + len(m)] = kl / np.sqrt(kk * ll)
         return out
@@ -124,19 +133,27 @@ def _sample_inner(m: np.ndarray, km: np.ndarray, lm: np.ndarray, kl: np.ndarray)
             + (m * km).sum(axis=1) * (m * lm).sum(axis=1) / total**2)
 
 
-def _sample_inner_debiased(m: np.ndarray, km: np.ndarray, lm: np.ndarray, kl: np.ndarray) -> np.ndarray:
-    """``<U(K_s), U(L_s)>_F`` (:func:`unbiased_centre_gram` of the samples' Gram matrices, self-
-    pairs zeroed) from the zero-diagonal ``K``, ``L``: with ``a = U``'s row means of ``K_s`` and
-    ``b`` of ``L_s`` (per original image), the sum over pairs of distinct images ``i != j`` of
-    ``m_i m_j (K_ij - a_i - a_j)(L_ij - b_i - b_j)``."""
-    total = m.sum(axis=1, keepdims=True)
-    a = km / (total - 2)
-    a -= (m * a).sum(axis=1, keepdims=True) / (2 * (total - 1))
-    b = lm / (total - 2)
-    b -= (m * b).sum(axis=1, keepdims=True) / (2 * (total - 1))
-    return (((m @ kl) * m).sum(axis=1) - 2 * (m * b * km).sum(axis=1) - 2 * (m * a * lm).sum(axis=1)
-            + 2 * (m * a * b * (total - m)).sum(axis=1)
-            + 2 * ((m * a).sum(axis=1) * (m * b).sum(axis=1) - (m * m * a * b).sum(axis=1)))
+def weighted_hsic(k: np.ndarray, ell: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The unbiased HSIC U-statistic of zero-diagonal Gram matrices ``k``, ``ell`` over tuples of
+    distinct images weighted by ``w (B, n)`` (each tuple by the product of its images' weights;
+    ``w = 1``: Song et al.'s estimator, up to a constant factor). ``A / N2 + B / N4 - 2 C / N3``
+    with the sums of the module docstring and ``N_r`` the summed weights of the ``r``-tuples of
+    distinct images; NaN where fewer than 4 images have weight."""
+    w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+    kw, lw, w2 = w @ k, w @ ell, w * w
+    kl = k * ell
+    s_k, s_l = (w * kw).sum(axis=1), (w * lw).sum(axis=1)  # sum_{i!=j} w_i w_j K_ij (zero diagonal)
+    a = ((w @ kl) * w).sum(axis=1)
+    c = (w * kw * lw).sum(axis=1) - ((w2 @ kl) * w).sum(axis=1)
+    b = s_k * s_l - 4 * (w2 * kw * lw).sum(axis=1) + 2 * ((w2 @ kl) * w2).sum(axis=1)
+    p1, p2, p3, p4 = (np.sum(w**r, axis=1) for r in (1, 2, 3, 4))
+    n2 = p1**2 - p2
+    n3 = p1**3 - 3 * p1 * p2 + 2 * p3
+    n4 = p1**4 - 6 * p1**2 * p2 + 3 * p2**2 + 8 * p1 * p3 - 6 * p4
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = a / n2 + b / n4 - 2 * c / n3
+    return np.where((w > 0).sum(axis=1) >= 4, out, np.nan)
+
 
 
 @dataclass(frozen=True)
