@@ -46,6 +46,27 @@ def ensure_installed() -> None:
         raise ClusterUnavailable(f"apt-get install slurm-wlm munge failed: {out.stderr.strip()[-500:]}")
 
 
+def _stale_test_link() -> bool:
+    """Whether ``/etc/slurm/slurm.conf`` is a link that an earlier test cluster left behind: a
+    dangling link, or one to a config of ours (``ClusterName=metamersci``) whose slurmctld is no
+    longer running (a run killed before its teardown)."""
+    if not SYSTEM_CONF.is_symlink():
+        return False
+    target = Path(os.readlink(SYSTEM_CONF))
+    if not target.exists():
+        return True
+    try:
+        if not target.read_text().startswith("ClusterName=metamersci\n"):
+            return False
+    except OSError:
+        return False
+    try:
+        pid = int((target.parent / "slurmctld.pid").read_text())
+    except (OSError, ValueError):
+        return True  # ours, and its controller never wrote a pid file
+    return not Path(f"/proc/{pid}").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,8 +173,8 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """)
     (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
     cluster = Cluster(root, conf)
-    if SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists():
-        SYSTEM_CONF.unlink()  # a dangling link left by an earlier test cluster that crashed
+    if _stale_test_link():
+        SYSTEM_CONF.unlink()  # left by an earlier test cluster that was killed
     if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
         raise ClusterUnavailable(f"a Slurm configuration already exists at {SYSTEM_CONF}; the test leaves it alone")
     SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
