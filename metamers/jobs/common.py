@@ -75,16 +75,16 @@ def job_device(config: Mapping[str, Any]) -> torch.device:
     return resolve_device(config.get("device", "auto"))
 
 
-def class_decision(config: Mapping[str, Any], model: str) -> tuple[ClassMap | None, int | None]:
+def class_decision(config: Mapping[str, Any], model: str, images: Any = None) -> tuple[ClassMap | None, int | None]:
     """How configured ``model`` decides a class in the images' label space: ``(None, None)`` by
     its highest logit (the same space, the images declare none, or no class map joins them: a
     generator's class test then compares its own classes, while an evaluator is a config error),
     else the class map from its space (:func:`metamers.labels.load_class_map`) and the images'
-    number of classes."""
+    number of classes. ``images``: the reference image set, when the caller has it loaded."""
     from ..data import load_image_set
     from ..labels import decides_through_map, load_class_map
 
     if not decides_through_map(config, model):
         return None, None
-    images = load_image_set(config["images"])
+    images = images if images is not None else load_image_set(config["images"])
     return load_class_map(config, images.class_index), len(set(images.class_index.values()))

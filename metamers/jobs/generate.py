@@ -98,7 +98,7 @@ def generate(
 
     # One reference: the 8-bit image, for the target, the in-loop test and the recorded test.
     reference = quantize(images.tensor(ids, model.input_shape).to(device))
-    class_maps = {name: class_decision(config, name)[0] for name in models}
+    class_maps = {name: class_decision(config, name, images)[0] for name in models}
     targets = [Target(models[s.model], s.layer, s.weight, f, th, class_maps[s.model])
                for s, f, th in zip(specs, fake, thresholds)]
     labels = [images.labels[i] for i in ids]

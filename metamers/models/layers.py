@@ -87,12 +87,6 @@ def ends_in_relu(model: Classifier, layer: str) -> bool:
         torch.equal(out, last.clamp(min=0)))
 
 
-def fake_relu_layers(model: Classifier) -> list[str]:
-    """The layers where a straight-through ReLU applies: ReLU modules, and modules whose output
-    is their last ReLU's (:func:`ends_in_relu`)."""
-    return [name for name in model.layer_names() if name in relu_layers(model) or ends_in_relu(model, name)]
-
-
 def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_setting: bool | None) -> bool:
     """Whether synthesis at ``layer`` uses the straight-through ReLU: the layer's own setting
     when it has one (true needs a ReLU stage, which :class:`LayerReader` checks), else the
@@ -127,8 +121,8 @@ class LayerReader:
         Module names (see :meth:`Classifier.layer_names`) or torch.fx node names.
     fake_relu
         Layers among ``layers`` whose ReLU gets an identity backward pass: ReLU modules, or
-        modules that end in a ReLU module (:func:`ends_in_relu`; the straight-through ReLU then
-        replaces that last ReLU, checked on every pass).
+        modules that end in a ReLU module (:func:`ends_in_relu`, checked once here; the
+        straight-through ReLU then replaces that last ReLU).
     stop_early
         Stop the forward pass once every requested layer is read.
 
@@ -212,7 +206,7 @@ class LayerReader:
                 return None
             if name in self._ending_in_relu:
                 last = self._last_relu_input[name].get("last")
-                if last is None or output.shape != last.shape or not torch.equal(output, last.clamp(min=0)):
+                if last is None or output.shape != last.shape:  # values: checked by ends_in_relu, without a sync
                     raise LayerError(f"layer {name!r} of model {self.model.name!r}: its output is not its last "
                                      "ReLU's, so the straight-through ReLU cannot replace it")
                 output = fake_relu(last)
