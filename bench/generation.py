@@ -3,9 +3,14 @@ pass the metamer test, how far its metamers are from their references, and what 
 
 Issue 9's benchmark (not a timed test). Every preset of ``metamers.synthesis.METHOD_PRESETS`` runs
 against ``feather2023`` at the published schedule (24,000 normalized-gradient steps, the step
-halved after each of 8 blocks), each with the metamer test checked every 10 iterations at the
-generation layer (the issue asks for 50; 10 resolves a ratio of 10 where the baseline passes early); an image is frozen at its first pass (``on_success: stop``), whose iteration is
-recorded, and a run ends when every image has passed or its budget is spent. Cases:
+halved after each of 8 blocks). The metamer test is checked at every iteration at the generation
+layer (the issue asks for every 50; checking every iteration makes the first-pass iteration exact,
+so that a ratio of 10 is resolved where the baseline passes within a few dozen iterations; an
+image that has passed is not checked again, so this costs little). Each preset's image is frozen at
+its first pass (``on_success: stop``): that image is its metamer. ``feather2023`` is run as
+published: all 24,000 steps, its metamer the last iterate; a second run of it, frozen at the first
+pass, records each image's first-pass iteration. Its distances are those of its published
+metamers (the last iterates), and of its first-passing iterates in their own columns. Cases:
 
 - both MNIST LeNet-5s of ``advertorch`` at ``relu1``, ``relu2``, ``relu3``, ``linear2``; references: the
   first held-out MNIST test digits shipped with the package (one per class); null: 1,000,000 pairs
@@ -17,13 +22,15 @@ recorded, and a run ends when every image has passed or its budget is spent. Cas
 
 Images of a run are stepped as one batch (``batch_invariant: false``). Distances are those of
 ``metamers.stats.distances`` (the 8-bit metamer against the 8-bit reference). Columns: fraction of
-images passing, median first-pass iteration (of the passing images), median pixel L2 distance and
-SSIM of the metamers and of the starting points, milliseconds per iteration.
+images passing (for ``feather2023``: that pass at some iteration; ``final_fraction_passing``: whose
+published metamer passes), median first-pass iteration (of the passing images), median pixel L2
+distance and SSIM of the metamers and of the starting points, milliseconds per iteration.
 
 Targets (a preset wins a row when it passes at least ``feather2023``'s fraction at a median L2
-distance at least 0.9 times ``feather2023``'s, or when both medians are below one grey level RMS:
-at an invertible layer every method reproduces the reference; the RESULT line takes the single
-preset that is best over all rows, and a row it does not win counts as ratio 0):
+distance at least 0.9 times that of ``feather2023``'s published metamers, or when both medians are
+below one grey level RMS: at an invertible layer the published procedure reproduces the
+reference; the RESULT line takes the single preset that is best over all rows, and a row it does
+not win counts as ratio 0):
 
 1. ``iter_ratio`` >= 10: ``feather2023``'s median first-pass iteration over the preset's, the
    minimum over the rows where ``feather2023`` passes at least half the images;
@@ -61,9 +68,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METAMERS_SHARED", REPO.parent / "shared"))
-#: Iterations between checks of the metamer test (finer than the issue's 50, so that a ratio of 10
-#: is resolved where the baseline passes within 500 iterations).
-CHECK_EVERY = 10
+#: Iterations between checks of the metamer test (finer than the issue's 50: the first-pass
+#: iteration is exact, so that a ratio of 10 is resolved where the baseline passes within 100).
+CHECK_EVERY = 1
 #: Below this median RMS pixel difference (one 8-bit grey level) a metamer is its reference up to
 #: rounding (an invertible layer, such as LeNet's relu1): two such medians are not compared by ratio.
 SAME_AS_REFERENCE_RMS = 1 / 255
@@ -150,8 +157,8 @@ def _target(model, layer: str, thresholds):
 def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None
                 ) -> dict:
     """Run ``preset`` at the (model, layer) targets ``cases`` (weights summing to 1) on the first
-    model's references, each image frozen at its first pass of every target's test: the measures
-    of a table row."""
+    model's references, each image frozen at its first pass of every target's test (the baseline
+    also as published, to its last iterate): the measures of a table row."""
     torch = _torch()
     from metamers.data.pixels import to_uint8
     from metamers.models import load_model
@@ -163,25 +170,36 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
         targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache)))
         targets[-1].weight = 1 / len(cases)
     ids, x, _ = references(cases[0][0], n)
-    method = resolve_method(preset, {**(entry or {}), "check_every": CHECK_EVERY, "on_success": "stop"})
-    synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False)
-    start = time.perf_counter()
-    result = synth.synthesize(progress=False)
-    wall = time.perf_counter() - start
-    reference = to_uint8(synth.reference).float() / 255
-    metamer = pixel_distances(to_uint8(torch.from_numpy(result.metamer)).float() / 255, reference)
-    begin = pixel_distances(torch.from_numpy(result.start), reference)
+
+    def run(settings: dict):
+        method = resolve_method(preset, {**(entry or {}), **settings})
+        synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False)
+        tick = time.perf_counter()
+        result = synth.synthesize(progress=False)
+        reference = to_uint8(synth.reference).float() / 255
+        metamer = to_uint8(torch.from_numpy(result.metamer)).float() / 255
+        return synth, result, method, time.perf_counter() - tick, pixel_distances(metamer, reference), metamer
+
+    synth, result, method, wall, frozen, _ = run({"check_every": CHECK_EVERY, "on_success": "stop"})
     passed = result.pass_iteration >= 0
-    return {
+    row = {
         "model": "+".join(m for m, _ in cases), "layer": cases[0][1], "preset": preset, "n_images": len(ids),
         "fraction_passing": float(passed.mean()),
         "median_pass_iteration": float(np.median(result.pass_iteration[passed])) if passed.any() else math.nan,
-        "median_l2": float(metamer["l2"].median()), "median_rms": float(metamer["rms"].median()),
-        "median_ssim": float(metamer["ssim"].median()),
-        "median_start_l2": float(begin["l2"].median()), "median_start_ssim": float(begin["ssim"].median()),
+        "median_first_pass_l2": float(frozen["l2"].median()),
+        "median_start_l2": float(pixel_distances(torch.from_numpy(result.start), to_uint8(synth.reference).float() / 255
+                                                 )["l2"].median()),
         "ms_per_iteration": 1000 * result.seconds_per_iteration, "iterations_run": result.iterations_run,
-        "budget": int(method["iterations"]), "wall_s": wall,
+        "budget": int(method["iterations"]),
     }
+    metamer_distances, final = frozen, math.nan
+    if preset == BASELINE:  # as published: every step, the last iterate is the metamer
+        synth, last, _, more, metamer_distances, metamer = run({"check_every": 0})
+        ok, _ = synth.objective.test(metamer, synth.objective.reference_classes(), synth.comparison)
+        final, wall = float(ok.float().mean()), wall + more
+    return {**row, "final_fraction_passing": final, "median_l2": float(metamer_distances["l2"].median()),
+            "median_rms": float(metamer_distances["rms"].median()),
+            "median_ssim": float(metamer_distances["ssim"].median()), "wall_s": wall}
 
 
 def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None) -> dict:
@@ -264,8 +282,8 @@ def summarize(rows: pd.DataFrame, costs: pd.DataFrame, depth: dict) -> tuple[pd.
     key = list(zip(rows["model"], rows["layer"]))
     rows["iter_ratio"] = [base.loc[k, "median_pass_iteration"] / v if k in base.index else math.nan
                           for k, v in zip(key, rows["median_pass_iteration"])]
-    rows["distance_ratio"] = [v / base.loc[k, "median_l2"] if k in base.index else math.nan
-                              for k, v in zip(key, rows["median_l2"])]
+    rows["distance_ratio"] = [(float(v) / base.loc[k, "median_l2"] if base.loc[k, "median_l2"] > 0 else math.inf)
+                              if k in base.index else math.nan for k, v in zip(key, rows["median_l2"])]
     rows["baseline_fraction"] = [base.loc[k, "fraction_passing"] if k in base.index else math.nan for k in key]
     at_reference = [k in base.index and base.loc[k, "median_rms"] < SAME_AS_REFERENCE_RMS and v < SAME_AS_REFERENCE_RMS
                     for k, v in zip(key, rows["median_rms"])]
@@ -328,9 +346,13 @@ def main() -> int:
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache)) for m, layer, _ in cases]))
-        # the baseline's long runs first, so that they do not finish last alone
-        jobs = [(run_case, (m, layer, p, args.images, cache)) for p in presets for m, layer, _ in cases]
-        jobs += [(run_joint, (p, args.images, cache)) for p in presets] if args.joint else []
+        # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
+        # longest), so that none of them finishes last alone
+        by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))
+        jobs = [(run_case, (m, layer, p, args.images, cache)) for p in presets for m, layer, _ in by_cost]
+        if args.joint:
+            jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache)))
+            jobs += [(run_joint, (p, args.images, cache)) for p in presets if p != BASELINE]
         results = list(pool.map(_call, jobs))
     rows = pd.DataFrame([r for r in results if "joint_pass" not in r])
     joint = pd.DataFrame([r for r in results if "joint_pass" in r])
@@ -340,9 +362,9 @@ def main() -> int:
     rows, result, best, presets_table = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
     if args.csv:
         rows.to_csv(args.csv, index=False)
-    shown = ["model", "layer", "preset", "fraction_passing", "median_pass_iteration", "iter_ratio", "median_l2",
-             "distance_ratio", "distance_ok", "median_ssim", "median_start_l2", "timed_ms_per_iteration", "overhead",
-             "early_layer_speedup", "iterations_run"]
+    shown = ["model", "layer", "preset", "fraction_passing", "final_fraction_passing", "median_pass_iteration",
+             "iter_ratio", "median_l2", "median_first_pass_l2", "distance_ratio", "distance_ok", "median_ssim",
+             "median_start_l2", "timed_ms_per_iteration", "overhead", "early_layer_speedup", "iterations_run"]
     with pd.option_context("display.width", 250, "display.max_rows", 500):
         print(rows[shown].round(3).to_string(index=False))
     command = "python bench/generation.py" + "".join(

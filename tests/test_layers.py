@@ -74,6 +74,17 @@ def test_fake_relu_function():
     assert x.grad.tolist() == [1.0, 1.0]
 
 
+def test_fake_relu_of_a_computed_relu_takes_its_value_and_passes_the_gradient_to_the_input():
+    """Given the module's output ``relu(x)``, the value is that tensor's and the gradient reaches
+    ``x`` unchanged, none of it through the ReLU that computed the output."""
+    x = torch.tensor([-1.0, 0.5, -2.0], requires_grad=True)
+    out = torch.relu(x * 3)
+    y = fake_relu(x * 3, out)
+    assert y.tolist() == [0.0, 1.5, 0.0] and y.data_ptr() == out.data_ptr()  # no second ReLU pass
+    (torch.tensor([1.0, 2.0, 3.0]) * y).sum().backward()
+    assert x.grad.tolist() == [3.0, 6.0, 9.0]  # 3 * the upstream gradient, the negatives included
+
+
 def test_unknown_layer_lists_the_valid_ones(lenet):
     with pytest.raises(LayerError, match=r"has no layer\(s\) \['relu9'\]; valid layers: conv1, relu1, maxpool1"):
         LayerReader(lenet, ["relu9"])

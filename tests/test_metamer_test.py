@@ -73,10 +73,23 @@ def test_stopping_at_success_freezes_each_image(lenet):
     settings = resolve_method("adam", {"iterations": 400, "check_every": 5, "on_success": "stop"})
     thresholds = {"snr_db": 25.0, "pearson": 0.9}
     synth = MetamerSynthesis.single(lenet, "relu2", ref, settings, seed=3, thresholds=thresholds)
-    snapshots = []
+    snapshots, skipped = [], []
     check = synth.check
-    synth.check = lambda: (snapshots.append(synth.x.detach().clone()), check())[1]
+
+    def checked(*frozen_and_last):
+        """The check as run (frozen images skipped), against the check of every image."""
+        snapshots.append(synth.x.detach().clone())
+        ok, values = check(*frozen_and_last)
+        every_ok, every_values = check()
+        assert torch.equal(ok, every_ok)  # a frozen image still passes, with the values it had
+        for name, v in values.items():
+            torch.testing.assert_close(v, every_values[name], rtol=0, atol=1e-6)
+        skipped.append(int(frozen_and_last[0].sum()) if frozen_and_last[1] is not None else 0)
+        return ok, values
+
+    synth.check = checked
     result = synth.synthesize(progress=False)
+    assert max(skipped) > 0  # some checks ran without the images that had passed
     assert (result.pass_iteration > 0).all() and len(set(result.pass_iteration.tolist())) > 1
     assert result.iterations_run == result.pass_iteration.max() < 400
     assert np.isnan(result.loss[:, result.iterations_run:]).all()

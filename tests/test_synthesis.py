@@ -32,13 +32,38 @@ def test_normalized_l2_matches_numpy():
                                [np.linalg.norm(a[i] - r[i]) for i in range(3)], rtol=1e-12)
 
 
-def test_normalized_gradient_step_is_per_image_unit_step():
-    x = torch.zeros(2, 1, 2, 2, requires_grad=True)
-    grad = torch.tensor([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0]]).reshape(2, 1, 2, 2)
-    x.grad = grad.clone()
-    NormalizedGradient([x], lr=0.5).step()
-    expected = -0.5 * np.array([[0.6, 0.8, 0, 0], [0, 0, 0, 1.0]])
-    np.testing.assert_allclose(x.detach().reshape(2, 4).numpy(), expected, rtol=1e-6)
+@pytest.mark.parametrize("loss", [normalized_l2, l2])
+def test_the_losses_gradients_equal_autograds_through_the_norm(loss):
+    """The difference norm's own backward pass (one multiplication) gives autograd's gradient of
+    ``||a - r|| (/ ||r||)`` in both arguments, and 0 (not NaN) for an image equal to its reference."""
+    rng = np.random.default_rng(2)
+    a = torch.from_numpy(rng.normal(size=(3, 4, 5))).requires_grad_(True)
+    r = torch.from_numpy(rng.normal(size=(3, 4, 5))).requires_grad_(True)
+    with torch.no_grad():
+        a[2] = r[2]
+    weights = torch.tensor([0.5, -2.0, 1.0], dtype=torch.float64)
+    ga, gr = torch.autograd.grad((weights * loss(a, r)).sum(), (a, r))
+    scale = r.flatten(1).norm(dim=1) if loss is normalized_l2 else torch.ones(3, dtype=torch.float64)
+    by_autograd = (a - r).flatten(1).norm(dim=1) / scale
+    ea, er = torch.autograd.grad((weights * by_autograd).sum(), (a, r))
+    torch.testing.assert_close(ga[:2], ea[:2], rtol=1e-12, atol=0)
+    torch.testing.assert_close(gr[:2], er[:2], rtol=1e-12, atol=0)
+    assert torch.equal(ga[2], torch.zeros_like(ga[2]))  # autograd's norm gives 0 there too
+    if loss is l2:
+        assert torch.equal(gr[2], torch.zeros_like(gr[2]))
+
+
+@pytest.mark.parametrize("per_image", [False, True], ids=["one tensor", "a tensor per image"])
+def test_normalized_gradient_step_is_per_image_unit_step(per_image):
+    grad = torch.tensor([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0], [0.0] * 4]).reshape(3, 1, 2, 2)
+    params = [torch.zeros(1, 1, 2, 2, requires_grad=True) for _ in range(3)] if per_image else [
+        torch.zeros(3, 1, 2, 2, requires_grad=True)]
+    for p, g in zip(params, grad.split(1) if per_image else [grad]):
+        p.grad = g.clone()
+    NormalizedGradient(params, lr=0.5).step()
+    expected = -0.5 * np.array([[0.6, 0.8, 0, 0], [0, 0, 0, 1.0], [0] * 4])  # a zero gradient: no move
+    got = torch.cat([p.detach() for p in params]).reshape(3, 4).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def test_step_halving_blocks_of_the_published_schedule():

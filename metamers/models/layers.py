@@ -31,17 +31,20 @@ class FakeReLU(torch.autograd.Function):
     """ReLU forward, identity backward (the straight-through "fake ReLU" of Feather et al. 2023)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return x.clamp(min=0)
+    def forward(ctx, x: torch.Tensor, relu_of_x: torch.Tensor | None = None) -> torch.Tensor:  # noqa: D102
+        return x.clamp(min=0) if relu_of_x is None else relu_of_x.view_as(relu_of_x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return grad
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return grad, None
 
 
-def fake_relu(x: torch.Tensor) -> torch.Tensor:
-    """ReLU whose gradient passes through unchanged where the input is negative."""
-    return FakeReLU.apply(x)
+def fake_relu(x: torch.Tensor, relu_of_x: torch.Tensor | None = None) -> torch.Tensor:
+    """ReLU whose gradient passes through unchanged where the input is negative.
+
+    ``relu_of_x``, when given, is ``relu(x)`` already computed (a ReLU module's output): it is
+    the value, and no second ReLU pass runs (its own gradient is not used)."""
+    return FakeReLU.apply(x, relu_of_x)
 
 
 def relu_layers(model: Classifier) -> list[str]:
@@ -209,9 +212,9 @@ class LayerReader:
                 if last is None or output.shape != last.shape:  # values: checked by ends_in_relu, without a sync
                     raise LayerError(f"layer {name!r} of model {self.model.name!r}: its output is not its last "
                                      "ReLU's, so the straight-through ReLU cannot replace it")
-                output = fake_relu(last)
+                output = fake_relu(last, output)
             elif name in self.fake_relu:
-                output = fake_relu(inputs[0])
+                output = fake_relu(inputs[0], output)
             captured[name] = output[0] if isinstance(output, (tuple, list)) else output
             if self.stop_early and len(captured) == len(self.layers):
                 raise _StopForward

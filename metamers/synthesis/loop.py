@@ -31,7 +31,7 @@ from .objective import Objective, Target
 from .optimizers import OPTIMIZERS, make_optimizer
 from .parameterizations import make_parameterization
 from .record import SynthesisResult, SynthesisState, load_state, save_state
-from .schedules import make_scheduler
+from .schedules import make_scheduler, per_image_schedule
 from .starts import StartData, initial_images, start_seed
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ class MetamerSynthesis:
         self.groups = []
         for images in [slice(0, n)] if per_image else [slice(i, i + 1) for i in range(n)]:
             params = self.params[images]
-            optimizer = make_optimizer(self.method["optimizer"], params, self.method, int(np.prod(shape)))
+            optimizer = make_optimizer(self.method["optimizer"], params, self.method, int(np.prod(shape)),
+                                       per_image_schedule(self.method.get("schedule", {})))
             parts = [slice(max(p.start, images.start), min(p.stop, images.stop)) for p in self.parts
                      if max(p.start, images.start) < min(p.stop, images.stop)]
             self.groups.append(_Group(images, parts, params, optimizer,
@@ -176,7 +177,7 @@ class MetamerSynthesis:
                 f"(targets {', '.join(t.name for t in self.targets)})"
             )
 
-    def _step(self, iteration: int, frozen: torch.Tensor) -> torch.Tensor:
+    def _step(self, iteration: int, frozen: torch.Tensor, frozen_any: bool) -> torch.Tensor:
         """One step of every optimizer; the per-image objective before the step.
 
         Raises
@@ -197,26 +198,32 @@ class MetamerSynthesis:
                     loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
                     values.append(loss.detach())
                 loss = values[0] if len(values) == 1 else torch.cat(values)
+                total = loss.sum()
                 if not first:  # the objective at the current iterate
                     first.append(loss)
-                    if not torch.isfinite(loss).all():  # no gradient: the group does not move
+                    if not torch.isfinite(total):  # no gradient: the group does not move
                         group.optimizer.zero_grad(set_to_none=True)
-                        return loss.sum()
-                if frozen[group.images].any():
+                        return total
+                if frozen_any and frozen[group.images].any():
                     for p, still in zip(group.params, frozen[group.images].tolist()):
                         if still:
                             p.grad.zero_()
-                return loss.sum()
+                return total
 
             group.optimizer.step(closure)
-            if torch.isfinite(first[0]).all():
-                group.scheduler.step(first[0])
             losses.append(first[0])
         losses = losses[0] if len(losses) == 1 else torch.cat(losses)
-        self._check_finite(losses, iteration)
+        finite = bool(torch.isfinite(losses).all())
+        if finite:
+            for group in self.groups:
+                group.scheduler.step(losses[group.images])
+        else:
+            for group in self.groups:  # the schedules of the groups whose objective is finite
+                if torch.isfinite(losses[group.images]).all():
+                    group.scheduler.step(losses[group.images])
+            self._check_finite(losses, iteration)
         with torch.no_grad():  # every iterate is an image in [0, 1]
-            for p in self.params:
-                self.image_map.project_(p)
+            self.image_map.project_(self.params)
         return losses
 
     @torch.no_grad()
@@ -225,11 +232,26 @@ class MetamerSynthesis:
         return torch.cat([self.objective.losses(x[part], part) for part in self.parts])
 
     @torch.no_grad()
-    def check(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def check(self, frozen: torch.Tensor | None = None, last: Mapping[str, torch.Tensor] | None = None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The metamer test of the current 8-bit iterate at every target:
-        ``(passed (N,), {statistic: (N,) values})``."""
+        ``(passed (N,), {statistic: (N,) values})``.
+
+        With ``frozen`` (images frozen at their first pass) and ``last`` (each statistic's values at
+        the previous check), only the other images run: a frozen image still passes with the values
+        it had, since its pixels do not change."""
         xq = to_uint8(self.x).float() / 255
-        return self.objective.test(xq, self.reference_classes, self.comparison)
+        if frozen is None or last is None or not bool(frozen.any()):
+            return self.objective.test(xq, self.reference_classes, self.comparison)
+        ok = frozen.clone()
+        values = {name: v.clone().to(frozen.device) for name, v in last.items()}
+        todo = torch.nonzero(~frozen).flatten()
+        if len(todo):
+            passed, mine = self.objective.test(xq[todo], self.reference_classes, self.comparison, todo)
+            ok[todo] = passed
+            for name, v in mine.items():
+                values[name][todo] = v
+        return ok, values
 
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: method, seed, targets (models, their
@@ -285,7 +307,8 @@ class MetamerSynthesis:
         start = state.iteration
 
         def record_check(it: int) -> None:
-            ok, values = self.check()
+            last = {name: v[-1] for name, v in state.check_values.items()} if state.checked else None
+            ok, values = self.check(state.frozen if self.stop_at_success else None, last)
             state.record_check(it, ok, values, self.x if self.stop_at_success else None)
 
         bar = tqdm(
@@ -310,10 +333,12 @@ class MetamerSynthesis:
                 if state.frozen.all():
                     break
             tick = time.perf_counter()
-            losses = self._step(it, state.frozen)
-            with torch.no_grad():  # a frozen image keeps its pixels (only those are copied back)
-                for i in torch.nonzero(state.frozen).flatten().tolist():
-                    self._set_image(i, state.frozen_x[i : i + 1])
+            frozen_any = state.frozen_x is not None and bool(state.frozen.any())
+            losses = self._step(it, state.frozen, frozen_any)
+            if frozen_any:
+                with torch.no_grad():  # a frozen image keeps its pixels (only those are copied back)
+                    for i in torch.nonzero(state.frozen).flatten().tolist():
+                        self._set_image(i, state.frozen_x[i : i + 1])
             state.trace[:, it] = losses.cpu()  # (waits for the device: the step is timed whole)
             stepping += time.perf_counter() - tick
             if it % 50 == 0:

@@ -12,7 +12,8 @@ class NormalizedGradient(Optimizer):
     """``x <- x - lr * g / ||g||_2``, the gradient norm taken per image (first dimension).
 
     The step is an L2 step of length ``lr`` for every image, whatever its gradient's scale.
-    An image whose gradient is exactly zero does not move.
+    An image whose gradient is exactly zero does not move. The parameters of a group are
+    updated together (one multi-tensor operation for all of them, when each is one image).
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float = 1.0) -> None:
@@ -27,10 +28,17 @@ class NormalizedGradient(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if all(len(p) == 1 for p in params):  # one image each: the tensor's norm is the image's
+                tiny = torch.finfo(grads[0].dtype).tiny
+                norms = torch._foreach_clamp_min(torch._foreach_norm(grads), tiny)
+                torch._foreach_div_(norms, -group["lr"])  # -||g|| / lr
+                torch._foreach_add_(params, torch._foreach_div(grads, norms))
+                continue
+            for p, g in zip(params, grads):
                 norm = g.flatten(1).norm(dim=1).reshape(-1, *([1] * (g.dim() - 1)))
                 p.sub_(group["lr"] * g / norm.clamp_min(torch.finfo(g.dtype).tiny))
         return loss

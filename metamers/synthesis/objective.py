@@ -120,19 +120,26 @@ class Objective:
         return f"{t.model.name}:{t.layer}:" if len(self.targets) > 1 else ""
 
     @torch.no_grad()
-    def test(self, xq: torch.Tensor, reference_classes: Sequence[torch.Tensor], comparison: str
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def test(self, xq: torch.Tensor, reference_classes: Sequence[torch.Tensor], comparison: str,
+             images: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The metamer test of 8-bit candidates ``xq`` at every target: ``(passed (N,), values)``,
         passing where every statistic of every target passes and every target model keeps the
         reference's class (``reference_classes[k]`` for target ``k``). ``values`` maps each
         statistic to ``(N,)`` values, its name prefixed by ``model:layer:`` when there are several
-        targets."""
+        targets. With ``images`` (indices into the batch), ``xq`` holds those images only, and so
+        do the results."""
+        if images is None:
+            parts, pick = self.parts, slice(None)
+        else:  # the chosen images, each alone when the parts are single images (batch-invariant)
+            pick = images
+            single = all(p.stop - p.start == 1 for p in self.parts) and len(self.parts) > 1
+            parts = [slice(i, i + 1) for i in range(len(images))] if single else [slice(0, len(images))]
         ok, values = None, {}
         for t, reader, target, classes in zip(self.targets, self._plain, self.activations, reference_classes):
-            act = torch.cat([reader(model_input(xq[p], t.model))[t.layer] for p in self.parts])
-            mine = {name: STATISTICS[name].paired(act, target) for name in t.thresholds}
-            predicted = torch.cat([decide(t.model(model_input(xq[p], t.model)), t.class_map) for p in self.parts])
-            passed = passes(mine, t.thresholds, comparison) & (predicted == classes)
+            act = torch.cat([reader(model_input(xq[p], t.model))[t.layer] for p in parts])
+            mine = {name: STATISTICS[name].paired(act, target[pick]) for name in t.thresholds}
+            predicted = torch.cat([decide(t.model(model_input(xq[p], t.model)), t.class_map) for p in parts])
+            passed = passes(mine, t.thresholds, comparison) & (predicted == classes[pick])
             ok = passed if ok is None else ok & passed
             values.update({self._prefix(t) + name: v for name, v in mine.items()})
         return ok, values

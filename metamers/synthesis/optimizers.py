@@ -46,8 +46,8 @@ class OptimizerType:
         ``(method settings, values per image) -> keyword arguments`` computed from the settings
         rather than given (the normalized-gradient step's ``lr`` from ``step_size``), or None.
     param_groups
-        It takes parameter groups: each image gets its own, so that a schedule may give each image
-        its own step (L-BFGS takes none; it is made for one image).
+        It takes parameter groups: each image gets its own when a schedule gives each image its
+        own step (L-BFGS takes none; it is made for one image).
     """
 
     cls: str
@@ -64,15 +64,20 @@ def optimizer_keys(name: str) -> tuple[str, ...]:
     return OPTIMIZERS[name].keys
 
 
-def make_optimizer(name: str, params: Iterable[torch.Tensor], method: Mapping[str, Any], numel: int) -> Optimizer:
+def make_optimizer(name: str, params: Iterable[torch.Tensor], method: Mapping[str, Any], numel: int,
+                   group_per_image: bool = False) -> Optimizer:
     """Build optimizer ``name`` for images of ``numel`` values, with the keyword arguments it
-    takes from the method's settings (given, or :attr:`OptimizerType.derived` from them)."""
+    takes from the method's settings (given, or :attr:`OptimizerType.derived` from them).
+
+    With ``group_per_image`` every parameter (image) is a parameter group of its own, so that a
+    schedule may give each its own step; else they share one group, which multi-tensor
+    (``foreach``) optimizers update in one call per operation rather than one per image."""
     kind = OPTIMIZERS[name]
     options = {**method, **(kind.derived(method, numel) if kind.derived else {})}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items() if k in kind.kwargs}
     module, attribute = kind.cls.split(":")
     params = list(params)
-    groups = [{"params": [p]} for p in params] if kind.param_groups else params
+    groups = [{"params": [p]} for p in params] if kind.param_groups and group_per_image else params
     return getattr(importlib.import_module(module), attribute)(groups, **kwargs)
 
 
@@ -98,10 +103,16 @@ def _normalized_step(method: Mapping[str, Any], numel: int) -> dict[str, Any]:
 OPTIMIZERS.register("normalized_gradient", OptimizerType(
     "metamers.synthesis.normalized_gradient:NormalizedGradient", ("lr",), ("step_size", "scale_step_to_input"),
     ("step_size",), True, _normalized_step))
-OPTIMIZERS.register("adam", OptimizerType("torch.optim:Adam", ("lr", "betas", "eps"), ("lr", "betas", "eps"), ("lr",),
-                                          True))
-OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "nesterov"),
-                                         ("lr", "momentum", "nesterov"), ("lr",), True))
+def _fused(method: Mapping[str, Any], numel: int) -> dict[str, Any]:
+    # torch's fused implementation: one kernel updates every image (its default on the CPU is a
+    # Python loop over them, which costs more than a forward pass at LeNet's first layer)
+    return {"fused": True}
+
+
+OPTIMIZERS.register("adam", OptimizerType("torch.optim:Adam", ("lr", "betas", "eps", "fused"), ("lr", "betas", "eps"),
+                                          ("lr",), True, _fused))
+OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "nesterov", "fused"),
+                                         ("lr", "momentum", "nesterov"), ("lr",), True, _fused))
 # L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
 OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
                                            ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False,

@@ -38,12 +38,16 @@ class ImageMap:
     from_image: Callable[[torch.Tensor], torch.Tensor]
     identity: bool = False
 
-    def project_(self, p: torch.Tensor) -> None:
-        """Make parameter ``p`` (in place, no grad) that of its image clamped to [0, 1]."""
-        if self.identity:
-            p.clamp_(0, 1)
+    def project_(self, params: list[torch.Tensor]) -> None:
+        """Make each parameter of ``params`` (in place, no grad) that of its image clamped to [0, 1]."""
+        import torch
+
+        if self.identity:  # two multi-tensor operations for every image
+            torch._foreach_clamp_min_(params, 0.0)
+            torch._foreach_clamp_max_(params, 1.0)
         else:
-            p.copy_(self.from_image(self.to_image(p).clamp(0, 1)))
+            for p in params:
+                p.copy_(self.from_image(self.to_image(p).clamp(0, 1)))
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Most are a multiplier of the initial step for every iteration of a run's budget, applied with
 :class:`torch.optim.lr_scheduler.LambdaLR`; ``reduce_on_plateau`` follows each image's own loss
-(:class:`ReduceOnPlateau`). Every image is a parameter group of its optimizer, so a schedule may
-give each image its own step. Torch is imported when a schedule is made: validating a method
+(:class:`ReduceOnPlateau`), for which every image is a parameter group of its optimizer, so that it may
+give each image its own step (:attr:`Schedule.per_image`; the others step one group of every
+image). Torch is imported when a schedule is made: validating a method
 needs none. A scheduler's ``step(losses)`` takes the per-image objective of the iteration.
 """
 
@@ -35,11 +36,16 @@ class Schedule:
     make
         ``(optimizer, iterations, **options) -> scheduler`` for a schedule that is not a
         multiplier of the iteration.
+    per_image
+        It gives each image its own step, so every image must be a parameter group of its own
+        (a multiplier of the iteration is the same for every image: one group steps them all,
+        one multi-tensor update instead of one per image).
     """
 
     factory: Callable[..., Callable[[int], float]] | None
     keys: tuple[str, ...]
     make: Callable[..., Any] | None = None
+    per_image: bool = False
 
 
 #: Schedule type (a method's ``schedule.type``) -> :class:`Schedule`.
@@ -122,7 +128,12 @@ SCHEDULES.register("constant", Schedule(constant, ()))
 SCHEDULES.register("cosine", Schedule(cosine, ("eta_min",)))
 SCHEDULES.register("warm_restarts", Schedule(warm_restarts, ("cycles", "eta_min")))
 SCHEDULES.register("reduce_on_plateau", Schedule(None, ("factor", "patience", "threshold", "min_factor"),
-                                                 ReduceOnPlateau))
+                                                 ReduceOnPlateau, per_image=True))
+
+
+def per_image_schedule(schedule: Mapping[str, Any]) -> bool:
+    """Whether ``schedule`` gives each image its own step (each image its own parameter group)."""
+    return SCHEDULES[dict(schedule).get("type", "constant")].per_image
 
 
 def make_scheduler(optimizer: Optimizer, iterations: int, schedule: Mapping[str, Any]) -> LRScheduler:
