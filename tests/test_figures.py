@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
+from conftest import TEST_CONFIG
 
 from metamers.figures import iterations_vs_distance, pass_by_iteration
 
@@ -196,3 +201,38 @@ def test_transfer_matrix_pools_a_bins_layers_and_orders_models():
     # rows b, a; columns b, a: (b, b) none; (b, a) 50; (a, b) 50; (a, a) (4 + 0) / 5 = 80
     assert [t.get_text() for t in first.texts] == ["50", "50", "80"]
     assert [t.get_text() for t in logits.texts] == ["33"]
+
+
+def test_joint_vs_single_compares_joint_and_member_metamers_on_held_out_evaluators_only():
+    from metamers.config import validate_config
+    from metamers.figures import joint_vs_single
+    from metamers.figures.joint import joint_sets, joint_vs_single_rows
+
+    accuracy = {("j", "relu2", "held1"): 1.0, ("j", "relu2", "held2"): 0.9, ("j", "relu2", "a"): 1.0,
+                ("a", "relu2", "held1"): 0.8, ("a", "relu2", "held2"): 0.7, ("a", "relu2", "a"): 1.0,
+                ("b", "relu3", "held1"): 0.5, ("b", "relu3", "held2"): math.nan,  # none of b's passed
+                ("b", "relu2", "held1"): 0.1}  # b at another layer than its joint term: not shown
+    transfer = pd.DataFrame([{"method": "m", "generator": g, "layer": layer, "evaluator": e,
+                              "accuracy_metamers_passing": acc, "n_metamers_passing": 0 if math.isnan(acc) else 4,
+                              "chance": 0.1} for (g, layer, e), acc in accuracy.items()])
+    joint = {"generator": "j", "layer": "relu2", "members": [["a", "relu2"], ["b", "relu3"]]}
+    rows = joint_vs_single_rows(transfer, joint)
+    assert set(rows["evaluator"]) == {"held1", "held2"}  # member a is not held out
+    got = {(r.metamers, r.evaluator): r.percent for r in rows.itertuples()}
+    assert got == pytest.approx({("joint: j | relu2", "held1"): 100.0, ("joint: j | relu2", "held2"): 90.0,
+                                 ("single: a | relu2", "held1"): 80.0, ("single: a | relu2", "held2"): 70.0,
+                                 ("single: b | relu3", "held1"): 50.0, ("single: b | relu3", "held2"): math.nan},
+                                nan_ok=True)
+    fig = joint_vs_single(transfer, [joint])
+    heights = sorted(round(p.get_height(), 6) for p in fig.axes[0].patches if p.get_height() > 0)
+    assert heights == [50.0, 70.0, 80.0, 90.0, 100.0]  # one bar each, the empty one not drawn
+    assert fig.axes[0].get_ylabel().startswith("passing metamers")
+    # the config side: every layer of each joint generator with its members' layers
+    config = validate_config({**yaml.safe_load(TEST_CONFIG.read_text()),
+                              "generators": {"lenet5_standard": {"layers": ["relu1"]},
+                                             "both": {"members": ["lenet5_standard", "lenet5_robust"],
+                                                      "layers": ["relu2", {"name": "deep", "members": {
+                                                          "lenet5_standard": "relu3", "lenet5_robust": "linear2"}}]}}})
+    assert joint_sets(config) == [
+        {"generator": "both", "layer": "relu2", "members": [["lenet5_standard", "relu2"], ["lenet5_robust", "relu2"]]},
+        {"generator": "both", "layer": "deep", "members": [["lenet5_standard", "relu3"], ["lenet5_robust", "linear2"]]}]

@@ -222,6 +222,47 @@ def test_changing_the_parameterization_type_drops_the_old_keys():
         resolve_method("m", {"preset": "adam", "parameterization": {"type": "wavelet"}})
 
 
+def _block_means(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Each ``size`` x ``size`` block of ``x`` replaced by its mean (numpy, independently of the map)."""
+    n, c, h, w = x.shape
+    blocks = x.double().numpy().reshape(n, c, h // size, size, w // size, size).mean(axis=(3, 5))
+    return torch.from_numpy(np.repeat(np.repeat(blocks, size, axis=2), size, axis=3))
+
+
+def test_coarse_to_fine_is_the_block_mean_image_until_each_finer_level_joins(references):
+    from metamers.synthesis.parameterizations import make_parameterization
+
+    pyramid = make_parameterization({"type": "coarse_to_fine", "levels": 3, "open_every": 10}, (3, 28, 28))
+    p = pyramid.from_image(references)
+    assert p.shape == (2, 3 * (7 * 7 + 14 * 14 + 28 * 28))
+    pyramid.at_iteration(0)  # the coarsest level alone: 4 x 4 block means
+    torch.testing.assert_close(pyramid.to_image(p).double(), _block_means(references, 4), rtol=0, atol=1e-6)
+    pyramid.at_iteration(19)  # the middle level has joined at 10: 2 x 2 block means
+    torch.testing.assert_close(pyramid.to_image(p).double(), _block_means(references, 2), rtol=0, atol=1e-6)
+    pyramid.at_iteration(20)  # every level: the image itself
+    torch.testing.assert_close(pyramid.to_image(p), references, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="needs an image size divisible by 4, got 30 x 28"):
+        make_parameterization({"type": "coarse_to_fine"}, (1, 30, 28))
+
+
+def test_coarse_to_fine_synthesis_optimises_the_coarse_image_first_and_is_batch_invariant(tiny_linear):
+    ref = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    method = resolve_method("m", {"preset": "adam", "iterations": 40, "lr": 0.05, "loss": "mse",
+                                  "parameterization": {"type": "coarse_to_fine", "levels": 2, "open_every": 20}})
+    synth = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=1, image_ids=["a", "b", "c"])
+    seen = {}
+    step = synth._step
+    synth._step = lambda it, *a: (seen.setdefault(it, synth.x.clone()), step(it, *a))[1]
+    out = synth.synthesize(progress=False)
+    for it in (0, 10, 19):  # the 2 x 2 block-mean image while the coarse level is alone
+        torch.testing.assert_close(seen[it].double(), _block_means(seen[it], 2), rtol=0, atol=1e-6)
+    assert not torch.allclose(seen[19], seen[0]) and not torch.allclose(seen[30].double(), _block_means(seen[30], 2))
+    assert out.metamer.min() >= 0 and out.metamer.max() <= 1 and (out.final_loss < out.loss[:, 0]).all()
+    alone = MetamerSynthesis.single(tiny_linear, "fc", ref[1:2], method, seed=1, image_ids=["b"]).synthesize(
+        progress=False)
+    np.testing.assert_array_equal(alone.metamer[0], out.metamer[1])
+
+
 def test_reduce_on_plateau_lowers_each_images_step_on_its_own_plateau():
     from metamers.synthesis.schedules import make_scheduler
 

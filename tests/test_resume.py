@@ -52,6 +52,8 @@ def _interrupt_at(synth, iteration):
     ("adam", "continue", {"schedule": {"type": "reduce_on_plateau", "patience": 5, "factor": 0.5}}),
     # Fourier coefficients: the checkpoint holds them, not the pixels they map to
     ("adam", "stop", {"parameterization": {"type": "fourier", "decay": 1.0}}),
+    # coarse to fine: the checkpoint falls between the finer levels' openings (at 15 and 30)
+    ("adam", "continue", {"parameterization": {"type": "coarse_to_fine", "levels": 3, "open_every": 15}}),
 ])
 def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success, extra):
     method = resolve_method(preset, {"iterations": 60, "check_every": 7, "on_success": on_success,

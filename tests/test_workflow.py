@@ -18,7 +18,7 @@ from conftest import TEST_CONFIG
 
 from metamers.config import generator_layers, inversion_layers, load_config, representation_evaluators
 from metamers.data import batch_ids, load_image_set
-from metamers.figures import FIGURES
+from metamers.figures import FIGURES, study_figures
 from metamers.stats.metamer_test import METAMER_TEST_COLUMNS
 from metamers.stats.recognizability import RECOGNIZABILITY_COLUMNS, TRANSFER_COLUMNS
 
@@ -42,7 +42,9 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
     # a metamer test and a recognizability table (all evaluators) per (method, generator); the
     # representation test's activations and measures per (method, generator, evaluator).
     assert job_counts(out.stdout) == {
-        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
+        # every figure but joint_vs_single (the test study has no joint generator)
+        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES) - 1,
+        "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
         "representation_activations": 8, "representation": 8, "representation_table": 1,
         "inversion": 2, "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
@@ -64,7 +66,7 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
     assert job_counts(out.stdout) == {
         "generate": methods * layers * batches, "null_distribution": len(nulls), "null_tables": 1,
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
-        "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES), "all": 1,
+        "transfer_table": 1, "grid_images": 1, "figure": len(study_figures(config)), "all": 1,
         "representation_activations": methods * generators * len(representation_evaluators(config)),
         "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
         "inversion": len(inversion_layers(config)), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
@@ -80,7 +82,7 @@ def test_a_study_without_inversions_has_no_inversion_jobs_or_figure(repo, tmp_pa
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
     assert "inversion" not in counts and "inversion_table" not in counts
-    assert counts["figure"] == len(FIGURES) - 1 and "inversion_panels" not in out.stdout
+    assert counts["figure"] == len(FIGURES) - 2 and "inversion_panels" not in out.stdout  # nor joint_vs_single
 
 
 def test_a_trained_model_is_trained_before_the_jobs_that_load_it(repo, tmp_path):
@@ -215,7 +217,7 @@ def test_figures_rerun_without_generation(repo, tiny_run):
     out = snakemake(repo, "figures", "--forcerun", "figure", "-n", "--cores", "1", "--directory", str(tiny_run),
                     "--configfile", str(tiny_run / "config.yaml"))
     assert out.returncode == 0, out.stdout
-    assert job_counts(out.stdout) == {"figure": len(FIGURES), "figures": 1}
+    assert job_counts(out.stdout) == {"figure": len(study_figures(load_config(tiny_run / "config.yaml"))), "figures": 1}
 
 
 def test_report_bundles_every_figure_with_its_caption(repo, tiny_run):

@@ -18,6 +18,7 @@ from ..registry import Registry
 from .convergence import iterations_vs_distance, pass_by_iteration
 from .grid import grid_images, metamer_grid
 from .inversion import inversion_panels
+from .joint import joint_sets, joint_vs_single
 from .layers import metamer_test_by_layer, recognizability_by_layer
 from .nulls import null_histograms
 from .relations import transfer_by_relation, transfer_matrix
@@ -72,6 +73,10 @@ def _model_order(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"order": model_order(config)}
 
 
+def _joints(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {"joints": joint_sets(config)}
+
+
 def study_figures(config: Mapping[str, Any]) -> list[str]:
     """The names of the figures a (validated) config's study draws, in registry order."""
     return [name for name in FIGURES if FIGURES[name].drawn(config)]
@@ -97,8 +102,10 @@ FIGURES.register("mds_embedding", Figure(mds_embedding, ("representation_images.
 FIGURES.register("transfer_by_relation", Figure(transfer_by_relation, ("transfer_by_relation.csv",)))
 FIGURES.register("transfer_matrix", Figure(transfer_matrix, ("transfer_pairs.csv",), _model_order))
 FIGURES.register("inversion_panels", Figure(inversion_panels, ("inversions.csv", "inversions.npz"), drawn=_inverts))
+FIGURES.register("joint_vs_single", Figure(joint_vs_single, ("transfer.csv",), _joints,
+                                           drawn=lambda config: bool(joint_sets(config))))
 
-__all__ = ["FIGURES", "Figure", "grid_images", "inversion_panels", "iterations_vs_distance", "mds_embedding",
+__all__ = ["FIGURES", "Figure", "grid_images", "inversion_panels", "iterations_vs_distance", "joint_vs_single", "mds_embedding",
            "metamer_grid", "study_figures",
            "metamer_test_by_layer", "msp_histograms", "null_histograms", "ood_by_layer", "pass_by_iteration",
            "recognizability_by_layer", "representation_heatmap", "representation_vs_recognizability",

@@ -328,6 +328,8 @@ class MetamerSynthesis:
                 save_state(checkpoint, fingerprint, state, torch.cat([p.detach() for p in self.params]),
                            [g.optimizer.state_dict() for g in self.groups],
                            [g.scheduler.state_dict() for g in self.groups])
+            if self.image_map.at_iteration is not None:  # a map that changes over the run
+                self.image_map.at_iteration(it)
             if self.check_every and it % self.check_every == 0:
                 record_check(it)
                 if state.frozen.all():

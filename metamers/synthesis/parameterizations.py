@@ -16,6 +16,15 @@ iterate is an image in [0, 1] whatever the parameterization.
     feature visualisation (Olah et al. 2017), a diagonal preconditioner of pixel-space gradient
     steps. ``decay`` 0 is a plain orthonormal Fourier basis. ``to_image(from_image(x)) = x`` to
     float32 rounding.
+``coarse_to_fine``
+    Optimise a low-resolution image first. The image is a pyramid of ``levels`` levels, level ``k``
+    an image of ``H / 2^(levels-1-k)`` x ``W / 2^(levels-1-k)`` pixels, each upsampled (nearest
+    neighbour) to the full size and added up: ``x = sum_k gate_k up(p_k)``. Level 0 (the coarsest)
+    is on from the start; level ``k`` joins at iteration ``k * open_every``; until then its gate is
+    0, so it neither shows nor gets a gradient. ``from_image`` is the Laplacian pyramid (the block
+    means, then each finer level the residual's block means), so with every level open
+    ``to_image(from_image(x)) = x`` to float32 rounding, and before the first finer level opens
+    every iterate is the block-mean image of the coarsest level (the starting point too).
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ class ImageMap:
     to_image: Callable[[torch.Tensor], torch.Tensor]
     from_image: Callable[[torch.Tensor], torch.Tensor]
     identity: bool = False
+    at_iteration: Callable[[int], None] | None = None
+    """Tell a map that changes over the run (``coarse_to_fine``) which iteration comes next."""
 
     def project_(self, params: list[torch.Tensor]) -> None:
         """Make each parameter of ``params`` (in place, no grad) that of its image clamped to [0, 1]."""
@@ -99,8 +110,49 @@ def _fourier(shape: Sequence[int], decay: float = 1.0) -> ImageMap:
     return ImageMap(to_image, from_image)
 
 
+def _coarse_to_fine(shape: Sequence[int], levels: int = 3, open_every: int = 50) -> ImageMap:
+    import torch
+    import torch.nn.functional as F
+
+    channels, height, width = (int(v) for v in shape[-3:])
+    levels, open_every = int(levels), int(open_every)
+    if levels < 1 or open_every < 1:
+        raise ValueError(f"coarse_to_fine needs levels >= 1 and open_every >= 1, got {levels} and {open_every}")
+    factor = 2 ** (levels - 1)
+    if height % factor or width % factor:
+        raise ValueError(f"coarse_to_fine with {levels} levels needs an image size divisible by {factor}, "
+                         f"got {height} x {width}")
+    sizes = [(height // 2 ** (levels - 1 - k), width // 2 ** (levels - 1 - k)) for k in range(levels)]
+    counts = [channels * h * w for h, w in sizes]
+    gates = [1.0] + [0.0] * (levels - 1)
+
+    def at_iteration(it: int) -> None:
+        for k in range(1, levels):
+            gates[k] = 1.0 if it >= k * open_every else 0.0
+
+    def to_image(p: torch.Tensor) -> torch.Tensor:
+        out = None
+        for k, (level, (h, w)) in enumerate(zip(p.split(counts, dim=1), sizes)):
+            if gates[k] == 0.0:
+                continue
+            up = level.reshape(-1, channels, h, w).repeat_interleave(height // h, 2).repeat_interleave(width // w, 3)
+            out = up if out is None else out + up
+        return out
+
+    def from_image(x: torch.Tensor) -> torch.Tensor:
+        parts, residual = [], x
+        for h, w in sizes:
+            level = F.avg_pool2d(residual, (height // h, width // w)) if (h, w) != (height, width) else residual
+            parts.append(level.flatten(1))
+            residual = residual - level.repeat_interleave(height // h, 2).repeat_interleave(width // w, 3)
+        return torch.cat(parts, dim=1)
+
+    return ImageMap(to_image, from_image, at_iteration=at_iteration)
+
+
 PARAMETERIZATIONS.register("pixels", Parameterization(_pixels, ()))
 PARAMETERIZATIONS.register("fourier", Parameterization(_fourier, ("decay",)))
+PARAMETERIZATIONS.register("coarse_to_fine", Parameterization(_coarse_to_fine, ("levels", "open_every")))
 
 
 def make_parameterization(settings: Mapping[str, Any] | None, shape: Sequence[int]) -> ImageMap:
