@@ -56,9 +56,10 @@ class ImageMap:
         if self.identity:  # two multi-tensor operations for every image
             torch._foreach_clamp_min_(params, 0.0)
             torch._foreach_clamp_max_(params, 1.0)
-        else:
-            for p in params:
-                p.copy_(self.from_image(self.to_image(p).clamp(0, 1)))
+        else:  # every image in one pass (the maps work image by image)
+            projected = self.from_image(self.to_image(torch.cat(params)).clamp(0, 1))
+            for p, q in zip(params, projected.split([len(p) for p in params])):
+                p.copy_(q)
 
 
 @dataclass(frozen=True)
