@@ -194,7 +194,7 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
     }
     metamer_distances, final = frozen, math.nan
     if preset == BASELINE:  # as published: every step, the last iterate is the metamer
-        synth, last, _, more, metamer_distances, metamer = run({"check_every": 0})
+        synth, _, _, more, metamer_distances, metamer = run({"check_every": 0})
         ok, _ = synth.objective.test(metamer, synth.objective.reference_classes(), synth.comparison)
         final, wall = float(ok.float().mean()), wall + more
     return {**row, "final_fraction_passing": final, "median_l2": float(metamer_distances["l2"].median()),

@@ -214,13 +214,10 @@ class MetamerSynthesis:
             losses.append(first[0])
         losses = losses[0] if len(losses) == 1 else torch.cat(losses)
         finite = bool(torch.isfinite(losses).all())
-        if finite:
-            for group in self.groups:
+        for group in self.groups:  # a group whose objective is not finite did not move: nor does its schedule
+            if finite or torch.isfinite(losses[group.images]).all():
                 group.scheduler.step(losses[group.images])
-        else:
-            for group in self.groups:  # the schedules of the groups whose objective is finite
-                if torch.isfinite(losses[group.images]).all():
-                    group.scheduler.step(losses[group.images])
+        if not finite:
             self._check_finite(losses, iteration)
         with torch.no_grad():  # every iterate is an image in [0, 1]
             self.image_map.project_(self.params)

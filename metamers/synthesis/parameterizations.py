@@ -131,21 +131,28 @@ def _coarse_to_fine(shape: Sequence[int], levels: int = 3, open_every: int = 50)
         for k in range(1, levels):
             gates[k] = 1.0 if it >= k * open_every else 0.0
 
+    def upsample(level: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """A level's image at the full size (each pixel repeated; the finest level as it is)."""
+        level = level.reshape(-1, channels, h, w)
+        return level if (h, w) == (height, width) else \
+            level.repeat_interleave(height // h, 2).repeat_interleave(width // w, 3)
+
     def to_image(p: torch.Tensor) -> torch.Tensor:
         out = None
         for k, (level, (h, w)) in enumerate(zip(p.split(counts, dim=1), sizes)):
             if gates[k] == 0.0:
                 continue
-            up = level.reshape(-1, channels, h, w).repeat_interleave(height // h, 2).repeat_interleave(width // w, 3)
+            up = upsample(level, h, w)
             out = up if out is None else out + up
         return out
 
     def from_image(x: torch.Tensor) -> torch.Tensor:
         parts, residual = [], x
-        for h, w in sizes:
-            level = F.avg_pool2d(residual, (height // h, width // w)) if (h, w) != (height, width) else residual
+        for h, w in sizes[:-1]:  # each coarse level the block means of what the coarser ones leave
+            level = F.avg_pool2d(residual, (height // h, width // w))
             parts.append(level.flatten(1))
-            residual = residual - level.repeat_interleave(height // h, 2).repeat_interleave(width // w, 3)
+            residual = residual - upsample(level, h, w)
+        parts.append(residual.flatten(1))  # the finest level: the rest
         return torch.cat(parts, dim=1)
 
     return ImageMap(to_image, from_image, at_iteration=at_iteration)
