@@ -13,6 +13,7 @@ from test_artifacts import make_batch
 
 from metamers.artifacts import read_metamer_batch, write_metamer_batch
 from metamers.data import load_image_set
+from metamers.data.pixels import to_uint8
 from metamers.data.pools import pool_images
 from metamers.labels import ClassMap
 from metamers.models import load_model
@@ -121,6 +122,49 @@ def test_continue_runs_to_the_budget_and_records_the_first_pass(lenet):
         first = result.test_iterations[result.test_passed[i]].min()
         assert p == first
     assert result.test_values["pearson"].shape == (2, 9)
+
+
+def test_record_runs_like_continue_and_tests_each_image_only_until_its_first_pass(lenet):
+    """``record``: every image runs to the budget with the trajectory of ``continue`` (same last
+    iterate and losses), its first pass is the same, it is not tested after it (its later checks
+    repeat the values it passed with), and ``first_pass`` is its iterate at that check."""
+    images = load_image_set({"type": "mnist", "per_class": 1, "seed": 0, "limit": 3})
+    ref = images.tensor(images.ids, lenet.input_shape)
+    out = {}
+    for mode in ("continue", "record"):
+        settings = resolve_method("adam", {"iterations": 300, "check_every": 5, "on_success": mode})
+        synth = MetamerSynthesis.single(lenet, "relu2", ref, settings, seed=3,
+                                        thresholds={"snr_db": 25.0, "pearson": 0.9})
+        tested = []
+        check = synth.check
+
+        def counting(frozen=None, last=None, check=check, tested=tested):
+            tested.append(0 if frozen is None else int((~frozen).sum()))
+            return check(frozen, last)
+
+        synth.check = counting
+        out[mode] = (synth.synthesize(progress=False), tested)
+    (cont, n_cont), (rec, n_rec) = out["continue"], out["record"]
+    assert (rec.pass_iteration >= 0).all() and rec.iterations_run == 300
+    assert len(set(rec.pass_iteration.tolist())) > 1  # the images pass at different checks
+    np.testing.assert_array_equal(rec.metamer, cont.metamer)
+    np.testing.assert_array_equal(rec.loss, cont.loss)
+    np.testing.assert_array_equal(rec.pass_iteration, cont.pass_iteration)
+    assert cont.first_pass is None
+    # each check tests the images that have not passed before it, and none after the last first pass
+    checks = range(0, int(rec.pass_iteration.max()) + 1, 5)
+    assert n_rec == [int((rec.pass_iteration >= t).sum()) for t in checks]
+    assert rec.test_iterations.tolist() == list(checks) and len(n_cont) == 61
+    for i, p in enumerate(rec.pass_iteration):
+        k = list(rec.test_iterations).index(p)
+        assert (rec.test_values["pearson"][i, k:] == rec.test_values["pearson"][i, k]).all()
+        # the kept iterate is the one tested then: its 8-bit image has the recorded values
+        kept = to_uint8(torch.from_numpy(rec.first_pass[i:i + 1])).float() / 255
+        again = synth.objective.test(kept, synth.reference_classes,
+                                     "at_least", torch.tensor([i]))[1]
+        for name in ("pearson", "snr_db"):
+            assert float(again[name]) == pytest.approx(float(rec.test_values[name][i, k]), abs=1e-5)
+    assert not np.array_equal(rec.first_pass, rec.metamer)
 
 
 def test_checking_needs_thresholds(lenet):

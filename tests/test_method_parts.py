@@ -12,6 +12,7 @@ import torch
 from metamers.data import quantize
 from metamers.synthesis import OPTIMIZERS, MetamerSynthesis, resolve_method
 from metamers.synthesis.losses import mse, one_minus_pearson
+from metamers.synthesis.polyak import PolyakStep
 from metamers.synthesis.schedules import SCHEDULES, cosine, warm_restarts
 from metamers.synthesis.starts import STARTS, initial_images, radial_frequency
 
@@ -21,6 +22,7 @@ OPTIMIZER_SETTINGS = {
                             "schedule": {"type": "step_halving", "blocks": 4}},
     "adam": {"lr": 0.05},
     "sgd": {"lr": 0.05, "momentum": 0.5},
+    "polyak": {"lr": 0.5, "momentum": 0.5},
     "lbfgs": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"},
 }
 
@@ -42,6 +44,89 @@ def test_every_optimizer_decreases_a_convex_loss_and_is_batch_invariant(tiny_lin
     alone = MetamerSynthesis.single(tiny_linear, "fc", ref[1:2], method, seed=1, image_ids=["b"]).synthesize(
         progress=False)
     np.testing.assert_array_equal(alone.metamer[0], out.metamer[1])
+
+
+def _residual_norm_step(opt: PolyakStep, xs: list[torch.Tensor], a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """One step of ``opt`` on ``f_i = ||A x_i - b_i||`` (each ``x_i`` a ``(1, n)`` parameter); ``f`` before it."""
+    def closure():
+        opt.zero_grad()
+        f = torch.stack([(a @ x[0] - bi).norm() for x, bi in zip(xs, b)])
+        f.sum().backward()
+        opt.set_objective(f)
+        return f.sum()
+    return opt.step(closure)
+
+
+def test_polyak_step_is_its_formula_per_image():
+    """``x <- x - lr f / ||g||^2 g`` with ``g`` the gradient of ``f = ||A x - b||`` (by hand:
+    ``A^T (A x - b) / f``), each image from its own values; ``max_step`` caps the step's length."""
+    rng = np.random.default_rng(0)
+    a, b, x0 = rng.normal(size=(3, 5)), rng.normal(size=(2, 3)), rng.normal(size=(2, 5))
+    for max_step in (0.0, 0.05):
+        xs = [torch.tensor(x[None], requires_grad=True) for x in x0]
+        _residual_norm_step(PolyakStep(xs, lr=0.7, max_step=max_step), xs, torch.tensor(a), torch.tensor(b))
+        for x, start, bi in zip(xs, x0, b):
+            r = a @ start - bi
+            g = a.T @ r / np.linalg.norm(r)
+            step = 0.7 * np.linalg.norm(r) / (g @ g) * g
+            if max_step:
+                step *= min(1.0, max_step / np.linalg.norm(step))
+            np.testing.assert_allclose(x.detach().numpy()[0], start - step, rtol=1e-10)
+
+
+def test_polyak_full_step_solves_an_orthonormal_system_at_the_nearest_solution():
+    """With orthonormal rows (``A A^T = I``) one full step (``lr = 1``) reaches ``f = 0`` at the
+    solution nearest the start, ``x0 - A^T (A x0 - b)``: the point gradient flow goes to."""
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(6, 3)))
+    a, b, x0 = q.T, np.array([[0.3, -1.0, 2.0]]), np.random.default_rng(2).normal(size=6)
+    xs = [torch.tensor(x0[None], requires_grad=True)]
+    _residual_norm_step(PolyakStep(xs, lr=1.0), xs, torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(xs[0].detach().numpy()[0], x0 - a.T @ (a @ x0 - b[0]), atol=1e-12)
+    np.testing.assert_allclose(a @ xs[0].detach().numpy()[0], b[0], atol=1e-12)
+
+
+def test_polyak_momentum_adds_the_previous_step():
+    rng = np.random.default_rng(3)
+    a, b, x0 = rng.normal(size=(4, 6)), rng.normal(size=(1, 4)), rng.normal(size=6)
+    xs = [torch.tensor(x0[None], requires_grad=True)]
+    opt = PolyakStep(xs, lr=0.4, momentum=0.6)
+
+    def polyak(x):
+        r = a @ x - b[0]
+        g = a.T @ r / np.linalg.norm(r)
+        return 0.4 * np.linalg.norm(r) / (g @ g) * g
+
+    v1 = polyak(x0)
+    x1 = x0 - v1
+    x2 = x1 - (0.6 * v1 + polyak(x1))
+    for _ in range(2):
+        _residual_norm_step(opt, xs, torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(xs[0].detach().numpy()[0], x2, rtol=1e-10)
+
+
+def test_polyak_needs_each_images_objective_and_valid_settings():
+    x = torch.zeros(1, 3, requires_grad=True)
+    opt = PolyakStep([x])
+    x.grad = torch.ones_like(x)
+    with pytest.raises(RuntimeError, match="needs each image's objective"):
+        opt.step()
+    opt.set_objective(torch.ones(2))
+    with pytest.raises(RuntimeError, match="steps 1 images but was given 2 objective values"):
+        opt.step()
+    for bad, match in (({"lr": 0.0}, "lr must be positive"), ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
+                       ({"max_step": -1.0}, "max_step must be >= 0")):
+        with pytest.raises(ValueError, match=match):
+            PolyakStep([x], **bad)
+
+
+def test_polyak_preset_keeps_the_published_parts_and_rejects_a_foreign_key():
+    method = resolve_method("polyak")
+    assert (method["optimizer"], method["lr"], method["momentum"], method["loss"]) == ("polyak", 0.5, 0.5,
+                                                                                        "normalized_l2")
+    assert method["init"] == {"type": "noise", "mean": 0.5, "std": 0.05}
+    with pytest.raises(KeyError, match=r"\['betas'\] are not used by optimizer 'polyak'; its keys: lr, momentum, "
+                                       "max_step"):
+        resolve_method("p", {"preset": "polyak", "betas": [0.9, 0.99]})
 
 
 def test_cosine_and_warm_restarts_by_formula():

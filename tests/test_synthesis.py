@@ -208,7 +208,7 @@ def test_method_presets_are_overridden_not_replaced():
      r"schedule key\(s\) \['blocks'\] are not used by schedule 'constant'; its keys: \(none\)"),
     ({"init": {"type": "noise", "sigma": 0.1}}, r"init key\(s\) \['sigma'\] are not used by init 'noise'; its keys: mean, std"),
     ({"on_success": "stop"}, "on_success has no effect without check_every"),
-    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid: normalized_gradient, adam, sgd, lbfgs"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid: normalized_gradient, adam, sgd, polyak, lbfgs"),
 ])
 def test_a_method_key_nothing_uses_is_an_error(entry, message):
     with pytest.raises(KeyError, match=message):

@@ -76,7 +76,8 @@ class MetamerSynthesis:
     comparison
         How a statistic is compared with its threshold (:data:`metamers.stats.comparisons.COMPARISONS`).
         With ``on_success: stop`` an image is frozen at the first check it passes; with
-        ``continue`` it runs to the budget.
+        ``continue`` it runs to the budget, tested at every check; with ``record`` it runs to the
+        budget, tested only until it first passes (its iterate then is kept: ``first_pass``).
     batch_invariant
         Run each image's forward and backward passes on their own (batches of one), so that an
         image's metamer is bitwise the same in any batch (float32
@@ -123,7 +124,10 @@ class MetamerSynthesis:
                                    self.method.get("priors", ()))
         self.iterations = int(self.method["iterations"])
         self.check_every = int(self.method.get("check_every", 0))
-        self.stop_at_success = self.method.get("on_success", "continue") == "stop"
+        on_success = self.method.get("on_success", "continue")
+        self.stop_at_success = on_success == "stop"
+        #: test each image only until its first pass (``stop``, ``record``), keeping that iterate
+        self.until_first_pass = on_success in ("stop", "record")
         if self.check_every and not all(t.thresholds for t in self.targets):
             raise ValueError(
                 f"the method checks the metamer test every {self.check_every} iterations, "
@@ -201,6 +205,8 @@ class MetamerSynthesis:
                 total = loss.sum()
                 if not first:  # the objective at the current iterate
                     first.append(loss)
+                    if getattr(group.optimizer, "takes_objective", False):  # Polyak's step needs it
+                        group.optimizer.set_objective(loss)
                     if not torch.isfinite(total):  # no gradient: the group does not move
                         group.optimizer.zero_grad(set_to_none=True)
                         return total
@@ -234,9 +240,10 @@ class MetamerSynthesis:
         """The metamer test of the current 8-bit iterate at every target:
         ``(passed (N,), {statistic: (N,) values})``.
 
-        With ``frozen`` (images frozen at their first pass) and ``last`` (each statistic's values at
-        the previous check), only the other images run: a frozen image still passes with the values
-        it had, since its pixels do not change."""
+        With ``frozen`` (images not to test again: frozen at their first pass, or past it with
+        ``on_success: record``) and ``last`` (each statistic's values at the previous check), only
+        the other images run; the others repeat the values and the verdict of their first pass
+        (a frozen image's pixels do not change, so they are still its own)."""
         xq = to_uint8(self.x).float() / 255
         if frozen is None or last is None or not bool(frozen.any()):
             return self.objective.test(xq, self.reference_classes, self.comparison)
@@ -305,8 +312,12 @@ class MetamerSynthesis:
 
         def record_check(it: int) -> None:
             last = {name: v[-1] for name, v in state.check_values.items()} if state.checked else None
-            ok, values = self.check(state.frozen if self.stop_at_success else None, last)
-            state.record_check(it, ok, values, self.x if self.stop_at_success else None)
+            done = (state.pass_iteration >= 0).to(device) if self.until_first_pass else None
+            ok, values = self.check(done, last)
+            state.record_check(it, ok, values, self.x if self.until_first_pass else None, freeze=self.stop_at_success)
+
+        def all_passed() -> bool:  # with record, no image needs testing any more
+            return self.until_first_pass and bool((state.pass_iteration >= 0).all())
 
         bar = tqdm(
             range(start, self.iterations),
@@ -327,7 +338,7 @@ class MetamerSynthesis:
                            [g.scheduler.state_dict() for g in self.groups])
             if self.image_map.at_iteration is not None:  # a map that changes over the run
                 self.image_map.at_iteration(it)
-            if self.check_every and it % self.check_every == 0:
+            if self.check_every and it % self.check_every == 0 and not all_passed():
                 record_check(it)
                 if state.frozen.all():
                     break
@@ -345,13 +356,19 @@ class MetamerSynthesis:
                                 refresh=False)
         else:
             it = self.iterations
-            if self.check_every:
+            if self.check_every and not all_passed():
                 record_check(it)
         bar.close()
         final = self._final_losses()
         self._check_finite(final, it)
         steps = it - start
         metamer = self.x
+        first_pass = None
+        if self.until_first_pass:  # each image's iterate at its first pass (NaN: it never passed)
+            first_pass = np.full(metamer.shape, np.nan, dtype=np.float32)
+            if state.frozen_x is not None:
+                passed = (state.pass_iteration >= 0).numpy()
+                first_pass[passed] = state.frozen_x.cpu().numpy()[passed]
         if state.frozen_x is not None:  # exactly the image that passed (a parameterization may round)
             metamer[state.frozen] = state.frozen_x[state.frozen]
         return SynthesisResult(
@@ -362,6 +379,7 @@ class MetamerSynthesis:
             final_loss=final.cpu().numpy(),
             pass_iteration=state.pass_iteration.numpy(),
             iterations_run=it,
+            first_pass=first_pass,
             **state.test_arrays(n),
         )
 

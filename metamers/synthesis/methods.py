@@ -30,8 +30,9 @@ from .starts import STARTS
 #: Keys that every method has, whatever its optimizer.
 COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "priors", "parameterization",
                "check_every", "on_success", "fake_relu")
-#: What ``on_success`` may say: freeze an image once it passes, or run every image to the budget.
-ON_SUCCESS = ("stop", "continue")
+#: What ``on_success`` may say: freeze an image once it passes (``stop``); run every image to the
+#: budget, testing it at every check (``continue``) or only until it first passes (``record``).
+ON_SUCCESS = ("stop", "continue", "record")
 
 
 class MethodError(KeyError):
@@ -77,13 +78,30 @@ METHOD_PRESETS.register("adam_coarse_to_fine", {
     "optimizer": "adam", "iterations": 1000, "lr": 0.03, "schedule": {"type": "cosine", "eta_min": 0.001},
     **copy.deepcopy(_PUBLISHED), "parameterization": {"type": "coarse_to_fine", "levels": 3, "open_every": 10},
 })
+# Polyak's step size (bench/generation.py, issue 9): a gradient step of half the length that a
+# linear model of the objective says reaches 0, with heavy-ball momentum 0.5. Along the gradient
+# like the published step, so its metamers stay about as far from their references, in a tenth
+# of its iterations or fewer at most LeNet layers.
+METHOD_PRESETS.register("polyak", {
+    "optimizer": "polyak", "iterations": 1000, "lr": 0.5, "momentum": 0.5, "schedule": {"type": "constant"},
+    **copy.deepcopy(_PUBLISHED),
+})
+#: Mahendran and Vedaldi's (2015) image priors as the inversions use them: total variation (beta 2)
+#: and the alpha-norm (alpha 6), each of weight 1.
+_PRIORS = [{"type": "total_variation", "weight": 1.0, "beta": 2.0}, {"type": "alpha_norm", "weight": 1.0, "alpha": 6.0}]
+# Polyak's steps with those priors; the objective's minimum is then above 0, so a cosine anneals
+# the step to 1/1000 of it over the budget. It passes the robust LeNet's relu3, where polyak
+# passes none (bench/generation.py).
+METHOD_PRESETS.register("polyak_priors", {
+    "optimizer": "polyak", "iterations": 1000, "lr": 0.5, "momentum": 0.5,
+    "schedule": {"type": "cosine", "eta_min": 0.001}, **copy.deepcopy(_PUBLISHED), "priors": copy.deepcopy(_PRIORS),
+})
 # Inverting a representation (config section ``inversion``): the adam_cosine steps for 500
 # iterations, with the image priors of Mahendran and Vedaldi (2015), total variation (beta 2)
 # and the alpha-norm (alpha 6), each of weight 1 (their optimizer was SGD with momentum: a deviation).
 METHOD_PRESETS.register("inversion", {
     "optimizer": "adam", "iterations": 500, "lr": 0.1, "schedule": {"type": "cosine", "eta_min": 0.001},
-    **copy.deepcopy(_PUBLISHED),
-    "priors": [{"type": "total_variation", "weight": 1.0, "beta": 2.0}, {"type": "alpha_norm", "weight": 1.0, "alpha": 6.0}],
+    **copy.deepcopy(_PUBLISHED), "priors": copy.deepcopy(_PRIORS),
 })
 METHOD_PRESETS.register("sgd_momentum", {
     "optimizer": "sgd", "iterations": 2000, "lr": 0.1, "momentum": 0.9, "nesterov": True,

@@ -3,7 +3,9 @@
 Synthesis gives every image its own parameter tensor ``(1, C, H, W)``; an optimizer steps a
 list of them with a closure that evaluates their objective (as :meth:`torch.optim.Optimizer.step`
 takes it), so closure-based optimizers work. The normalized-gradient step
-(:mod:`.normalized_gradient`) normalises each parameter's gradient, so its step is per image.
+(:mod:`.normalized_gradient`) normalises each parameter's gradient, so its step is per image;
+Polyak's step (:mod:`.polyak`) also takes each image's objective value, which the loop hands
+to an optimizer with ``takes_objective`` before each step.
 """
 
 from __future__ import annotations
@@ -113,6 +115,10 @@ OPTIMIZERS.register("adam", OptimizerType("torch.optim:Adam", ("lr", "betas", "e
                                           ("lr",), True, _fused))
 OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "nesterov", "fused"),
                                          ("lr", "momentum", "nesterov"), ("lr",), True, _fused))
+# Polyak's step size (the objective's distance to its minimum 0 over the squared gradient norm),
+# per image, with optional heavy-ball momentum.
+OPTIMIZERS.register("polyak", OptimizerType("metamers.synthesis.polyak:PolyakStep", ("lr", "momentum", "max_step"),
+                                            ("lr", "momentum", "max_step"), ("lr",), True))
 # L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
 OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
                                            ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False,

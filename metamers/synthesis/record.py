@@ -34,8 +34,11 @@ class SynthesisState:
         ``(N, iterations)`` per-image objective before every step (NaN where not run).
     pass_iteration
         ``(N,)`` first checked iteration that passed (-1: none yet).
-    frozen, frozen_x
-        Images frozen at success (``on_success: stop``) and their frozen pixels.
+    frozen
+        Images frozen at success (``on_success: stop``).
+    frozen_x
+        Each image's iterate at its first pass (``stop``: its frozen pixels; ``record``: kept
+        while the image runs on), or None before any image passed or when not kept.
     checked, check_values, check_passed
         The checked iterations, the statistics and the verdicts at each check.
     """
@@ -55,20 +58,21 @@ class SynthesisState:
                    torch.zeros(n, dtype=torch.bool, device=device), None, [], {s: [] for s in statistics}, [])
 
     def record_check(self, iteration: int, ok: torch.Tensor, values: dict[str, torch.Tensor],
-                     x: torch.Tensor | None) -> None:
-        """Record the test at ``iteration``; with the iterate ``x`` (``on_success: stop``), freeze
-        the images that passed for the first time."""
+                     x: torch.Tensor | None, freeze: bool = True) -> None:
+        """Record the test at ``iteration``; with the iterate ``x``, keep the images that passed for
+        the first time (and freeze them, with ``freeze``: ``on_success: stop``)."""
         self.checked.append(iteration)
         for name, v in values.items():
             self.check_values[name].append(v.cpu())
         self.check_passed.append(ok.cpu())
-        self.pass_iteration[ok.cpu() & (self.pass_iteration < 0)] = iteration
-        if x is not None:
+        fresh = ok.cpu() & (self.pass_iteration < 0)  # passed for the first time
+        self.pass_iteration[fresh] = iteration
+        if x is not None and bool(fresh.any()):
             if self.frozen_x is None:
                 self.frozen_x = torch.zeros_like(x)
-            fresh = ok & ~self.frozen
-            self.frozen_x[fresh] = x[fresh]
-            self.frozen.logical_or_(ok)
+            self.frozen_x[fresh.to(x.device)] = x[fresh.to(x.device)]
+            if freeze:
+                self.frozen.logical_or_(fresh.to(self.frozen.device))
 
     def test_arrays(self, n: int) -> dict[str, Any]:
         """``test_iterations``, ``test_values`` and ``test_passed`` as numpy arrays."""
@@ -115,6 +119,9 @@ class SynthesisResult:
         ``(N, C)``: the iterate passed (every statistic and the class, at every target) at that check.
     iterations_run
         Steps taken (less than the budget when every image stopped at success).
+    first_pass
+        With ``on_success: stop`` or ``record``, each image's iterate at its first pass, float32
+        ``(N, C, H, W)`` (NaN for an image that never passed); else None.
     """
 
     metamer: np.ndarray
@@ -127,6 +134,7 @@ class SynthesisResult:
     test_values: dict[str, np.ndarray]
     test_passed: np.ndarray
     iterations_run: int
+    first_pass: np.ndarray | None = None
 
 
 @dataclass
