@@ -45,7 +45,12 @@ not win counts as ratio 0):
    metamer test of both members, by the best preset.
 
     python bench/generation.py [--images 8] [--workers 2] [--cases lenet5_standard/relu2 ...]
-                               [--presets adam ...] [--cache DIR] [--csv FILE]
+                               [--presets adam ...] [--cache DIR] [--csv FILE] [--no-joint]
+                               [--reuse-baseline]
+
+The baseline's rows are kept in the cache under a key of the package's sources, torch's version
+and the settings; ``--reuse-baseline`` reads them instead of running its 24,000 steps again (to
+compare a new preset; a run from scratch, as the issue times it, takes about 30 minutes here).
 
 Prints the table, the command that reproduces it and ``RESULT iter_ratio=... hard_pass=...
 distance_ratio=... overhead=... early_layer_speedup=... joint_pass=...``.
@@ -155,11 +160,44 @@ def _target(model, layer: str, thresholds):
                   thresholds={s: thresholds[s] for s in STATISTICS})
 
 
-def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None
-                ) -> dict:
+def _source_digest() -> str:
+    """A digest of the package's source files (those imported: a clone's own with PYTHONPATH)."""
+    import metamers
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(metamers.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None,
+                reuse: bool = False) -> dict:
+    """``preset``'s row (:func:`_run`). The baseline's row is kept in ``cache``, under a key of the
+    package's sources, torch's version and the settings; with ``reuse``, one kept there is read."""
+    if preset != BASELINE or entry:
+        return _run(cases, preset, n, cache, entry)
+    from metamers.synthesis import resolve_method
+
+    torch = _torch()
+    key = hashlib.sha256(json.dumps([MODELS, cases, n, CHECK_EVERY, resolve_method(BASELINE), torch.__version__,
+                                     _source_digest()], sort_keys=True).encode()).hexdigest()[:16]
+    path = cache / f"baseline-{'+'.join(f'{m}-{layer}' for m, layer in cases)}-{key}.json"
+    if reuse and path.is_file():
+        return json.loads(path.read_text())
+    row = _run(cases, preset, n, cache, entry)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(row))
+    partial.replace(path)
+    return row
+
+
+def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None,
+         as_published: bool | None = None) -> dict:
     """Run ``preset`` at the (model, layer) targets ``cases`` (weights summing to 1) on the first
-    model's references, each image frozen at its first pass of every target's test (the baseline
-    also as published, to its last iterate): the measures of a table row."""
+    model's references, each image frozen at its first pass of every target's test (the baseline,
+    or ``as_published``: every image to the budget, tested until its first pass): the measures of
+    a table row."""
     torch = _torch()
     from metamers.data.pixels import to_uint8
     from metamers.models import load_model
@@ -183,7 +221,7 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
 
     # a preset: each image frozen at its first pass. The baseline as published: every image runs
     # all 24,000 steps (its metamer the last iterate), tested only until its first pass
-    published = preset == BASELINE
+    published = preset == BASELINE if as_published is None else as_published
     synth, result, method, wall, metamer_distances, metamer = run(
         {"check_every": CHECK_EVERY, "on_success": "record" if published else "stop"})
     passed = result.pass_iteration >= 0
@@ -210,11 +248,12 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
             "median_ssim": float(metamer_distances["ssim"].median()), "wall_s": wall}
 
 
-def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None) -> dict:
+def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None,
+             reuse: bool = False) -> dict:
     """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
-    a candidate before it becomes a preset)."""
+    a candidate before it becomes a preset); ``reuse``: :func:`_synthesize`."""
     thresholds = null_thresholds(model_name, layer, n, cache)
-    return {**_synthesize(((model_name, layer),), preset, n, cache, entry), "n_pairs": thresholds["n_pairs"],
+    return {**_synthesize(((model_name, layer),), preset, n, cache, entry, reuse), "n_pairs": thresholds["n_pairs"],
             **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
 
 
@@ -223,17 +262,23 @@ JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
 
 def run_joint(preset: str, n: int, cache: Path) -> dict:
     """A joint generator of both LeNets at ``relu2`` (weights 1/2): the fraction of images whose
-    metamer passes the metamer test of both members (the in-loop test checks every target)."""
-    row = _synthesize(JOINT, preset, n, cache)
+    metamer passes the metamer test of both members (the in-loop test checks every target). Every
+    preset, the baseline included, freezes each image at its first pass (the baseline's 24,000
+    steps as published would add 4 minutes to the benchmark and nothing to its targets)."""
+    row = _run(JOINT, preset, n, cache, as_published=False)
     row["joint_pass"] = row.pop("fraction_passing")
     return {k: row[k] for k in ("model", "layer", "preset", "n_images", "joint_pass", "median_pass_iteration",
                                 "median_l2", "iterations_run")}
 
 
-def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 40) -> list[dict]:
+def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 15, rounds: int = 3
+               ) -> list[dict]:
     """Milliseconds of one iteration of each preset, of a bare forward and backward pass of the
     network truncated at ``layer``, and of a step that runs the whole network twice, on the batch
-    of ``n`` references (medians over ``repeats``; run alone, so that no other job shares the CPU)."""
+    of ``n`` references, run alone (no other job shares the CPU). Each is timed in every one of
+    ``rounds`` rounds (the bare and the full pass: medians of ``repeats``; a preset: the mean over
+    ``repeats`` of its iterations), one after another, and its median over the rounds is kept, so
+    that the machine's speed drifting over a case's seconds does not bias one measure against another."""
     torch = _torch()
     from metamers.models import load_model
     from metamers.models.layers import LayerReader
@@ -254,8 +299,6 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats:
             model(p.detach())
 
     def median_ms(fn) -> float:
-        for _ in range(5):
-            fn()
         times = []
         for _ in range(repeats):
             tick = time.perf_counter()
@@ -263,18 +306,26 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats:
             times.append(time.perf_counter() - tick)
         return 1000 * float(np.median(times))
 
-    costs = {"bare_ms": median_ms(bare), "full_twice_ms": median_ms(full_twice)}
-    rows = []
     thresholds = dict.fromkeys(STATISTICS, 0.0)
+    synths = {}
     for preset in presets:
         synth = MetamerSynthesis([_target(model, layer, {**thresholds, "n_pairs": 0})], x,
                                  resolve_method(preset, {"iterations": repeats}), seed=0, batch_invariant=False)
-        synth.iterations = 5  # warm up (the optimizer's state is made at its first step), then time
+        synth.iterations = 5  # warm up (the optimizer's state is made at its first step)
         synth.synthesize(progress=False)
         synth.iterations = repeats
-        rows.append({"model": model_name, "layer": layer, "preset": preset, **costs,
-                     "timed_ms_per_iteration": 1000 * synth.synthesize(progress=False).seconds_per_iteration})
-    return rows
+        synths[preset] = synth
+    for _ in range(5):
+        bare(), full_twice()
+    times: dict[str, list[float]] = {name: [] for name in ("bare_ms", "full_twice_ms", *presets)}
+    for _ in range(rounds):
+        times["bare_ms"].append(median_ms(bare))
+        times["full_twice_ms"].append(median_ms(full_twice))
+        for preset, synth in synths.items():
+            times[preset].append(1000 * synth.synthesize(progress=False).seconds_per_iteration)
+    costs = {name: float(np.median(times[name])) for name in ("bare_ms", "full_twice_ms")}
+    return [{"model": model_name, "layer": layer, "preset": preset, **costs,
+             "timed_ms_per_iteration": float(np.median(times[preset]))} for preset in presets]
 
 
 def _call(job):
@@ -337,6 +388,9 @@ def main() -> int:
     parser.add_argument("--csv", help="also write the full table here")
     parser.add_argument("--no-joint", dest="joint", action="store_false",
                         help="skip the joint generator of both LeNets at relu2")
+    parser.add_argument("--reuse-baseline", action="store_true",
+                        help=f"reuse {BASELINE}'s rows that an earlier run of the same package sources, torch and "
+                             "settings kept in --cache, to compare presets without its 24,000 steps")
     args = parser.parse_args()
     cases = CASES
     if args.cases:
@@ -358,7 +412,8 @@ def main() -> int:
         # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
         # longest), so that none of them finishes last alone
         by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))
-        jobs = [(run_case, (m, layer, p, args.images, cache)) for p in presets for m, layer, _ in by_cost]
+        jobs = [(run_case, (m, layer, p, args.images, cache, None, args.reuse_baseline))
+                for p in presets for m, layer, _ in by_cost]
         if args.joint:
             jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache)))
             jobs += [(run_joint, (p, args.images, cache)) for p in presets if p != BASELINE]
@@ -379,7 +434,8 @@ def main() -> int:
     command = "python bench/generation.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),
-                            ("--presets", args.presets)) if value) + ("" if args.joint else " --no-joint")
+                            ("--presets", args.presets)) if value) + ("" if args.joint else " --no-joint") + (
+        " --reuse-baseline" if args.reuse_baseline else "")
     n_easy = int((rows.loc[rows["preset"] == BASELINE, "fraction_passing"] >= 0.5).sum())
     print(f"\nper preset, over the {n_easy} rows where {BASELINE} passes at least half the images:")
     print(presets_table.round(3).to_string(index=False))

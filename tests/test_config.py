@@ -26,7 +26,7 @@ def test_default_config_is_valid_and_gets_defaults(repo):
     for gen in ("lenet5_standard", "lenet5_robust"):
         assert len(generator_layers(config, gen)) == 4
     assert config["generators"]["lenets_joint"]["members"] == ["lenet5_standard", "lenet5_robust"]
-    assert set(config["methods"]) == {"feather2023", "adam_cosine"}
+    assert set(config["methods"]) == {"feather2023", "polyak_priors"}
 
 
 @pytest.mark.parametrize(
