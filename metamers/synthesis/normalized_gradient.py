@@ -8,6 +8,15 @@ import torch
 from torch.optim import Optimizer
 
 
+def evaluate(closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
+    """The closure's value, computed with gradients on (an optimizer's ``step`` runs under
+    ``no_grad``), or None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class NormalizedGradient(Optimizer):
     """``x <- x - lr * g / ||g||_2``, the gradient norm taken per image (first dimension).
 
@@ -23,10 +32,7 @@ class NormalizedGradient(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None):  # noqa: D102
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:

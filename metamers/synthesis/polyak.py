@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
+from .normalized_gradient import evaluate
+
 
 class PolyakStep(Optimizer):
     """``v_i <- momentum * v_i + lr * f_i / ||g_i||^2 * g_i``, ``x_i <- x_i - v_i`` for each image
@@ -64,10 +66,7 @@ class PolyakStep(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None):  # noqa: D102
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         values, self._objective = self._objective, None
         if values is None:
             raise RuntimeError("PolyakStep needs each image's objective: call set_objective before each step")
