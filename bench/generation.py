@@ -161,10 +161,11 @@ def _target(model, layer: str, thresholds):
 
 
 def _source_digest() -> str:
-    """A digest of the package's source files (those imported: a clone's own with PYTHONPATH)."""
+    """A digest of this script and the package's source files (those imported: a clone's own
+    with PYTHONPATH)."""
     import metamers
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(Path(__file__).read_bytes())
     for path in sorted(Path(metamers.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -104,6 +104,20 @@ def test_polyak_momentum_adds_the_previous_step():
     np.testing.assert_allclose(xs[0].detach().numpy()[0], x2, rtol=1e-10)
 
 
+def test_polyak_takes_no_step_where_the_squared_gradient_norm_underflows():
+    """A float32 gradient of norm 1e-20 squares below the smallest normal float32: no Polyak step
+    (it would be about f / tiny long),
+    while a gradient of norm 1e-3 gets its formula's step."""
+    xs = [torch.zeros(1, 4, requires_grad=True), torch.zeros(1, 4, requires_grad=True)]
+    xs[0].grad = torch.full((1, 4), 5e-21)
+    xs[1].grad = torch.full((1, 4), 5e-4)
+    opt = PolyakStep(xs, lr=1.0)
+    opt.set_objective(torch.tensor([0.5, 0.5]))
+    opt.step()
+    assert torch.equal(xs[0].detach(), torch.zeros(1, 4))
+    torch.testing.assert_close(xs[1].detach(), torch.full((1, 4), -0.5 / (4 * 5e-4**2) * 5e-4))
+
+
 def test_polyak_needs_each_images_objective_and_valid_settings():
     x = torch.zeros(1, 3, requires_grad=True)
     opt = PolyakStep([x])

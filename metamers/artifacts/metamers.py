@@ -35,7 +35,10 @@ synthesis (0 when the method does not check)::
     /test_iterations      (C,)          int64, the checked iterations
     /test_passed          (N, C)        bool, passed (every statistic and the class) at each check
     /test_values/<statistic> (N, C)     float32, the statistic at the generation layer at each check
-                                        (a joint generator's named model:layer:statistic)
+                                        (a joint generator's named model:layer:statistic); an image
+                                        not tested after its first pass (on_success stop: frozen;
+                                        record: run on untested, the checks ending once every image
+                                        passed) repeats the values and verdict it passed with
     /distances/metamer/<distance> (N,)  float64, 8-bit metamer vs 8-bit reference
                                         (:data:`metamers.stats.distances.DISTANCES`: l2, rms, ssim)
     /distances/start/<distance>   (N,)  float64, the (float) starting point vs the 8-bit reference

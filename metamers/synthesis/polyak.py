@@ -31,7 +31,9 @@ class PolyakStep(Optimizer):
 
     The step needs each image's objective value ``f_i``: the synthesis loop hands them over with
     :meth:`set_objective` before the update (in the order of the parameters, over every group).
-    An image whose gradient is zero gets no Polyak part (its velocity still carries it).
+    An image whose gradient is zero, or so small that its squared norm is below the dtype's
+    smallest normal number (a float32 norm below about 1e-19), gets no Polyak part (its velocity
+    still carries it).
 
     Parameters
     ----------
@@ -82,11 +84,14 @@ class PolyakStep(Optimizer):
             params = [group["params"][k] for k in chosen]
             grads = [p.grad for p in params]
             norms = torch.stack(torch._foreach_norm(grads))
+            squares = norms.square()
             tiny = torch.finfo(norms.dtype).tiny
-            scale = group["lr"] * mine[chosen].to(norms).clamp_min(0) / norms.square().clamp_min(tiny)
+            scale = group["lr"] * mine[chosen].to(norms).clamp_min(0) / squares.clamp_min(tiny)
             if group["max_step"]:
                 scale = torch.minimum(scale, group["max_step"] / norms.clamp_min(tiny))
-            scale = torch.where(norms > 0, scale, torch.zeros_like(scale))
+            # no step where the gradient is 0, or so small that its square underflows below the
+            # smallest normal number (the step would be about f / tiny long)
+            scale = torch.where(squares >= tiny, scale, torch.zeros_like(scale))
             steps = torch._foreach_mul(grads, list(scale.unbind()))
             if group["momentum"]:
                 velocity = []
