@@ -10,8 +10,12 @@ import pytest
 import torch
 
 from metamers.data import quantize
+from metamers.models.architectures import LeNet5
+from metamers.models.classifier import Classifier
 from metamers.synthesis import OPTIMIZERS, MetamerSynthesis, resolve_method
 from metamers.synthesis.losses import mse, one_minus_pearson
+from metamers.synthesis.gauss_newton import GaussNewton, residual_jacobian
+from metamers.synthesis.objective import Objective, Target
 from metamers.synthesis.polyak import PolyakStep
 from metamers.synthesis.schedules import SCHEDULES, cosine, warm_restarts
 from metamers.synthesis.starts import STARTS, initial_images, radial_frequency
@@ -23,6 +27,7 @@ OPTIMIZER_SETTINGS = {
     "adam": {"lr": 0.05},
     "sgd": {"lr": 0.05, "momentum": 0.5},
     "polyak": {"lr": 0.5, "momentum": 0.5},
+    "gauss_newton": {"lr": 1.0, "damping": 0.1},
     "lbfgs": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"},
 }
 
@@ -131,6 +136,113 @@ def test_polyak_needs_each_images_objective_and_valid_settings():
                        ({"max_step": -1.0}, "max_step must be >= 0")):
         with pytest.raises(ValueError, match=match):
             PolyakStep([x], **bad)
+
+
+def test_gauss_newton_full_step_lands_on_the_nearest_metamer_of_a_linear_layer(tiny_linear):
+    """At a linear layer ``a(x) = W x`` one undamped full step reaches ``a(x) = a(r)`` at the
+    point nearest the start, ``x0 - W^T (W W^T)^-1 W (x0 - r)`` (numpy, float64)."""
+    weight = tiny_linear_weight(tiny_linear).double().numpy()
+    ref = 0.5 + 0.05 * torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    method = resolve_method("g", {"preset": "gauss_newton", "iterations": 1, "damping": 0.0})
+    synth = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=5, image_ids=["a", "b"])
+    x0 = synth.x.double().numpy().reshape(2, -1)
+    r = synth.reference.double().numpy().reshape(2, -1)
+    out = synth.synthesize(progress=False)
+    for i in range(2):
+        expected = x0[i] - weight.T @ np.linalg.solve(weight @ weight.T, weight @ (x0[i] - r[i]))
+        assert ((expected > 0) & (expected < 1)).all()  # no clamping involved
+        np.testing.assert_allclose(out.metamer[i].ravel(), expected, atol=2e-5)
+    assert (out.final_loss < 1e-5).all() and (out.loss[:, 0] > 0.01).all(), (out.final_loss, out.loss[:, 0])
+
+
+def test_gauss_newton_step_is_the_damped_formula_per_image():
+    """``x <- x - lr J^T (J J^T + lambda I)^-1 r``, ``lambda = damping * mean(diag(J J^T))``, each
+    image from its own residual and Jacobian; with a huge damping it turns to the gradient
+    ``J^T r / lambda``."""
+    rng = np.random.default_rng(6)
+    j, r, x0 = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 3)), rng.normal(size=(2, 5))
+    for damping in (0.0, 0.3, 1e8):
+        xs = [torch.tensor(x[None]) for x in x0]
+        opt = GaussNewton(xs, lr=0.7, damping=damping)
+        opt.set_system(torch.tensor(r), torch.tensor(j))
+        opt.step()
+        for i in range(2):
+            gram = j[i] @ j[i].T
+            lam = max(damping, 1e-12) * np.trace(gram) / 3
+            step = 0.7 * j[i].T @ np.linalg.solve(gram + lam * np.eye(3), r[i])
+            np.testing.assert_allclose(xs[i].numpy()[0], x0[i] - step, rtol=1e-9, atol=1e-12)
+            if damping == 1e8:
+                np.testing.assert_allclose(step, 0.7 * j[i].T @ r[i] / lam, rtol=1e-6)
+
+
+def test_gauss_newton_needs_its_system_and_valid_settings():
+    x = torch.zeros(1, 4)
+    opt = GaussNewton([x])
+    with pytest.raises(RuntimeError, match="needs each image's residual and Jacobian"):
+        opt.step()
+    with pytest.raises(ValueError, match=r"residuals must be \(N, M\) and Jacobians \(N, M, P\), got \(1, 3\) and \(1, 2, 4\)"):
+        opt.set_system(torch.zeros(1, 3), torch.zeros(1, 2, 4))
+    opt.set_system(torch.zeros(2, 3), torch.zeros(2, 3, 4))
+    with pytest.raises(RuntimeError, match="steps 1 images but was given 2 residuals"):
+        opt.step()
+    for bad, message in (({"lr": 0}, "lr must be positive"), ({"damping": -1}, "damping must be >= 0"),
+                         ({"max_outputs": 0}, "max_outputs must be a positive integer")):
+        with pytest.raises(ValueError, match=message):
+            GaussNewton([x], **bad)
+
+
+def test_residual_jacobian_equals_autograd_per_image():
+    """Each image's Jacobian rows (in chunks of 3 of the 10 logits) equal
+    ``torch.autograd.functional.jacobian`` of that image alone."""
+    torch.manual_seed(0)
+    tiny_lenet = Classifier(LeNet5(), mean=(0.0,), std=(1.0,), input_shape=(1, 28, 28), num_classes=10, name="l")
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(7))
+    params = [x[i : i + 1].clone().requires_grad_(True) for i in range(2)]
+    residual = tiny_lenet(torch.cat(params)) * torch.tensor([[1.0], [2.0]])
+    jac = residual_jacobian(residual, params, chunk=3)
+    assert jac.shape == (2, 10, 784)
+    for i, scale in enumerate((1.0, 2.0)):
+        expected = torch.autograd.functional.jacobian(lambda v: scale * tiny_lenet(v)[0], x[i : i + 1])
+        torch.testing.assert_close(jac[i], expected.reshape(10, 784), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="residual has 2 images but 1 parameters"):
+        residual_jacobian(residual, params[:1])
+
+
+def test_objective_residuals_square_to_the_weighted_normalized_l2(tiny_linear):
+    """A joint objective's residuals: ``||res||^2 = sum_k w_k normalized_l2_k^2``, each target's
+    block ``sqrt(w_k) (a_k(x) - a_k(r)) / ||a_k(r)||``, and its losses those of the objective."""
+    ref, x = (torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(s)) for s in (8, 9))
+    targets = [Target(tiny_linear, "fc", weight=0.3), Target(tiny_linear, "relu", weight=0.7)]
+    objective = Objective(targets, ref, "normalized_l2", [slice(0, 3)])
+    res, losses = objective.residuals(x)
+    a_fc, r_fc = x.flatten(1) @ tiny_linear_weight(tiny_linear).T, ref.flatten(1) @ tiny_linear_weight(tiny_linear).T
+    a_relu, r_relu = a_fc.clamp_min(0), r_fc.clamp_min(0)
+    expected = torch.cat([0.3 ** 0.5 * (a_fc - r_fc) / r_fc.norm(dim=1, keepdim=True),
+                          0.7 ** 0.5 * (a_relu - r_relu) / r_relu.norm(dim=1, keepdim=True)], dim=1)
+    torch.testing.assert_close(res, expected, rtol=1e-5, atol=1e-6)
+    nl2 = [(a - b).norm(dim=1) / b.norm(dim=1) for a, b in ((a_fc, r_fc), (a_relu, r_relu))]
+    torch.testing.assert_close(res.square().sum(1), 0.3 * nl2[0] ** 2 + 0.7 * nl2[1] ** 2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(losses, objective.losses(x), rtol=1e-6, atol=1e-7)
+    assert objective.output_sizes() == [("tiny/fc", 6), ("tiny/relu", 6)]
+
+
+def tiny_linear_weight(model) -> torch.Tensor:
+    return next(model.parameters()).detach()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"priors": [{"type": "total_variation", "weight": 1.0}]}, "takes no image priors"),
+    ({"loss": "one_minus_pearson"}, "normalized_l2, l2, mse; got 'one_minus_pearson'"),
+])
+def test_gauss_newton_method_rejects_what_has_no_zero_residual(entry, message):
+    with pytest.raises(KeyError, match=message):
+        resolve_method("g", {"preset": "gauss_newton", **entry})
+
+
+def test_gauss_newton_rejects_a_target_wider_than_max_outputs(tiny_linear):
+    method = resolve_method("g", {"preset": "gauss_newton", "max_outputs": 5})
+    with pytest.raises(ValueError, match=r"targets have 6 values per image \(tiny/fc 6\), above max_outputs 5"):
+        MetamerSynthesis.single(tiny_linear, "fc", torch.rand(1, 1, 4, 4), method, seed=0)
 
 
 def test_polyak_preset_keeps_the_published_parts_and_rejects_a_foreign_key():

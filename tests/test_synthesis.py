@@ -18,7 +18,7 @@ from metamers.synthesis import (
 from metamers.synthesis.losses import l2, normalized_l2
 from metamers.synthesis.methods import METHOD_PRESETS, resolve_method
 from metamers.synthesis.normalized_gradient import NormalizedGradient
-from metamers.synthesis.optimizers import FEATHER_REFERENCE_NUMEL, effective_step
+from metamers.synthesis.optimizers import FEATHER_REFERENCE_NUMEL, OPTIMIZERS, effective_step
 from metamers.synthesis.schedules import step_halving
 
 
@@ -143,14 +143,16 @@ def test_batch_gives_the_same_result_as_single_images(method):
     ref = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     ids = ["x0", "x1", "x2"]
     settings = resolve_method(method, {"iterations": 15})
-    out = MetamerSynthesis.single(model, "relu2", ref, settings, seed=0, image_ids=ids).synthesize(progress=False)
+    # a residual optimizer forms a Jacobian row per activation: the logits
+    layer = "linear2" if OPTIMIZERS[settings["optimizer"]].residual else "relu2"
+    out = MetamerSynthesis.single(model, layer, ref, settings, seed=0, image_ids=ids).synthesize(progress=False)
     for i in range(3):
-        alone = MetamerSynthesis.single(model, "relu2", ref[i : i + 1], settings, seed=0,
+        alone = MetamerSynthesis.single(model, layer, ref[i : i + 1], settings, seed=0,
                                  image_ids=ids[i : i + 1]).synthesize(progress=False)
         np.testing.assert_array_equal(alone.metamer[0], out.metamer[i])  # batch-invariant: bitwise
         np.testing.assert_array_equal(alone.loss[0], out.loss[i])
     # one pass for the whole batch: the same to float32 rounding, not bitwise
-    batched = MetamerSynthesis.single(model, "relu2", ref, settings, seed=0, image_ids=ids,
+    batched = MetamerSynthesis.single(model, layer, ref, settings, seed=0, image_ids=ids,
                                batch_invariant=False).synthesize(progress=False)
     np.testing.assert_allclose(batched.metamer, out.metamer, atol=1e-4)
     np.testing.assert_allclose(batched.loss, out.loss, rtol=1e-3, atol=1e-6)
@@ -208,7 +210,7 @@ def test_method_presets_are_overridden_not_replaced():
      r"schedule key\(s\) \['blocks'\] are not used by schedule 'constant'; its keys: \(none\)"),
     ({"init": {"type": "noise", "sigma": 0.1}}, r"init key\(s\) \['sigma'\] are not used by init 'noise'; its keys: mean, std"),
     ({"on_success": "stop"}, "on_success has no effect without check_every"),
-    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid: normalized_gradient, adam, sgd, polyak, lbfgs"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid: normalized_gradient, adam, sgd, polyak, gauss_newton, lbfgs"),
 ])
 def test_a_method_key_nothing_uses_is_an_error(entry, message):
     with pytest.raises(KeyError, match=message):

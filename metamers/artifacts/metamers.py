@@ -42,6 +42,9 @@ synthesis (0 when the method does not check)::
     /distances/metamer/<distance> (N,)  float64, 8-bit metamer vs 8-bit reference
                                         (:data:`metamers.stats.distances.DISTANCES`: l2, rms, ssim)
     /distances/start/<distance>   (N,)  float64, the (float) starting point vs the 8-bit reference
+    /first_pass_uint8     (N, C, H, W)  uint8, only with on_success record: each image's 8-bit iterate
+                                        at its first pass (the metamer is the last iterate); an image
+                                        that never passed (pass_iteration -1) has its metamer here
 
 Files are written under a temporary name in the same folder and renamed when complete,
 so a reader never sees a partial file and a killed job leaves none behind.
@@ -128,10 +131,14 @@ class MetamerBatch:
     test_values: dict[str, np.ndarray]
     distances: dict[str, dict[str, np.ndarray]]
     attrs: dict[str, Any]
+    first_pass_uint8: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
-        per_image = {f.name: getattr(self, f.name) for f in fields(self)}
+        per_image = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        if self.first_pass_uint8 is not None and self.first_pass_uint8.shape != self.metamer_uint8.shape:
+            raise ArtifactError(f"first_pass_uint8 has shape {self.first_pass_uint8.shape}; expected "
+                                f"{self.metamer_uint8.shape}, that of metamer_uint8")
         per_image.pop("test_iterations")
         per_image.update({f"test_values/{k}": v for k, v in per_image.pop("test_values").items()})
         distances = per_image.pop("distances")
@@ -187,6 +194,8 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
             for group, by_name in batch.distances.items():
                 for name, data in by_name.items():
                     f.create_dataset(f"distances/{group}/{name}", data=np.asarray(data, dtype=np.float64))
+            if batch.first_pass_uint8 is not None:
+                f.create_dataset("first_pass_uint8", data=np.asarray(batch.first_pass_uint8, dtype=np.uint8))
     return Path(path)
 
 
@@ -251,6 +260,7 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
                 test_values={k: v[()] for k, v in f["test_values"].items()} if "test_values" in f else {},
                 distances={g: {k: v[()] for k, v in f[f"distances/{g}"].items()} for g in ("metamer", "start")},
                 attrs={k: h5_attr(v) for k, v in f.attrs.items()},
+                first_pass_uint8=f["first_pass_uint8"][()] if "first_pass_uint8" in f else None,
             )
     except (OSError, KeyError) as err:
         raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err

@@ -169,6 +169,9 @@ def generate(
         test_passed=result.test_passed,
         test_values=result.test_values,
         distances={group: {k: v.numpy() for k, v in d.items()} for group, d in distances.items()},
+        # record: the metamer is the last iterate; keep each image's first passing iterate beside it
+        first_pass_uint8=(to_uint8(torch.from_numpy(result.first_pass_or_metamer())).numpy()
+                          if settings.get("on_success") == "record" else None),
         attrs={
             **provenance(job_config, seed),
             "seed": seed,

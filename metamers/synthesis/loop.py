@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from ..data.pixels import quantize, to_uint8
 from ..models.classifier import Classifier, weights_digest
 from .objective import Objective, Target
+from .gauss_newton import MAX_OUTPUTS, check_outputs, residual_jacobian
 from .optimizers import OPTIMIZERS, make_optimizer
 from .parameterizations import make_parameterization
 from .record import SynthesisResult, SynthesisState, load_state, save_state
@@ -146,6 +147,8 @@ class MetamerSynthesis:
         # An optimizer that updates each parameter from its own gradient alone steps every image
         # at once; one that treats its parameters jointly (L-BFGS) gets one image each.
         per_image = OPTIMIZERS[self.method["optimizer"]].per_image
+        if OPTIMIZERS[self.method["optimizer"]].residual:  # one Jacobian row per matched activation
+            check_outputs(self.objective.output_sizes(), int(self.method.get("max_outputs", MAX_OUTPUTS)))
         self.groups = []
         for images in [slice(0, n)] if per_image else [slice(i, i + 1) for i in range(n)]:
             params = self.params[images]
@@ -196,10 +199,16 @@ class MetamerSynthesis:
 
             def closure(group: _Group = group, first: list = first) -> torch.Tensor:
                 group.optimizer.zero_grad(set_to_none=True)
-                values = []
+                values, systems = [], []
+                linear = getattr(group.optimizer, "takes_jacobian", False)
                 for part in group.parts:  # forward and backward part by part: one graph at a time
-                    loss = self.objective.losses(self._image(self.params[part]), part)
-                    loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
+                    params = self.params[part]
+                    if linear:  # the Gauss-Newton step: each image's residual and its Jacobian
+                        residual, loss = self.objective.residuals(self._image(params), part)
+                        systems.append((residual.detach(), residual_jacobian(residual, params)))
+                    else:
+                        loss = self.objective.losses(self._image(params), part)
+                        loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
                     values.append(loss.detach())
                 loss = values[0] if len(values) == 1 else torch.cat(values)
                 total = loss.sum()
@@ -207,12 +216,16 @@ class MetamerSynthesis:
                     first.append(loss)
                     if getattr(group.optimizer, "takes_objective", False):  # Polyak's step needs it
                         group.optimizer.set_objective(loss)
+                    if linear:
+                        group.optimizer.set_system(*(systems[0] if len(systems) == 1 else
+                                                     (torch.cat([s[0] for s in systems]),
+                                                      torch.cat([s[1] for s in systems]))))
                     if not torch.isfinite(total):  # no gradient: the group does not move
-                        group.optimizer.zero_grad(set_to_none=True)
-                        return total
-                if frozen_any and frozen[group.images].any():
-                    for p, still in zip(group.params, frozen[group.images].tolist()):
-                        if still:
+                        group.optimizer.zero_grad(set_to_none=True)  # (nor does an image whose residual
+                        return total                                  # is not finite under Gauss-Newton)
+                if frozen_any and frozen[group.images].any() and not linear:  # (a frozen image stepped by
+                    for p, still in zip(group.params, frozen[group.images].tolist()):  # Gauss-Newton is reset
+                        if still:                                                   # after the step)
                             p.grad.zero_()
                 return total
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..registry import Registry
 from .losses import LOSSES
-from .optimizers import OPTIMIZERS, optimizer_keys
+from .optimizers import OPTIMIZERS, RESIDUAL_LOSSES, optimizer_keys
 from .parameterizations import PARAMETERIZATIONS
 from .priors import PRIORS
 from .schedules import SCHEDULES
@@ -85,6 +85,13 @@ METHOD_PRESETS.register("adam_coarse_to_fine", {
 METHOD_PRESETS.register("polyak", {
     "optimizer": "polyak", "iterations": 1000, "lr": 0.5, "momentum": 0.5, "schedule": {"type": "constant"},
     **copy.deepcopy(_PUBLISHED),
+})
+# The damped Gauss-Newton step (bench/generation.py, issue 9): the shortest step that zeroes the
+# linearised residual, for narrow targets (it forms a Jacobian row per activation; at most
+# max_outputs per image). At the LeNets' logits it passes the metamer test within about 5 steps.
+METHOD_PRESETS.register("gauss_newton", {
+    "optimizer": "gauss_newton", "iterations": 200, "lr": 1.0, "damping": 0.01, "max_outputs": 1024,
+    "schedule": {"type": "constant"}, **copy.deepcopy(_PUBLISHED),
 })
 #: Mahendran and Vedaldi's (2015) image priors as the inversions use them: total variation (beta 2)
 #: and the alpha-norm (alpha 6), each of weight 1.
@@ -158,6 +165,18 @@ def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]
             f"{', '.join(optimizer_keys(settings['optimizer']))}; keys of every method: {', '.join(COMMON_KEYS)}"
         )
     _part(LOSSES, settings.get("loss", "normalized_l2"), context)
+    if OPTIMIZERS[settings["optimizer"]].residual:
+        if settings.get("loss", "normalized_l2") not in RESIDUAL_LOSSES:
+            raise MethodError(
+                f"method {name!r}: optimizer {settings['optimizer']!r} zeroes the difference of activations, so its "
+                f"loss must be one whose zero set is a(x) = a(r): {', '.join(RESIDUAL_LOSSES)}; got "
+                f"{settings['loss']!r}"
+            )
+        if settings.get("priors"):
+            raise MethodError(
+                f"method {name!r}: optimizer {settings['optimizer']!r} zeroes the difference of activations and "
+                "takes no image priors (they have no zero to reach); remove priors"
+            )
     defaults = {"schedule": "constant", "init": "noise", "parameterization": "pixels"}
     for part, registry in (("schedule", SCHEDULES), ("init", STARTS), ("parameterization", PARAMETERIZATIONS)):
         options = dict(settings.get(part, {}))

@@ -110,6 +110,32 @@ class Objective:
         penalty = prior_penalty(self.priors, x)
         return total if penalty is None else total + penalty
 
+    def residuals(self, x: torch.Tensor, images: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residuals that a Gauss-Newton step zeroes, and the objective, from one forward pass:
+        ``(residuals (N, M), losses (N,))``.
+
+        Target ``k`` contributes ``sqrt(weight_k) * (a_k(x) - a_k(r)) / ||a_k(r)||`` (its flattened
+        activations), so that the squared norm of an image's residuals is ``sum_k weight_k *
+        normalized_l2_k^2``: each term normalised, as the joint objective's, and zero exactly where
+        every target is matched. ``losses`` are :meth:`losses` (without priors, which a residual
+        method does not take)."""
+        if self.priors:
+            raise ValueError("a residual (Gauss-Newton) objective takes no image priors")
+        parts, total = [], None
+        for t, reader, target in zip(self.targets, self._readers, self.activations):
+            act = reader(model_input(x, t.model))[t.layer]
+            ref = target[images]
+            norm = ref.flatten(1).norm(dim=1, keepdim=True)
+            parts.append((act - ref).flatten(1) * (t.weight ** 0.5 / norm))
+            term = self.loss_fn(act, ref)
+            term = term if t.weight == 1.0 else t.weight * term
+            total = term if total is None else total + term
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)), total
+
+    def output_sizes(self) -> list[tuple[str, int]]:
+        """``(target name, activation values per image)`` of every target."""
+        return [(t.name, int(a[0].numel())) for t, a in zip(self.targets, self.activations)]
+
     def test_names(self) -> list[str]:
         """The names of the values :meth:`test` returns: the statistic, prefixed by
         ``model:layer:`` when there are several targets."""

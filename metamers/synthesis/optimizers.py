@@ -5,7 +5,9 @@ list of them with a closure that evaluates their objective (as :meth:`torch.opti
 takes it), so closure-based optimizers work. The normalized-gradient step
 (:mod:`.normalized_gradient`) normalises each parameter's gradient, so its step is per image;
 Polyak's step (:mod:`.polyak`) also takes each image's objective value, which the loop hands
-to an optimizer with ``takes_objective`` before each step.
+to an optimizer with ``takes_objective`` before each step. The Gauss-Newton step
+(:mod:`.gauss_newton`) steps each image's residual instead: the loop hands an optimizer with
+``takes_jacobian`` each image's residual and Jacobian rather than back-propagating the objective.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class OptimizerType:
     param_groups
         It takes parameter groups: each image gets its own when a schedule gives each image its
         own step (L-BFGS takes none; it is made for one image).
+    residual
+        It zeroes a residual rather than minimising a scalar (Gauss-Newton): a method with it needs
+        a loss in :data:`RESIDUAL_LOSSES` and takes no image priors.
     """
 
     cls: str
@@ -59,6 +64,11 @@ class OptimizerType:
     per_image: bool
     derived: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
     param_groups: bool = True
+    residual: bool = False
+
+
+#: Losses whose zero set is ``a(x) = a(r)`` at every target: what a residual optimizer zeroes.
+RESIDUAL_LOSSES = ("normalized_l2", "l2", "mse")
 
 
 def optimizer_keys(name: str) -> tuple[str, ...]:
@@ -119,6 +129,10 @@ OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "
 # per image, with optional heavy-ball momentum.
 OPTIMIZERS.register("polyak", OptimizerType("metamers.synthesis.polyak:PolyakStep", ("lr", "momentum", "max_step"),
                                             ("lr", "momentum", "max_step"), ("lr",), True))
+# The damped Gauss-Newton step (Levenberg-Marquardt), per image, for narrow targets (the logits).
+OPTIMIZERS.register("gauss_newton", OptimizerType(
+    "metamers.synthesis.gauss_newton:GaussNewton", ("lr", "damping", "max_outputs"), ("lr", "damping", "max_outputs"),
+    ("lr",), True, residual=True))
 # L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
 OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
                                            ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False,

@@ -136,6 +136,13 @@ class SynthesisResult:
     iterations_run: int
     first_pass: np.ndarray | None = None
 
+    def first_pass_or_metamer(self) -> np.ndarray:
+        """Each image's iterate at its first pass, or its metamer where it never passed (or where
+        the run kept no first passes), float32 ``(N, C, H, W)``."""
+        if self.first_pass is None:
+            return self.metamer.copy()
+        return np.where(np.isnan(self.first_pass), self.metamer, self.first_pass).astype(np.float32)
+
 
 @dataclass
 class Checkpoint:
