@@ -114,6 +114,27 @@ def test_missing_dataset_and_wrong_version_are_named(tmp_path):
         read_metamer_batch(path)
 
 
+def test_first_passing_iterates_are_kept_only_when_given(tmp_path):
+    """``on_success: record`` keeps each image's first passing 8-bit iterate beside the metamer
+    (the last iterate); other artifacts have no such dataset, and a wrong shape is refused."""
+    batch = make_batch()
+    first = np.flip(batch.metamer_uint8, axis=-1).copy()
+    with_first = MetamerBatch(**{**batch.__dict__, "first_pass_uint8": first})
+    back = read_metamer_batch(write_metamer_batch(tmp_path / "a.h5", with_first))
+    np.testing.assert_array_equal(back.first_pass_uint8, first)
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f["first_pass_uint8"].dtype == np.uint8 and f["first_pass_uint8"].shape == (3, 1, 28, 28)
+    assert read_metamer_batch(write_metamer_batch(tmp_path / "b.h5", batch)).first_pass_uint8 is None
+    with pytest.raises(ArtifactError, match=r"first_pass_uint8 has shape \(3, 1, 28, 27\); expected \(3, 1, 28, 28\)"):
+        MetamerBatch(**{**batch.__dict__, "first_pass_uint8": first[..., :27]})
+    with h5py.File(tmp_path / "a.h5", "a") as f:
+        del f["first_pass_uint8"]
+        f.create_dataset("first_pass_uint8", data=first.astype(np.float32))
+    with pytest.raises(ArtifactError, match=r"dataset 'first_pass_uint8' is float32\(3, 1, 28, 28\), expected "
+                                            r"uint8\(3, 1, 28, 28\)"):
+        read_metamer_batch(tmp_path / "a.h5")
+
+
 def test_corrupt_file_is_named(tmp_path):
     path = tmp_path / "broken.h5"
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(200))

@@ -158,3 +158,30 @@ def test_preflight_names_a_members_missing_layer(joint_config):
     assert any(p.startswith("generator 'lenets', layer 'x' (member 'lenet5_standard', layer 'x'): ") for p in problems)
     assert any(p.startswith("generator 'lenets', layer 'x' (member 'lenet5_robust', layer 'relu9'): ")
                for p in problems), problems
+
+
+def test_gauss_newton_joint_job_at_the_logits_keeps_its_first_passing_iterates(joint_config, tmp_path):
+    """A joint Gauss-Newton job at both LeNets' logits (20 residuals per image) with ``on_success:
+    record``: the metamers match both members' logits, and the artifact keeps each image's first
+    passing 8-bit iterate, whose correlations at both members are those the in-loop test recorded."""
+    config = dict(joint_config)
+    config["methods"] = {"gn": {"preset": "gauss_newton", "iterations": 30, "check_every": 1, "on_success": "record"}}
+    config = validate_config(config)
+    nulls = [null_distribution(config, m, "linear2", tmp_path / f"{m}-linear2.h5")
+             for m in ("lenet5_standard", "lenet5_robust")]
+    art = read_metamer_batch(generate(config, "gn", "lenets", "linear2", "b000", tmp_path / "gn.h5", progress=False,
+                                      null_paths=nulls))
+    assert (art.final_loss < 0.01 * art.loss[:, 0]).all(), (art.final_loss, art.loss[:, 0])  # both logits matched
+    assert (art.pass_iteration >= 1).all() and art.first_pass_uint8 is not None
+    assert not np.array_equal(art.first_pass_uint8, art.metamer_uint8)  # the last iterates went on
+    ref = torch.from_numpy(art.reference).float() / 255
+    first = torch.from_numpy(art.first_pass_uint8).float() / 255
+    for name in ("lenet5_standard", "lenet5_robust"):
+        model = load_model(config["models"], name)
+        with torch.no_grad():
+            a, b = model(first).double().numpy(), model(ref).double().numpy()
+        for i, p in enumerate(art.pass_iteration):
+            k = list(art.test_iterations).index(p)
+            assert art.test_passed[i, k] and not art.test_passed[i, :k].any()
+            np.testing.assert_allclose(art.test_values[f"{name}:linear2:pearson"][i, k], np.corrcoef(a[i], b[i])[0, 1],
+                                       rtol=1e-5)

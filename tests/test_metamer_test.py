@@ -165,6 +165,12 @@ def test_record_runs_like_continue_and_tests_each_image_only_until_its_first_pas
         for name in ("pearson", "snr_db"):
             assert float(again[name]) == pytest.approx(float(rec.test_values[name][i, k]), abs=1e-5)
     assert not np.array_equal(rec.first_pass, rec.metamer)
+    np.testing.assert_array_equal(rec.first_pass_or_metamer(), rec.first_pass)  # every image passed
+    np.testing.assert_array_equal(cont.first_pass_or_metamer(), cont.metamer)  # no first passes kept
+    rec.first_pass[1] = np.nan  # an image that never passed: its metamer stands in
+    mixed = rec.first_pass_or_metamer()
+    np.testing.assert_array_equal(mixed[1], rec.metamer[1])
+    np.testing.assert_array_equal(mixed[[0, 2]], rec.first_pass[[0, 2]])
 
 
 def test_checking_needs_thresholds(lenet):

@@ -155,6 +155,24 @@ def test_gauss_newton_full_step_lands_on_the_nearest_metamer_of_a_linear_layer(t
     assert (out.final_loss < 1e-5).all() and (out.loss[:, 0] > 0.01).all(), (out.final_loss, out.loss[:, 0])
 
 
+def test_gauss_newton_forms_no_jacobian_for_a_frozen_image(tiny_linear, monkeypatch):
+    """With ``on_success: stop`` an image frozen at its first pass costs no more Jacobians: image
+    ``i`` has one formed at each iteration before its first pass, and its metamer is that iterate."""
+    import metamers.synthesis.loop as loop
+
+    calls = []
+    real = loop.residual_jacobian
+    monkeypatch.setattr(loop, "residual_jacobian", lambda r, p, *a: calls.append(len(p)) or real(r, p, *a))
+    ref = 0.2 + 0.6 * torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(11))
+    method = resolve_method("g", {"preset": "gauss_newton", "iterations": 20, "lr": 0.3, "check_every": 1,
+                                  "on_success": "stop"})
+    out = MetamerSynthesis.single(tiny_linear, "fc", ref, method, seed=5, thresholds={"pearson": 0.999}
+                                  ).synthesize(progress=False)
+    assert (out.pass_iteration >= 1).all() and len(set(out.pass_iteration.tolist())) > 1, out.pass_iteration
+    assert calls == [1] * int(out.pass_iteration.sum())  # each image alone (batch-invariant parts)
+    np.testing.assert_array_equal(out.first_pass, out.metamer)
+
+
 def test_gauss_newton_step_is_the_damped_formula_per_image():
     """``x <- x - lr J^T (J J^T + lambda I)^-1 r``, ``lambda = damping * mean(diag(J J^T))``, each
     image from its own residual and Jacobian; with a huge damping it turns to the gradient
@@ -224,6 +242,19 @@ def test_objective_residuals_square_to_the_weighted_normalized_l2(tiny_linear):
     torch.testing.assert_close(res.square().sum(1), 0.3 * nl2[0] ** 2 + 0.7 * nl2[1] ** 2, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(losses, objective.losses(x), rtol=1e-6, atol=1e-7)
     assert objective.output_sizes() == [("tiny/fc", 6), ("tiny/relu", 6)]
+
+
+@pytest.mark.parametrize("loss", ["l2", "mse"])
+def test_residuals_of_l2_and_mse_give_their_losses(tiny_linear, loss):
+    """``l2`` is the residual's norm, ``mse`` its squared norm (the difference over sqrt(D))."""
+    ref, x = (torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(s)) for s in (12, 13))
+    res, losses = Objective([Target(tiny_linear, "fc")], ref, loss, [slice(0, 3)]).residuals(x)
+    w = tiny_linear_weight(tiny_linear)
+    diff = x.flatten(1) @ w.T - ref.flatten(1) @ w.T
+    expected = diff.norm(dim=1) if loss == "l2" else diff.square().mean(dim=1)
+    torch.testing.assert_close(res.norm(dim=1) if loss == "l2" else res.square().sum(dim=1), expected,
+                               rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(losses, expected, rtol=1e-5, atol=1e-7)
 
 
 def tiny_linear_weight(model) -> torch.Tensor:

@@ -201,6 +201,30 @@ def test_fake_relu_on_a_non_relu_layer_and_bad_image_root_are_reported(tmp_path)
     assert problems[1] == f"images: image folder {str(tmp_path / 'nowhere')!r} does not exist"
 
 
+def test_a_gauss_newton_method_at_a_wide_layer_is_reported_before_any_job(imgs):
+    """``gauss_newton`` forms a Jacobian row per matched value: each (generator, layer) wider than
+    its ``max_outputs`` is named, a joint layer by the sum of its members' values."""
+    config = study(
+        models={"std": STD, "rob": ROB},
+        generators={"std": ["relu3", "linear2"]},
+        evaluators=["std"],
+        images={"type": "folder", "root": str(imgs)},
+        methods={"adam": {"iterations": 5}, "gn": {"preset": "gauss_newton", "max_outputs": 16}},
+    )
+    config["generators"]["both"] = {"members": ["std", "rob"], "layers": ["linear2"]}
+    problems = preflight(validate_config(config))
+    assert problems == [
+        "method 'gn', generator 'std', layer 'relu3': optimizer 'gauss_newton' forms each image's Jacobian, one "
+        "backward pass per matched activation, and its targets have 200 values per image (std/relu3 200), above "
+        "max_outputs 16: use it at narrow layers such as the logits, or raise max_outputs",
+        "method 'gn', generator 'both', layer 'linear2': optimizer 'gauss_newton' forms each image's Jacobian, one "
+        "backward pass per matched activation, and its targets have 20 values per image (std/linear2 10, "
+        "rob/linear2 10), above max_outputs 16: use it at narrow layers such as the logits, or raise max_outputs",
+    ]
+    config["methods"]["gn"]["max_outputs"] = 200
+    assert preflight(validate_config(config)) == []
+
+
 def test_missing_torchvision_weights_say_where_to_put_the_file(tmp_path, imgs, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     config = study(

@@ -221,6 +221,11 @@ def _check_schema(f: h5py.File, path: str) -> None:
         for name in DISTANCES:
             if f"distances/{group}/{name}" not in f:
                 raise ArtifactError(f"metamer artifact {path!r} lacks dataset 'distances/{group}/{name}'")
+    if "first_pass_uint8" in f:  # optional (on_success: record)
+        ds = f["first_pass_uint8"]
+        if ds.dtype != np.uint8 or ds.shape != f["metamer_uint8"].shape:
+            raise ArtifactError(f"metamer artifact {path!r}: dataset 'first_pass_uint8' is {ds.dtype}{ds.shape}, "
+                                f"expected uint8{f['metamer_uint8'].shape} (that of metamer_uint8)")
 
 
 def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> MetamerBatch:

@@ -163,15 +163,24 @@ def _check_trained_model(config: Mapping[str, Any], name: str, roles: Sequence[s
 def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any], result: PreflightResult
                   ) -> list[str]:
     """Check every configured layer of generator ``name`` (every member's, for a joint
-    generator): one forward pass of a zero input each."""
+    generator): one forward pass of a zero input each; and that a method which forms a Jacobian
+    row per matched value (``gauss_newton``) is given no layer wider than its ``max_outputs``."""
     import torch
 
     from ..models.layers import LayerReader
+    from ..synthesis.gauss_newton import MAX_OUTPUTS, TooManyOutputs, check_outputs
+    from ..synthesis.methods import resolve_method
+    from ..synthesis.optimizers import OPTIMIZERS
 
+    residual_methods = {}  # method -> its max_outputs, for the methods that step a residual
+    for method, entry in config["methods"].items():
+        settings = resolve_method(method, entry)
+        if OPTIMIZERS[settings["optimizer"]].residual:
+            residual_methods[method] = int(settings.get("max_outputs", MAX_OUTPUTS))
     ok = []
     for layer in generator_layers(config, name):
         targets = generator_targets(config, name, layer)
-        fine = []
+        fine, sizes = [], []
         for t in targets:
             model = loaded[t.model]
             fake = bool(t.fake_relu)
@@ -180,11 +189,16 @@ def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any
             try:
                 reader = LayerReader(model, [t.layer], fake_relu=[t.layer] if fake else [])
                 with torch.no_grad():
-                    reader(torch.zeros(1, *model.input_shape))
+                    sizes.append((f"{t.model}/{t.layer}", int(reader(torch.zeros(1, *model.input_shape))[t.layer].numel())))
             except Exception as err:  # noqa: BLE001 - every failure is reported
                 result.problems.append(f"{where}: {_message(err)}")
             else:
                 fine.append(f"{t.layer} (fake_relu)" if fake else t.layer)
+        for method, max_outputs in residual_methods.items() if len(sizes) == len(targets) else ():
+            try:
+                check_outputs(sizes, max_outputs)
+            except TooManyOutputs as err:
+                result.problems.append(f"method {method!r}, generator {name!r}, layer {layer!r}: {err}")
         if len(fine) == len(targets):
             ok.append(fine[0] if not is_joint(config, name) else
                       f"{layer} ({', '.join(f'{t.model}/{f}' for t, f in zip(targets, fine))})")

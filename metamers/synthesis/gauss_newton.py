@@ -1,19 +1,24 @@
-"""The Gauss-Newton step (damped, as Levenberg and Marquardt's), per image, for narrow layers.
+"""The damped Gauss-Newton step, per image, for narrow layers.
 
 A metamer zeroes a residual: the difference between its activations and the reference's at
-each target. The Gauss-Newton step linearises the residual ``r(x)`` at the iterate,
-``r(x + d) ~ r + J d``, and takes the shortest ``d`` that zeroes the linear model:
-``d = -J^T (J J^T + lambda I)^-1 r`` (``J`` the residual's Jacobian, ``M`` rows by the image's ``P``
-pixels; ``lambda`` Levenberg-Marquardt's damping). Where the network is linear between its
-ReLU kinks (a ReLU network's logits), one full step lands on the metamer nearest the iterate;
-from noise it takes a few. It moves no pixel more than the linear model needs, so its metamers
-stay about as far from their references as their starting points.
+each target (:meth:`metamers.synthesis.objective.Objective.residuals`). The Gauss-Newton step
+linearises the residual ``r(x)`` at the iterate, ``r(x + d) ~ r + J d``, and takes the shortest
+``d`` (in L2 over the parameters: the pixels, or a parameterization's coefficients) that zeroes
+the linear model, damped as in Levenberg and Marquardt's method: ``d = -J^T (J J^T + lambda I)^-1 r``
+(``J`` the residual's Jacobian, ``M`` rows by the image's ``P`` parameters; ``lambda`` a fixed
+damping relative to the Jacobian's scale; no step is rejected, so the objective is not
+guaranteed to fall at every step). Where the network is linear between its ReLU kinks (a ReLU
+network's logits), one undamped full step that stays inside [0, 1] lands on the metamer nearest
+the iterate; from noise it takes a few. As it changes the image no more than the linear model
+needs, its metamers stay about as far from their references as their starting points. At a
+layer matched with the straight-through ReLU, ``J`` is the straight-through Jacobian.
 
 Forming ``J`` costs one backward pass per row (batched over rows by ``torch.autograd.grad``'s
 ``is_grads_batched``), so the step is meant for narrow targets, the logits above all:
 :func:`check_outputs` rejects targets whose activations have more than ``max_outputs`` values
-per image. It steps a residual, not a scalar objective: a method with this optimizer takes a
-loss whose zero set is ``a(x) = a(r)`` (``normalized_l2``, ``l2``, ``mse``) and no image priors
+per image (the loop when it is set up, the pre-flight check before any job). It steps a
+residual, not a scalar objective: a method with this optimizer takes a loss with a residual
+(:data:`~.losses.RESIDUALS`: ``normalized_l2``, ``l2``, ``mse``) and no image priors
 (:func:`metamers.synthesis.methods.resolve_method` checks both).
 """
 
@@ -40,7 +45,8 @@ def residual_jacobian(residual: torch.Tensor, params: Sequence[torch.Tensor], ch
     params
         ``B`` parameters, each ``(1, ...)`` with ``P`` values.
     chunk
-        Rows whose backward passes run together (``is_grads_batched``): memory grows with it.
+        At most this many backward passes (rows times images) run together
+        (``is_grads_batched``): memory grows with it.
 
     Returns
     -------
@@ -50,16 +56,18 @@ def residual_jacobian(residual: torch.Tensor, params: Sequence[torch.Tensor], ch
     b, m = residual.shape
     if len(params) != b:
         raise ValueError(f"residual has {b} images but {len(params)} parameters were given")
-    rows: list[torch.Tensor] = []
-    for start in range(0, m, chunk):
-        stop = min(start + chunk, m)
+    rows = max(1, chunk // b)  # output rows per batched backward pass, each for every image
+    out = torch.empty(b, m, params[0].numel(), dtype=params[0].dtype, device=params[0].device)
+    for start in range(0, m, rows):
+        stop = min(start + rows, m)
         # one-hot output directions: row k of the chunk selects output start + k of every image
         eye = torch.zeros(stop - start, b, m, dtype=residual.dtype, device=residual.device)
-        eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1
+        eye[torch.arange(stop - start, device=eye.device), :, torch.arange(start, stop, device=eye.device)] = 1
         grads = torch.autograd.grad(residual, list(params), grad_outputs=eye, is_grads_batched=True,
                                     retain_graph=stop < m)
-        rows.append(torch.stack([g.reshape(stop - start, -1) for g in grads]))  # (B, rows, P)
-    return rows[0] if len(rows) == 1 else torch.cat(rows, dim=1)
+        for i, g in enumerate(grads):
+            out[i, start:stop] = g.reshape(stop - start, -1)
+    return out
 
 
 class TooManyOutputs(ValueError):
@@ -81,8 +89,9 @@ def check_outputs(sizes: Sequence[tuple[str, int]], max_outputs: int) -> None:
 
 class GaussNewton(Optimizer):
     """``x_i <- x_i - lr * J_i^T (J_i J_i^T + lambda_i I)^-1 r_i`` for each image ``i``, with
-    ``lambda_i = damping * mean(diag(J_i J_i^T))`` (so the damping is relative to the residual's
-    scale; a floor of 1e-12 of it keeps the system solvable where ``J_i`` has dependent rows).
+    ``lambda_i = damping * mean(diag(J_i J_i^T))`` (so the damping is relative to the Jacobian's
+    scale; a floor of 1e-12 of it keeps the system solvable where ``J_i`` has dependent rows). An
+    image whose Jacobian is zero (a frozen image, say) or whose system is not finite takes no step.
 
     The synthesis loop hands over each image's residual and its Jacobian with :meth:`set_system`
     before the update, in the order of the parameters, over every group. The system is solved in

@@ -191,7 +191,8 @@ class MetamerSynthesis:
         ------
         SynthesisError
             The objective of some image was not finite before the step (the message names
-            every such image; the images an optimizer steps with such an image were not moved).
+            every such image; the images a gradient optimizer steps with such an image were not
+            moved; a Gauss-Newton step moved those of them whose residual was finite).
         """
         losses = []
         for group in self.groups:
@@ -203,7 +204,11 @@ class MetamerSynthesis:
                 linear = getattr(group.optimizer, "takes_jacobian", False)
                 for part in group.parts:  # forward and backward part by part: one graph at a time
                     params = self.params[part]
-                    if linear:  # the Gauss-Newton step: each image's residual and its Jacobian
+                    if linear and frozen_any and bool(frozen[part].all()):  # no step: a zero Jacobian
+                        with torch.no_grad():
+                            residual, loss = self.objective.residuals(self._image(params), part)
+                        systems.append((residual, residual.new_zeros(*residual.shape, params[0].numel())))
+                    elif linear:  # the Gauss-Newton step: each image's residual and its Jacobian
                         residual, loss = self.objective.residuals(self._image(params), part)
                         systems.append((residual.detach(), residual_jacobian(residual, params)))
                     else:

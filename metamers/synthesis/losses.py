@@ -83,3 +83,14 @@ def one_minus_pearson(candidate: torch.Tensor, reference: torch.Tensor) -> torch
     a = a - a.mean(dim=1, keepdim=True)
     b = b - b.mean(dim=1, keepdim=True)
     return 1 - (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1))
+
+
+#: Loss name -> its residual ``(candidate, reference) -> (N, D)``, for the losses whose zero set is
+#: ``a(x) = a(r)``: the loss is the residual's norm (``normalized_l2``, ``l2``) or its squared norm
+#: (``mse``), so zeroing the residual minimises the loss (the Gauss-Newton step,
+#: :mod:`.gauss_newton`). ``one_minus_pearson`` has none: it is zero on a whole ray of activations.
+RESIDUALS: dict[str, Loss] = {
+    "normalized_l2": lambda a, b: (a - b).flatten(1) / b.flatten(1).norm(dim=1, keepdim=True),
+    "l2": lambda a, b: (a - b).flatten(1),
+    "mse": lambda a, b: (a - b).flatten(1) / a[0].numel() ** 0.5,
+}

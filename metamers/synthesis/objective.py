@@ -20,7 +20,7 @@ from ..models.classifier import Classifier
 from ..models.layers import LayerReader
 from ..stats.comparisons import passes
 from ..stats.statistics import STATISTICS
-from .losses import LOSSES
+from .losses import LOSSES, RESIDUALS
 from .priors import prior_penalty
 
 
@@ -89,6 +89,7 @@ class Objective:
             raise ValueError("an objective needs at least one (model, layer) target")
         self.targets = list(targets)
         self.loss_fn = LOSSES[loss]
+        self.loss_name = loss
         self.parts = list(parts)
         self.priors = [dict(p) for p in priors]
         self.reference = reference
@@ -114,20 +115,23 @@ class Objective:
         """The residuals that a Gauss-Newton step zeroes, and the objective, from one forward pass:
         ``(residuals (N, M), losses (N,))``.
 
-        Target ``k`` contributes ``sqrt(weight_k) * (a_k(x) - a_k(r)) / ||a_k(r)||`` (its flattened
-        activations), so that the squared norm of an image's residuals is ``sum_k weight_k *
-        normalized_l2_k^2``: each term normalised, as the joint objective's, and zero exactly where
-        every target is matched. ``losses`` are :meth:`losses` (without priors, which a residual
-        method does not take)."""
+        Target ``k`` contributes ``rho_k``, ``sqrt(weight_k)`` times the loss's residual of its
+        flattened activations (:data:`~.losses.RESIDUALS`; for the published ``normalized_l2``,
+        ``(a_k(x) - a_k(r)) / ||a_k(r)||``, each target normalised as in the joint objective), side
+        by side: ``||rho_k||^2`` is ``weight_k`` times the target's loss squared (``normalized_l2``,
+        ``l2``) or its loss (``mse``), and the residuals are zero exactly where every target is
+        matched. ``losses`` are :meth:`losses` (without priors, which a residual method does not take)."""
         if self.priors:
             raise ValueError("a residual (Gauss-Newton) objective takes no image priors")
+        residual = RESIDUALS.get(self.loss_name)
+        if residual is None:
+            raise ValueError(f"loss {self.loss_name!r} has no residual; losses with one: {', '.join(RESIDUALS)}")
         parts, total = [], None
         for t, reader, target in zip(self.targets, self._readers, self.activations):
             act = reader(model_input(x, t.model))[t.layer]
             ref = target[images]
-            norm = ref.flatten(1).norm(dim=1, keepdim=True)
-            parts.append((act - ref).flatten(1) * (t.weight ** 0.5 / norm))
-            term = self.loss_fn(act, ref)
+            parts.append(residual(act, ref) if t.weight == 1.0 else t.weight ** 0.5 * residual(act, ref))
+            term = self.loss_fn(act.detach(), ref)  # (no graph: the step uses the residuals)
             term = term if t.weight == 1.0 else t.weight * term
             total = term if total is None else total + term
         return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)), total

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
+from .losses import RESIDUALS
 
 if TYPE_CHECKING:
     import torch
@@ -68,7 +69,7 @@ class OptimizerType:
 
 
 #: Losses whose zero set is ``a(x) = a(r)`` at every target: what a residual optimizer zeroes.
-RESIDUAL_LOSSES = ("normalized_l2", "l2", "mse")
+RESIDUAL_LOSSES = tuple(RESIDUALS)
 
 
 def optimizer_keys(name: str) -> tuple[str, ...]:
