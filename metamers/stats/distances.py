@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -122,3 +124,57 @@ def pixel_distances(x: torch.Tensor, reference: torch.Tensor, names: Sequence[st
     if tuple(x.shape) != tuple(reference.shape):
         raise ValueError(f"images {tuple(x.shape)} and references {tuple(reference.shape)} differ in shape")
     return {name: DISTANCES[name].fn(x, reference).cpu() for name in (names or list(DISTANCES))}
+
+
+def at_equal_distance(distances: Sequence[float], iterations: Sequence[float], distance: float) -> float:
+    """The iterations a family of starting points needs at a given distance from the references.
+
+    A starting point made from the reference (the reference plus noise of σ, a blend of weight α,
+    a low-pass reference of cut-off c) has a knob that trades speed for distance: the nearer the
+    start, the sooner a metamer passes, and the nearer the metamer stays. Its members are compared
+    with another start (the published noise) at that start's metamer distance: the iterations
+    there are interpolated between the two members whose metamer distances bracket it, linearly
+    in distance and in the logarithm of the tests until the first pass, ``iterations + 1`` (the
+    start's own test counted: a start may pass at iteration 0; iterations fall roughly
+    geometrically as a start nears the reference).
+
+    Parameters
+    ----------
+    distances
+        Each member's median metamer distance from the references (any order; NaN members,
+        such as one whose images never passed, are left out).
+    iterations
+        Each member's median first passing iteration (0: its start passed).
+    distance
+        The distance to compare at.
+
+    Returns
+    -------
+    float
+        The interpolated iterations; a member's own when it lies at ``distance``; NaN when no two
+        members bracket ``distance`` (every member's metamers are nearer, or all farther: the
+        family cannot be compared there without extrapolating).
+
+    Raises
+    ------
+    ValueError
+        The lengths differ, or an iteration count is negative.
+    """
+    d = np.asarray(distances, dtype=float)
+    it = np.asarray(iterations, dtype=float)
+    if d.shape != it.shape or d.ndim != 1:
+        raise ValueError(f"{d.size} distances and {it.size} iteration counts: one of each per member")
+    keep = np.isfinite(d) & np.isfinite(it)
+    d, it = d[keep], it[keep]
+    if (it < 0).any():
+        raise ValueError(f"iteration counts must not be negative, got {it[it < 0].tolist()}")
+    if not math.isfinite(distance) or d.size == 0 or not d.min() <= distance <= d.max():
+        return math.nan
+    at = np.flatnonzero(d == distance)
+    if at.size:
+        return float(np.expm1(np.mean(np.log1p(it[at]))))
+    below, above = d < distance, d > distance
+    lo = np.flatnonzero(below)[np.argmax(d[below])]  # the nearest member on either side
+    hi = np.flatnonzero(above)[np.argmin(d[above])]
+    w = (distance - d[lo]) / (d[hi] - d[lo])
+    return float(np.expm1((1 - w) * np.log1p(it[lo]) + w * np.log1p(it[hi])))
