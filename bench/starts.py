@@ -114,14 +114,15 @@ def equal_distance(rows: pd.DataFrame) -> pd.DataFrame:
 def result(rows: pd.DataFrame, families: pd.DataFrame) -> dict:
     """The RESULT values (see the module's docstring)."""
     others = rows[rows["start"] != PUBLISHED]
-    score = []
+    score = [(0, math.nan, "none", math.nan)]
     for start, group in others.groupby("start", sort=False):
         kept = group[group["keeps_distance"]]
-        geo = float(np.exp(np.log(kept["speedup"]).mean())) if len(kept) else 0.0
+        geo = float(np.exp(np.log(kept["speedup"].dropna()).mean())) if kept["speedup"].notna().any() else math.nan
         score.append((len(kept), geo, start, float(kept["speedup"].min()) if len(kept) else math.nan))
-    n_kept, geo, best, low = max(score)
+    n_kept, geo, best, low = max(score, key=lambda s: (s[0], -math.inf if math.isnan(s[1]) else s[1]))
     geo_family = {f: float(np.exp(np.log(g["speedup_at_equal_distance"].dropna()).mean()))
-                  for f, g in families.groupby("family") if g["speedup_at_equal_distance"].notna().any()}
+                  for f, g in (families.groupby("family") if len(families) else [])
+                  if g["speedup_at_equal_distance"].notna().any()}
     best_family = max(geo_family, key=geo_family.get) if geo_family else "none"
     return {"best_start": best if n_kept else "none", "kept_cases": n_kept, "min_speedup": round(low, 3),
             "geomean_speedup": round(geo, 3),
@@ -140,9 +141,12 @@ def main() -> int:
     parser.add_argument("--starts", nargs="*", help="start types (families), default: all; noise is always run")
     parser.add_argument("--cache", default=str(generation.REPO / "bench" / ".cache"),
                         help="where nulls are kept between runs")
-    parser.add_argument("--csv", help="also write the runs' rows here (as soon as they are done)")
+    parser.add_argument("--csv", help="also write the runs' rows here (once every run is done, before the summary)")
     parser.add_argument("--rows", help="summarize the rows that an earlier run wrote with --csv instead of running")
     args = parser.parse_args()
+    if args.method == generation.BASELINE:
+        parser.error(f"{generation.BASELINE} runs as published (24,000 steps, no freezing at a first pass): "
+                     "compare starts with a preset that stops at its first pass")
     if args.method not in METHOD_PRESETS:
         parser.error(f"unknown preset {args.method!r}; valid: {', '.join(METHOD_PRESETS)}")
     cases = generation.CASES
@@ -158,7 +162,7 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown start(s) {unknown}; valid: {', '.join(types)}")
     chosen = [s for s in STARTS_TRIED if s[2]["type"] == PUBLISHED or not args.starts or s[2]["type"] in args.starts]
-    if any(m == "resnet20" for m, _, _ in cases) and not Path(generation.MODELS["resnet20"]["path"]).is_file():
+    if not args.rows and any(m == "resnet20" for m, _, _ in cases) and not Path(generation.MODELS["resnet20"]["path"]).is_file():
         parser.error(f"the ResNet-20 cases need {generation.MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
     cache = Path(args.cache)
     family = {label: fam for label, fam, _ in STARTS_TRIED}

@@ -90,3 +90,10 @@ def test_at_equal_distance_names_bad_input():
         at_equal_distance([1.0, 2.0, 3.0], [1.0, 2.0], 1.5)
     with pytest.raises(ValueError, match=r"must not be negative, got \[-1.0\]"):
         at_equal_distance([1.0, 2.0], [-1.0, 2.0], 1.5)
+
+
+def test_at_equal_distance_averages_members_at_the_same_distance_in_any_order():
+    # two members at 2 (1 and 100 tests: geometric mean 10) and one at 4 (10 tests)
+    for d, it in (([2.0, 2.0, 4.0], [0.0, 99.0, 9.0]), ([4.0, 2.0, 2.0], [9.0, 99.0, 0.0])):
+        assert at_equal_distance(d, it, 3.0) == pytest.approx(9.0)
+    assert at_equal_distance([2.0, 4.0, math.nan], [8.0, 3.0, 1.0], 3.0) == pytest.approx(5.0)  # NaN member left out

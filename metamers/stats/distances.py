@@ -173,8 +173,6 @@ def at_equal_distance(distances: Sequence[float], iterations: Sequence[float], d
     at = np.flatnonzero(d == distance)
     if at.size:
         return float(np.expm1(np.mean(np.log1p(it[at]))))
-    below, above = d < distance, d > distance
-    lo = np.flatnonzero(below)[np.argmax(d[below])]  # the nearest member on either side
-    hi = np.flatnonzero(above)[np.argmin(d[above])]
-    w = (distance - d[lo]) / (d[hi] - d[lo])
-    return float(np.expm1((1 - w) * np.log1p(it[lo]) + w * np.log1p(it[hi])))
+    lo, hi = d[d < distance].max(), d[d > distance].min()  # the nearest members on either side
+    w = (distance - lo) / (hi - lo)  # (members at the same distance: their geometric mean)
+    return float(np.expm1((1 - w) * np.log1p(it[d == lo]).mean() + w * np.log1p(it[d == hi]).mean()))
