@@ -50,8 +50,13 @@ not win counts as ratio 0):
    metamer test of both members, by the best preset.
 
     python bench/generation.py [--images 8] [--workers 2] [--cases lenet5_standard/relu2 ...]
-                               [--presets adam ...] [--cache DIR] [--csv FILE] [--no-joint]
+                               [--presets adam ...] [--variant LABEL=PRESET:JSON ...]
+                               [--reference-set K] [--cache DIR] [--csv FILE] [--no-joint]
                                [--reuse-baseline]
+
+``--variant`` runs a candidate beside the presets without registering it: a preset with some of
+its settings replaced, as a method entry of the config would (``polyak_plateau=polyak_priors:
+{"schedule": {"type": "reduce_on_plateau", "patience": 20}}``), in its own rows under ``LABEL``.
 
 The baseline's rows are kept in the cache under a key of the package's sources, torch's version
 and the settings; ``--reuse-baseline`` reads them instead of running its 24,000 steps again (to
@@ -69,6 +74,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -301,9 +307,10 @@ def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, e
 
 
 def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entry: dict | None = None,
-             reuse: bool = False, reference_set: int = 0) -> dict:
+             reuse: bool = False, reference_set: int = 0, label: str | None = None) -> dict:
     """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
-    a candidate before it becomes a preset); ``reuse``: :func:`_synthesize`."""
+    a candidate before it becomes a preset), whose row is named ``label``; ``reuse``:
+    :func:`_synthesize`."""
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
     thresholds = null_thresholds(model_name, layer, n, cache, reference_set)
@@ -311,7 +318,8 @@ def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entr
         row = _synthesize(((model_name, layer),), preset, n, cache, entry, reuse, reference_set)
     except TooManyOutputs as err:  # a Gauss-Newton preset at a wide layer: not applicable there
         row = _not_applicable(model_name, layer, preset, n, err)
-    return {**row, "n_pairs": thresholds["n_pairs"], **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
+    return {**row, "preset": label or preset, "n_pairs": thresholds["n_pairs"],
+            **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
 
 
 def _not_applicable(model: str, layer: str, preset: str, n: int, err: Exception) -> dict:
@@ -323,7 +331,8 @@ def _not_applicable(model: str, layer: str, preset: str, n: int, err: Exception)
 JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
 
 
-def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0) -> dict:
+def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0, entry: dict | None = None,
+              label: str | None = None) -> dict:
     """A joint generator of both LeNets at ``relu2`` (weights 1/2): the fraction of images whose
     metamer passes the metamer test of both members (the in-loop test checks every target). Every
     preset, the baseline included, freezes each image at its first pass (the baseline's 24,000
@@ -331,22 +340,23 @@ def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0) -> dict:
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
     try:
-        row = _run(JOINT, preset, n, cache, as_published=False, reference_set=reference_set)
+        row = _run(JOINT, preset, n, cache, entry, as_published=False, reference_set=reference_set)
     except TooManyOutputs as err:
         row = _not_applicable("+".join(m for m, _ in JOINT), JOINT[0][1], preset, n, err)
-    row["joint_pass"] = row.pop("fraction_passing")
+    row["joint_pass"], row["preset"] = row.pop("fraction_passing"), label or preset
     return {k: row.get(k, math.nan) for k in ("model", "layer", "preset", "n_images", "joint_pass",
                                               "median_pass_iteration", "median_l2", "iterations_run")}
 
 
-def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats: int = 15, rounds: int = 3,
-               reference_set: int = 0) -> list[dict]:
+def step_costs(model_name: str, layer: str, n: int, presets: list[str] | dict[str, tuple[str, dict | None]],
+               repeats: int = 15, rounds: int = 3, reference_set: int = 0) -> list[dict]:
     """Milliseconds of one iteration of each preset, of a bare forward and backward pass of the
     network truncated at ``layer``, and of a step that runs the whole network twice, on the batch
     of ``n`` references, run alone (no other job shares the CPU). Each is timed in every one of
     ``rounds`` rounds (the bare and the full pass: medians of ``repeats``; a preset: the mean over
     ``repeats`` of its iterations), one after another, and its median over the rounds is kept, so
-    that the machine's speed drifting over a case's seconds does not bias one measure against another."""
+    that the machine's speed drifting over a case's seconds does not bias one measure against another.
+    ``presets``: names, or labels mapped to a preset and its overrides (:func:`parse_variant`)."""
     torch = _torch()
     from metamers.models import load_model
     from metamers.models.layers import LayerReader
@@ -377,20 +387,22 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats:
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
     thresholds = dict.fromkeys(STATISTICS, 0.0)
+    methods = presets if isinstance(presets, dict) else {p: (p, None) for p in presets}
     synths = {}
-    for preset in presets:
+    for label, (preset, entry) in methods.items():
         try:
             synth = MetamerSynthesis([_target(model, layer, {**thresholds, "n_pairs": 0})], x,
-                                     resolve_method(preset, {"iterations": repeats}), seed=0, batch_invariant=False)
+                                     resolve_method(preset, {**(entry or {}), "iterations": repeats}), seed=0,
+                                     batch_invariant=False)
         except TooManyOutputs:  # not applicable at this layer (its row says so)
             continue
         synth.iterations = 5  # warm up (the optimizer's state is made at its first step)
         synth.synthesize(progress=False)
         synth.iterations = repeats
-        synths[preset] = synth
+        synths[label] = synth
     for _ in range(5):
         bare(), full_twice()
-    times: dict[str, list[float]] = {name: [] for name in ("bare_ms", "full_twice_ms", *presets)}
+    times: dict[str, list[float]] = {name: [] for name in ("bare_ms", "full_twice_ms", *synths)}
     for _ in range(rounds):
         times["bare_ms"].append(median_ms(bare))
         times["full_twice_ms"].append(median_ms(full_twice))
@@ -399,6 +411,38 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str], repeats:
     costs = {name: float(np.median(times[name])) for name in ("bare_ms", "full_twice_ms")}
     return [{"model": model_name, "layer": layer, "preset": preset, **costs,
              "timed_ms_per_iteration": float(np.median(times[preset]))} for preset in synths]
+
+
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    """``LABEL=PRESET:JSON`` (``--variant``): a candidate method, ``PRESET`` with the settings of the
+    JSON object replaced (each checked as a config's method entry is), run in rows named ``LABEL``.
+    Raises :class:`ValueError` naming what is wrong."""
+    from metamers.synthesis import resolve_method
+    from metamers.synthesis.methods import METHOD_PRESETS
+
+    label, sep, rest = text.partition("=")
+    preset, colon, overrides = rest.partition(":")
+    label, preset = label.strip(), preset.strip()
+    if not sep or not colon or not label:
+        raise ValueError(f"a variant is LABEL=PRESET:JSON, got {text!r}")
+    if label in METHOD_PRESETS:
+        raise ValueError(f"variant label {label!r} is a preset's name; choose another")
+    if preset not in METHOD_PRESETS:
+        raise ValueError(f"variant {label!r}: unknown preset {preset!r}; valid: {', '.join(METHOD_PRESETS)}")
+    if preset == BASELINE:
+        raise ValueError(f"variant {label!r}: {BASELINE} is the baseline every row is compared with (run as "
+                         "published); base a variant on another preset")
+    try:
+        entry = json.loads(overrides)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"variant {label!r}: its settings are not JSON ({err})") from None
+    if not isinstance(entry, dict) or not entry:
+        raise ValueError(f"variant {label!r}: its settings must be a non-empty JSON object, got {overrides!r}")
+    try:
+        resolve_method(preset, entry)  # unknown or invalid settings: the config's own error
+    except (KeyError, ValueError) as err:  # MethodError is a KeyError
+        raise ValueError(f"variant {label!r}: {err.args[0] if err.args else err}") from None
+    return label, preset, entry
 
 
 def _call(job):
@@ -471,6 +515,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes, one CPU thread each")
     parser.add_argument("--cases", nargs="*", help="model/layer, default: all " + str(len(CASES)))
     parser.add_argument("--presets", nargs="*", help=f"default: every preset (always with {BASELINE})")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=PRESET:JSON",
+                        help="also run PRESET with the JSON object's settings replaced, in rows named LABEL "
+                             "(repeatable)")
     parser.add_argument("--cache", default=str(REPO / "bench" / ".cache"), help="where nulls are kept between runs")
     parser.add_argument("--reference-set", type=int, default=0,
                         help="another set of references (0: the default study's draw of held-out digits, the "
@@ -495,6 +542,15 @@ def main() -> int:
     unknown = [p for p in presets if p not in METHOD_PRESETS]
     if unknown:
         parser.error(f"unknown preset(s) {unknown}; valid: {', '.join(METHOD_PRESETS)}")
+    methods: dict[str, tuple[str, dict | None]] = {p: (p, None) for p in presets}
+    for text in args.variant:
+        try:
+            label, preset, entry = parse_variant(text)
+        except ValueError as err:
+            parser.error(str(err))
+        if label in methods:
+            parser.error(f"variant label {label!r} is given twice")
+        methods[label] = (preset, entry)
     if any(m == "resnet20" for m, _, _ in cases) and not Path(MODELS["resnet20"]["path"]).is_file():
         parser.error(f"the ResNet-20 cases need {MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
     cache = Path(args.cache)
@@ -504,16 +560,17 @@ def main() -> int:
         # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
         # longest), so that none of them finishes last alone
         by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))
-        jobs = [(run_case, (m, layer, p, args.images, cache, None, args.reuse_baseline, args.reference_set))
-                for p in presets for m, layer, _ in by_cost]
+        jobs = [(run_case, (m, layer, p, args.images, cache, entry, args.reuse_baseline, args.reference_set, label))
+                for label, (p, entry) in methods.items() for m, layer, _ in by_cost]
         if args.joint:
             jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache, args.reference_set)))
-            jobs += [(run_joint, (p, args.images, cache, args.reference_set)) for p in presets if p != BASELINE]
+            jobs += [(run_joint, (p, args.images, cache, args.reference_set, entry, label))
+                     for label, (p, entry) in methods.items() if label != BASELINE]
         results = list(pool.map(_call, jobs))
     rows = pd.DataFrame([r for r in results if "joint_pass" not in r])
     joint = pd.DataFrame([r for r in results if "joint_pass" in r])
     # times per iteration, one case after another with nothing else running
-    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, presets,
+    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, methods,
                                                                                   reference_set=args.reference_set)])
     seconds = time.perf_counter() - start
     rows, result, best, presets_table = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
@@ -534,7 +591,8 @@ def main() -> int:
     command = "python bench/generation.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),
-                            ("--presets", args.presets), ("--reference-set", args.reference_set)) if value) + ("" if args.joint else " --no-joint") + (
+                            ("--presets", args.presets), ("--reference-set", args.reference_set)) if value) + "".join(
+        f" --variant {shlex.quote(text)}" for text in args.variant) + ("" if args.joint else " --no-joint") + (
         " --reuse-baseline" if args.reuse_baseline else "")
     n_easy = int((rows.loc[rows["preset"] == BASELINE, "fraction_passing"] >= 0.5).sum())
     print(f"\nper preset, over the {n_easy} rows where {BASELINE} passes at least half the images:")
