@@ -182,6 +182,38 @@ def test_non_finite_loss_names_images_and_iteration(tiny_linear):
     assert torch.equal(synth.x, start)  # nothing was stepped with a non-finite objective
 
 
+class _NaNGradientOnce(torch.autograd.Function):
+    """The identity, whose first backward pass returns NaN (a finite objective, a NaN gradient)."""
+
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _NaNGradientOnce.calls += 1
+        return torch.full_like(grad, float("nan")) if _NaNGradientOnce.calls == 1 else grad
+
+
+@pytest.mark.parametrize("method", ["adam", "feather2023", "polyak"])
+def test_a_non_finite_gradient_is_reported_at_its_own_iteration(tiny_linear, method):
+    _NaNGradientOnce.calls = 0
+    handle = tiny_linear.net.register_forward_pre_hook(lambda module, args: (_NaNGradientOnce.apply(args[0]),))
+    try:
+        synth = MetamerSynthesis.single(tiny_linear, "fc", torch.rand(2, 1, 4, 4), resolve_method(method), seed=0,
+                                        image_ids=["img-a", "img-b"])
+        # each image has its own backward pass (batch-invariant): only the first gets the NaN
+        with pytest.raises(SynthesisError, match=r"the step of iteration 0 made the pixels of image\(s\) "
+                                                 r"\['img-a'\] non-finite from a finite objective"):
+            synth.synthesize(progress=False)
+    finally:
+        handle.remove()
+    assert _NaNGradientOnce.calls >= 2
+    assert not torch.isfinite(synth.x[0]).any() and torch.isfinite(synth.x[1]).all()
+
+
 def test_reference_shape_must_fit_the_model(tiny_linear):
     with pytest.raises(ValueError, match=r"shape \(N, 1, 4, 4\), got \(2, 3, 4, 4\)"):
         MetamerSynthesis.single(tiny_linear, "fc", torch.rand(2, 3, 4, 4), resolve_method("adam"), seed=0)

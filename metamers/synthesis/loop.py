@@ -176,12 +176,25 @@ class MetamerSynthesis:
             self.params[i].copy_(self.image_map.from_image(x))
 
     def _check_finite(self, losses: torch.Tensor, iteration: int) -> None:
+        """Raise if an objective is not finite. An image whose pixels are no longer finite was
+        made so by the previous iteration's step (a gradient or step that was not finite, from a
+        finite objective): the message names that iteration, not the one that first saw it."""
         bad = ~torch.isfinite(losses)
         if bad.any():
-            ids = [self.image_ids[i] for i in torch.nonzero(bad).flatten().tolist()]
+            images = torch.nonzero(bad).flatten().tolist()
+            with torch.no_grad():  # only on failure: no cost to a run that stays finite
+                broken = [i for i in images if not bool(torch.isfinite(self.image_map.to_image(
+                    self.params[i].detach())).all())]
+            targets = ", ".join(t.name for t in self.targets)
+            if broken and iteration > 0:
+                raise SynthesisError(
+                    f"the step of iteration {iteration - 1} made the pixels of image(s) "
+                    f"{[self.image_ids[i] for i in broken]} non-finite from a finite objective: a gradient or "
+                    f"step that was not finite (targets {targets})"
+                )
             raise SynthesisError(
-                f"non-finite loss at iteration {iteration} for image(s) {ids} "
-                f"(targets {', '.join(t.name for t in self.targets)})"
+                f"non-finite loss at iteration {iteration} for image(s) {[self.image_ids[i] for i in images]} "
+                f"(targets {targets})"
             )
 
     def _step(self, iteration: int, frozen: torch.Tensor, frozen_any: bool) -> torch.Tensor:
@@ -310,7 +323,8 @@ class MetamerSynthesis:
         Raises
         ------
         SynthesisError
-            A loss became NaN or infinite; the message names the images and the iteration.
+            A loss became NaN or infinite; the message names the images and the iteration (for
+            an image whose pixels a non-finite gradient or step made non-finite: that step's).
         """
         n = len(self.params)
         device = self.reference.device
