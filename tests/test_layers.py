@@ -165,3 +165,47 @@ def test_fake_relu_needs_a_module_that_ends_in_a_relu(resnet18):
     with pytest.raises(LayerError, match="fake_relu needs a ReLU module or a module that ends in one, but "
                                          "'avgpool' of model 'resnet18' is AdaptiveAvgPool2d"):
         LayerReader(resnet18, ["avgpool"], fake_relu=["avgpool"])
+
+
+def _nested() -> Classifier:
+    # nested containers; an identity (a leaf) before the head
+    inner = torch.nn.Sequential()
+    inner.add_module("conv", torch.nn.Conv2d(1, 2, 3, padding=1))
+    inner.add_module("relu", torch.nn.ReLU())
+    block = torch.nn.Sequential()
+    block.add_module("inner", inner)
+    block.add_module("relu", torch.nn.ReLU())
+    net = torch.nn.Sequential()
+    net.add_module("conv", torch.nn.Conv2d(1, 1, 3, padding=1))
+    net.add_module("block", block)
+    net.add_module("head", torch.nn.Identity())
+    net.add_module("flatten", torch.nn.Flatten())
+    net.add_module("fc", torch.nn.Linear(2 * 4 * 4, 3))
+    return Classifier(net, mean=(0.0,), std=(1.0,), input_shape=(1, 4, 4), num_classes=3, name="nested")
+
+
+def test_layer_depth_counts_leaves_and_places_a_container_at_its_last_leaf():
+    from metamers.models.layers import layer_depth
+
+    model = _nested()
+    # 7 leaves: conv, block.inner.conv, block.inner.relu, block.relu, head, flatten, fc
+    expected = {"conv": 1 / 7, "block.inner.conv": 2 / 7, "block.inner.relu": 3 / 7, "block.inner": 3 / 7,
+                "block.relu": 4 / 7, "block": 4 / 7, "head": 5 / 7, "flatten": 6 / 7, "fc": 1.0}
+    assert {name: layer_depth(model, name) for name in model.layer_names()} == pytest.approx(expected)
+    # a container's depth is where its output is made: the same as its last leaf's output
+    reader = LayerReader(model, ["block", "block.relu"])
+    out = reader(torch.rand(2, 1, 4, 4))
+    assert torch.equal(out["block"], out["block.relu"])
+    with pytest.raises(LayerError, match="valid layers: conv, block, block.inner"):
+        layer_depth(model, "nope")
+
+
+def test_resnet_stage_depths_are_those_of_their_last_relu():
+    from metamers.models.layers import layer_depth
+
+    model = Classifier(CifarResNet(depth=20), mean=(0.5,) * 3, std=(0.25,) * 3, input_shape=(3, 32, 32),
+                       num_classes=10, name="resnet20")
+    for stage in ("layer1", "layer2", "layer3"):
+        assert layer_depth(model, stage) == layer_depth(model, f"{stage}.2.relu2") == layer_depth(model, f"{stage}.2")
+    assert layer_depth(model, "layer1") < layer_depth(model, "layer2.0.conv1") < layer_depth(model, "layer2")
+    assert layer_depth(model, "linear") == 1.0

@@ -224,10 +224,16 @@ class LayerReader:
 
 
 def layer_depth(model: Classifier, layer: str) -> float:
-    """A layer's normalized depth: its position among the model's modules in definition order
-    (:meth:`Classifier.layer_names`), ``(index + 1) / count``, so the last module (the logits of
-    a feed-forward network) is 1 and the input would be 0. Unknown layers list the valid ones."""
+    """A layer's normalized depth: its position among the model's leaf modules (those without
+    children, an ``nn.Identity`` or an empty ``nn.Sequential`` too) in definition order, ``(index + 1) / count``, so the last leaf (the logits of a
+    feed-forward network) is 1 and the input would be 0. A container (a ResNet's ``layer1`` or
+    ``layer1.0``) sits at its last leaf, where its output is made; containers are not counted, so
+    a network's depth scale does not depend on how its modules are grouped. Unknown layers list
+    the valid ones."""
     names = model.layer_names()
     if layer not in names:
         raise LayerError(f"model {model.name!r} has no layer {layer!r}; valid layers: {', '.join(names)}")
-    return (names.index(layer) + 1) / len(names)
+    modules = dict(model.net.named_modules())
+    leaves = [n for n in names if not any(True for _ in modules[n].children())]
+    inside = [i for i, n in enumerate(leaves) if n == layer or n.startswith(layer + ".")]
+    return (inside[-1] + 1) / len(leaves)  # a module without children is a leaf itself

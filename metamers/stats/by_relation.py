@@ -21,7 +21,7 @@ a representation measure (``debiased_cka``, ``rsa_correlation_pearson``, ...)
     universe the samples are drawn from.
 
 Depth bins: the generation layer's normalized depth (:func:`metamers.models.layers.layer_depth`;
-0 input, 1 the last module; a joint generator's is the mean of its targets') falls in
+0 input, 1 the last leaf module; a joint generator's is the mean of its targets') falls in
 ``[edges[k], edges[k+1])``; depth 1 (the logits of a feed-forward network) is a bin of its own.
 """
 
