@@ -127,7 +127,7 @@ def references(model: str, n: int, reference_set: int = 0):
     from metamers.data.pixels import as_tensor, read_image_file, to_input
 
     if model.startswith("lenet5"):
-        images = load_image_set({"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set})
+        images = load_image_set(_mnist_references(n, reference_set))
         ids = images.ids[:n]
         return ids, images.tensor(ids, (1, 28, 28)), None
     files = _cifar_files(n, reference_set)
@@ -136,6 +136,12 @@ def references(model: str, n: int, reference_set: int = 0):
     natural = sorted((SHARED / "data" / "imagenet16").rglob("*.jpg"))
     pool = torch.cat([to_input(as_tensor(read_image_file(f)), (3, 32, 32)) for f in [*natural, *rest]])
     return [f.stem for f in chosen], x, pool
+
+
+def _mnist_references(n: int, reference_set: int) -> dict:
+    """The image set config of the LeNets' references: held-out test digits drawn with seed
+    ``reference_set`` (0: the default study's draw)."""
+    return {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set}
 
 
 def _cifar_files(n: int, reference_set: int) -> list[Path]:
@@ -159,7 +165,7 @@ def start_data(model_name: str, n: int, reference_set: int = 0):
 
     ids, _, pool = references(model_name, n, reference_set)
     if pool is None:
-        images_cfg = {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set}
+        images_cfg = _mnist_references(n, reference_set)
         images = load_image_set(images_cfg)
         pool_set, pool_ids = pool_images(images_cfg, None, ids, 1)
         pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], (1, 28, 28)) for i in range(0, len(pool_ids), 500)])
@@ -348,7 +354,7 @@ def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0, entry: d
                                               "median_pass_iteration", "median_l2", "iterations_run")}
 
 
-def step_costs(model_name: str, layer: str, n: int, presets: list[str] | dict[str, tuple[str, dict | None]],
+def step_costs(model_name: str, layer: str, n: int, methods: dict[str, tuple[str, dict | None]],
                repeats: int = 15, rounds: int = 3, reference_set: int = 0) -> list[dict]:
     """Milliseconds of one iteration of each preset, of a bare forward and backward pass of the
     network truncated at ``layer``, and of a step that runs the whole network twice, on the batch
@@ -356,7 +362,8 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str] | dict[st
     ``rounds`` rounds (the bare and the full pass: medians of ``repeats``; a preset: the mean over
     ``repeats`` of its iterations), one after another, and its median over the rounds is kept, so
     that the machine's speed drifting over a case's seconds does not bias one measure against another.
-    ``presets``: names, or labels mapped to a preset and its overrides (:func:`parse_variant`)."""
+    ``methods``: each row's label mapped to its preset and the preset's overrides (``None``, or a
+    variant's: :func:`parse_variant`)."""
     torch = _torch()
     from metamers.models import load_model
     from metamers.models.layers import LayerReader
@@ -387,7 +394,6 @@ def step_costs(model_name: str, layer: str, n: int, presets: list[str] | dict[st
     from metamers.synthesis.gauss_newton import TooManyOutputs
 
     thresholds = dict.fromkeys(STATISTICS, 0.0)
-    methods = presets if isinstance(presets, dict) else {p: (p, None) for p in presets}
     synths = {}
     for label, (preset, entry) in methods.items():
         try:
@@ -556,7 +562,8 @@ def main() -> int:
     cache = Path(args.cache)
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache, args.reference_set)) for m, layer, _ in cases]))
+        list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache, args.reference_set))
+                              for m, layer, _ in cases]))
         # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
         # longest), so that none of them finishes last alone
         by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))

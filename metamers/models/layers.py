@@ -225,15 +225,15 @@ class LayerReader:
 
 def layer_depth(model: Classifier, layer: str) -> float:
     """A layer's normalized depth: its position among the model's leaf modules (those without
-    children, an ``nn.Identity`` or an empty ``nn.Sequential`` too) in definition order, ``(index + 1) / count``, so the last leaf (the logits of a
-    feed-forward network) is 1 and the input would be 0. A container (a ResNet's ``layer1`` or
+    children, an ``nn.Identity`` or an empty ``nn.Sequential`` too) in definition order,
+    ``(index + 1) / count``, so the last leaf (the logits of a feed-forward network) is 1 and the
+    input would be 0. A container (a ResNet's ``layer1`` or
     ``layer1.0``) sits at its last leaf, where its output is made; containers are not counted, so
     a network's depth scale does not depend on how its modules are grouped. Unknown layers list
     the valid ones."""
     names = model.layer_names()
     if layer not in names:
         raise LayerError(f"model {model.name!r} has no layer {layer!r}; valid layers: {', '.join(names)}")
-    modules = dict(model.net.named_modules())
-    leaves = [n for n in names if not any(True for _ in modules[n].children())]
+    leaves = [n for n, module in model.net.named_modules() if n and next(module.children(), None) is None]
     inside = [i for i, n in enumerate(leaves) if n == layer or n.startswith(layer + ".")]
     return (inside[-1] + 1) / len(leaves)  # a module without children is a leaf itself

@@ -182,9 +182,8 @@ class MetamerSynthesis:
         bad = ~torch.isfinite(losses)
         if bad.any():
             images = torch.nonzero(bad).flatten().tolist()
-            with torch.no_grad():  # only on failure: no cost to a run that stays finite
-                broken = [i for i in images if not bool(torch.isfinite(self.image_map.to_image(
-                    self.params[i].detach())).all())]
+            finite_pixels = torch.isfinite(self.x).flatten(1).all(1)  # only on failure: no cost otherwise
+            broken = [i for i in images if not finite_pixels[i]]
             targets = ", ".join(t.name for t in self.targets)
             if broken and iteration > 0:
                 raise SynthesisError(
