@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A study is its file: `--configfile` replaces the shipped config.yaml (it is not merged into it);
+# config.yaml is read only when no config file is given. `--config KEY=VALUE` overrides either.
+# The schema's defaults fill in what a study leaves out (rules/common.smk).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"

@@ -4,9 +4,19 @@ Writes a config for the published scale (20 models x 8 layers x 400 images x 3 m
 with its nulls, metamer tests, evaluations and figures) and times ``snakemake -n`` on it
 (no job runs; no model is loaded). Target (issue 4): under 30 s and under 1 GB here.
 
-    python bench/dag_scale.py [--images-per-job 20] [--models 20] [--layers 8] [--images 400]
+The config is complete (Snakemake reads it instead of the shipped config.yaml; the schema fills in
+what it leaves out): MNIST digits (per class), and checkpoint LeNet-5s (never loaded: their
+weight files need not exist), which classify in the digits' label space, so that every model is
+also an evaluator without a class map.
 
-Last line: ``RESULT seconds=<s> peak_mb=<m> jobs=<n>``.
+    python bench/dag_scale.py [--images-per-job 20] [--models 20] [--layers 8] [--images 400] [--fast]
+
+``--fast``: a study of 2 models x 2 layers x 20 images x 3 methods, 10 images per generation job
+(the same code path in about 2 s; any option given beside it wins).
+
+Prints the job count per rule (columns ``rule``, ``jobs``) and, last,
+``RESULT seconds=<s> peak_mb=<m> jobs=<n>`` (the dry run's wall time, its peak resident memory,
+its jobs).
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+#: ``--fast``'s defaults.
+FAST = {"models": 2, "layers": 2, "images": 20, "images_per_job": 10}
 
 
 def study(models: int, layers: int, images: int, images_per_job: int) -> dict:
@@ -33,7 +45,7 @@ def study(models: int, layers: int, images: int, images_per_job: int) -> dict:
         "images": {"type": "mnist", "per_class": images // 10, "seed": 0},
         "images_per_job": images_per_job,
         # never loaded: a dry run only builds the DAG
-        "models": {n: {"source": "checkpoint", "architecture": "cifar_resnet20", "path": f"weights/{n}.th"}
+        "models": {n: {"source": "checkpoint", "architecture": "lenet5", "path": f"weights/{n}.th"}
                    for n in names},
         "generators": {n: {"layers": [f"layer{i}" for i in range(layers)]} for n in names},
         "evaluators": names,
@@ -48,6 +60,9 @@ def main() -> int:
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--images-per-job", type=int, default=20)
+    parser.add_argument("--fast", action="store_true", help=f"a small study: {FAST}")
+    if parser.parse_known_args()[0].fast:
+        parser.set_defaults(**FAST)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="metamers-dag-") as work:
         config = Path(work) / "config.yaml"
@@ -65,9 +80,9 @@ def main() -> int:
     jobs = counts.pop("total", sum(counts.values()))
     print(f"study: {args.models} models x {args.layers} layers x {args.images} images x 3 methods, "
           f"{args.images_per_job} images per generation job")
-    print(f"{'rule':<22}{'jobs':>8}")
+    print(f"{'rule':<28}{'jobs':>8}")
     for rule, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-        print(f"{rule:<22}{n:>8}")
+        print(f"{rule:<28}{n:>8}")
     print(f"\nsnakemake -n: {seconds:.1f} s, peak memory {peak_mb:.0f} MB, {jobs} jobs")
     print(f"reproduce: python bench/dag_scale.py --models {args.models} --layers {args.layers} "
           f"--images {args.images} --images-per-job {args.images_per_job}")

@@ -52,7 +52,7 @@ not win counts as ratio 0):
     python bench/generation.py [--images 8] [--workers 2] [--cases lenet5_standard/relu2 ...]
                                [--presets adam ...] [--variant LABEL=PRESET:JSON ...]
                                [--reference-set K] [--cache DIR] [--csv FILE] [--no-joint]
-                               [--reuse-baseline]
+                               [--reuse-baseline] [--iterations N] [--fast]
 
 ``--variant`` runs a candidate beside the presets without registering it: a preset with some of
 its settings replaced, as a method entry of the config would (``polyak_plateau=polyak_priors:
@@ -62,8 +62,21 @@ The baseline's rows are kept in the cache under a key of the package's sources, 
 and the settings; ``--reuse-baseline`` reads them instead of running its 24,000 steps again (to
 compare a new preset; a run from scratch, as the issue times it, takes about 30 minutes here).
 
-Prints the table, the command that reproduces it and ``RESULT iter_ratio=... hard_pass=...
-distance_ratio=... overhead=... early_layer_speedup=... joint_pass=...``.
+``--iterations N`` caps every method's budget, the baseline's included (its 8 halvings then come
+every N/8 steps): a shorter run, not the published comparison.
+
+``--fast``: one case (ResNet-20's first stage, whose null is every pair of about 60 images, computed
+in a second), ``polyak`` against ``feather2023``, 2 references, 200 iterations at most, 1 worker,
+no joint generator (its LeNet nulls of 1,000,000 pairs take minutes), and a temporary ``--cache``
+(nothing is read from or left in ``bench/.cache``): the same code path in under a minute (any
+option given beside it wins). Needs ``../shared`` (or ``$METAMERS_SHARED``).
+
+Prints the table (its columns: :data:`SHOWN`), the per-preset summary, the command that reproduces
+it and, last, ``RESULT iter_ratio=... hard_pass=... distance_ratio=... overhead=...
+early_layer_speedup=... joint_pass=...`` (``nan`` where no row measures a value: ``hard_pass``
+where ``feather2023`` passes at least half the images everywhere, ``joint_pass`` without the joint
+generator, ``early_layer_speedup`` without a case in the first half of a network; ``RESULT (no preset
+but the baseline)`` when only ``feather2023`` ran).
 """
 
 from __future__ import annotations
@@ -75,7 +88,9 @@ import math
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -93,6 +108,14 @@ CHECK_EVERY = 1
 SAME_AS_REFERENCE_RMS = 1 / 255
 STATISTICS = ("spearman", "pearson", "snr_db")
 BASELINE = "feather2023"
+#: The columns of the printed table (the --csv file has more).
+SHOWN = ["model", "layer", "preset", "fraction_passing", "final_fraction_passing", "median_pass_iteration",
+         "iter_ratio", "time_ratio", "median_l2", "median_first_pass_l2", "distance_ratio", "distance_ok",
+         "median_ssim", "median_start_l2", "timed_ms_per_iteration", "overhead", "early_layer_speedup",
+         "iterations_run"]
+#: ``--fast``'s defaults.
+FAST = {"cases": ["resnet20/layer1.2.relu2"], "presets": ["polyak"], "images": 2, "workers": 1, "joint": False,
+        "iterations": 200}
 
 MODELS = {
     "lenet5_standard": {"source": "advertorch", "weights": "clntrained"},
@@ -524,7 +547,8 @@ def main() -> int:
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=PRESET:JSON",
                         help="also run PRESET with the JSON object's settings replaced, in rows named LABEL "
                              "(repeatable)")
-    parser.add_argument("--cache", default=str(REPO / "bench" / ".cache"), help="where nulls are kept between runs")
+    parser.add_argument("--cache", help="where nulls are kept between runs (default bench/.cache; with --fast, "
+                                         "a temporary folder)")
     parser.add_argument("--reference-set", type=int, default=0,
                         help="another set of references (0: the default study's draw of held-out digits, the "
                              "first CIFAR-10 samples), to see how much 8-image medians move with the images")
@@ -534,7 +558,14 @@ def main() -> int:
     parser.add_argument("--reuse-baseline", action="store_true",
                         help=f"reuse {BASELINE}'s rows that an earlier run of the same package sources, torch and "
                              "settings kept in --cache, to compare presets without its 24,000 steps")
+    parser.add_argument("--iterations", type=int, help=f"every method's budget, {BASELINE}'s included (default "
+                                                        "each preset's own)")
+    parser.add_argument("--fast", action="store_true", help=f"a small run: {FAST}")
+    if parser.parse_known_args()[0].fast:
+        parser.set_defaults(**FAST)
     args = parser.parse_args()
+    if args.iterations is not None and args.iterations < 1:
+        parser.error(f"--iterations must be >= 1, got {args.iterations}")
     if args.reference_set < 0:
         parser.error(f"--reference-set must be >= 0, got {args.reference_set}")
     cases = CASES
@@ -557,8 +588,22 @@ def main() -> int:
         if label in methods:
             parser.error(f"variant label {label!r} is given twice")
         methods[label] = (preset, entry)
+    if args.iterations:
+        methods = {label: (p, {**(entry or {}), "iterations": args.iterations})
+                   for label, (p, entry) in methods.items()}
     if any(m == "resnet20" for m, _, _ in cases) and not Path(MODELS["resnet20"]["path"]).is_file():
         parser.error(f"the ResNet-20 cases need {MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
+    temporary = tempfile.mkdtemp(prefix="metamers-generation-") if args.cache is None and args.fast else None
+    args.cache = args.cache or temporary or str(REPO / "bench" / ".cache")
+    try:
+        return run(args, cases, methods)
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, cases: list, methods: dict[str, tuple[str, dict | None]]) -> int:
+    """The benchmark of :func:`main`'s parsed arguments, cases and methods (label -> preset and overrides)."""
     cache = Path(args.cache)
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
@@ -570,7 +615,8 @@ def main() -> int:
         jobs = [(run_case, (m, layer, p, args.images, cache, entry, args.reuse_baseline, args.reference_set, label))
                 for label, (p, entry) in methods.items() for m, layer, _ in by_cost]
         if args.joint:
-            jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache, args.reference_set)))
+            jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache, args.reference_set,
+                                                 methods[BASELINE][1])))
             jobs += [(run_joint, (p, args.images, cache, args.reference_set, entry, label))
                      for label, (p, entry) in methods.items() if label != BASELINE]
         results = list(pool.map(_call, jobs))
@@ -583,10 +629,7 @@ def main() -> int:
     rows, result, best, presets_table = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
     if args.csv:
         rows.to_csv(args.csv, index=False)
-    shown = ["model", "layer", "preset", "fraction_passing", "final_fraction_passing", "median_pass_iteration",
-             "iter_ratio", "time_ratio", "median_l2", "median_first_pass_l2", "distance_ratio", "distance_ok",
-             "median_ssim", "median_start_l2", "timed_ms_per_iteration", "overhead", "early_layer_speedup",
-             "iterations_run"]
+    shown = SHOWN
     if "not_applicable" in rows:
         skipped = rows[rows["not_applicable"].notna()]
         rows = rows[rows["not_applicable"].isna()]
@@ -598,7 +641,8 @@ def main() -> int:
     command = "python bench/generation.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),
-                            ("--presets", args.presets), ("--reference-set", args.reference_set)) if value) + "".join(
+                            ("--presets", args.presets), ("--reference-set", args.reference_set),
+                            ("--iterations", args.iterations)) if value) + "".join(
         f" --variant {shlex.quote(text)}" for text in args.variant) + ("" if args.joint else " --no-joint") + (
         " --reuse-baseline" if args.reuse_baseline else "")
     n_easy = int((rows.loc[rows["preset"] == BASELINE, "fraction_passing"] >= 0.5).sum())

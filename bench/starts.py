@@ -27,9 +27,17 @@ where every member's metamers are nearer, or all farther, than ``noise``'s).
 
     python bench/starts.py [--method polyak_priors] [--images 8] [--workers 2]
                            [--cases lenet5_standard/relu2 ...] [--starts blend ...] [--cache DIR] [--csv FILE]
+                           [--iterations N] [--fast]
 
-Prints a table per case and start, the families' iterations at equal distance, the command that
-reproduces them, and ``RESULT best_start=... kept_cases=... min_speedup=... geomean_speedup=... equal_distance_family=...
+``--iterations N`` caps the method's budget (default the preset's own). ``--fast``: one case
+(ResNet-20's first stage, whose null is computed in a second), 2 references, the starts ``noise``,
+``uniform`` and the ``lowpass`` family, 200 iterations at most, 1 worker and a temporary
+``--cache`` (nothing is read from or left in ``bench/.cache``): the same code path in seconds (any
+option given beside it wins). Needs ``../shared`` (or ``$METAMERS_SHARED``).
+
+Prints a table per case and start (columns: :data:`SHOWN`), the families' iterations at equal
+distance (columns: :data:`FAMILY_COLUMNS`), the command that reproduces them, and, last,
+``RESULT best_start=... kept_cases=... min_speedup=... geomean_speedup=... equal_distance_family=...
 equal_distance_speedup=...``:
 the start other than ``noise`` that keeps the distance at the most cases (ties: the larger
 geometric-mean speed-up), the number of cases where it does, its smallest and its geometric-mean
@@ -42,7 +50,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -67,11 +77,22 @@ STARTS_TRIED: list[tuple[str, str | None, dict]] = [
 ]
 PUBLISHED = "noise"
 DISTANCE_KEPT = 0.9
+#: The columns of the printed table of runs, and of the families' table.
+SHOWN = ["model", "layer", "start", "fraction_passing", "median_pass_iteration", "median_start_l2", "median_l2",
+         "distance_ratio", "speedup", "keeps_distance"]
+FAMILY_COLUMNS = ["model", "layer", "family", "noise_l2", "member_l2", "iterations_at_noise_l2", "noise_iterations",
+                  "speedup_at_equal_distance"]
+#: ``--fast``'s defaults.
+FAST = {"cases": ["resnet20/layer1.2.relu2"], "images": 2, "workers": 1, "starts": ["uniform", "lowpass"],
+        "iterations": 200}
 
 
-def run_start(model: str, layer: str, method: str, label: str, init: dict, n: int, cache: Path) -> dict:
-    """One (case, start) run of ``method``: :func:`generation.run_case`'s row, with the start's label."""
-    row = generation.run_case(model, layer, method, n, cache, entry={"init": init})
+def run_start(model: str, layer: str, method: str, label: str, init: dict, n: int, cache: Path,
+              iterations: int | None = None) -> dict:
+    """One (case, start) run of ``method`` (its budget ``iterations``, default the preset's):
+    :func:`generation.run_case`'s row, with the start's label."""
+    entry = {"init": init, **({"iterations": iterations} if iterations else {})}
+    row = generation.run_case(model, layer, method, n, cache, entry=entry)
     return {**row, "start": label}
 
 
@@ -139,11 +160,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes, one CPU thread each")
     parser.add_argument("--cases", nargs="*", help="model/layer, default: all " + str(len(generation.CASES)))
     parser.add_argument("--starts", nargs="*", help="start types (families), default: all; noise is always run")
-    parser.add_argument("--cache", default=str(generation.REPO / "bench" / ".cache"),
-                        help="where nulls are kept between runs")
+    parser.add_argument("--cache", help="where nulls are kept between runs (default bench/.cache; with --fast, a "
+                                         "temporary folder)")
     parser.add_argument("--csv", help="also write the runs' rows here (once every run is done, before the summary)")
     parser.add_argument("--rows", help="summarize the rows that an earlier run wrote with --csv instead of running")
+    parser.add_argument("--iterations", type=int, help="the method's budget (default the preset's own)")
+    parser.add_argument("--fast", action="store_true", help=f"a small run: {FAST}")
+    if parser.parse_known_args()[0].fast:
+        parser.set_defaults(**FAST)
     args = parser.parse_args()
+    if args.iterations is not None and args.iterations < 1:
+        parser.error(f"--iterations must be >= 1, got {args.iterations}")
     if args.method == generation.BASELINE:
         parser.error(f"{generation.BASELINE} runs as published (24,000 steps, no freezing at a first pass): "
                      "compare starts with a preset that stops at its first pass")
@@ -164,7 +191,17 @@ def main() -> int:
     chosen = [s for s in STARTS_TRIED if s[2]["type"] == PUBLISHED or not args.starts or s[2]["type"] in args.starts]
     if not args.rows and any(m == "resnet20" for m, _, _ in cases) and not Path(generation.MODELS["resnet20"]["path"]).is_file():
         parser.error(f"the ResNet-20 cases need {generation.MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
-    cache = Path(args.cache)
+    temporary = tempfile.mkdtemp(prefix="metamers-starts-") if args.cache is None and args.fast else None
+    cache = Path(args.cache or temporary or generation.REPO / "bench" / ".cache")
+    try:
+        return run(args, cases, chosen, cache)
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, cases: list, chosen: list, cache: Path) -> int:
+    """The comparison of :func:`main`'s parsed arguments, cases and starts (:data:`STARTS_TRIED`'s entries)."""
     family = {label: fam for label, fam, _ in STARTS_TRIED}
     tick = time.perf_counter()
     if args.rows:
@@ -174,7 +211,7 @@ def main() -> int:
             list(pool.map(generation._call, [(generation.null_thresholds, (m, layer, args.images, cache))
                                              for m, layer, _ in cases]))
             by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))  # the longest first
-            jobs = [(run_start, (m, layer, args.method, label, init, args.images, cache))
+            jobs = [(run_start, (m, layer, args.method, label, init, args.images, cache, args.iterations))
                     for m, layer, _ in by_cost for label, _, init in chosen]
             rows = pd.DataFrame(list(tqdm(pool.map(generation._call, jobs), total=len(jobs),
                                           desc="runs (case, start)", file=sys.stderr, mininterval=10)))
@@ -191,8 +228,7 @@ def main() -> int:
     rows = rows.sort_values("_order").drop(columns="_order").reset_index(drop=True)
     rows = compare(rows)
     families = equal_distance(rows)
-    shown = ["model", "layer", "start", "fraction_passing", "median_pass_iteration", "median_start_l2", "median_l2",
-             "distance_ratio", "speedup", "keeps_distance"]
+    shown = SHOWN
     with pd.option_context("display.width", 250, "display.max_rows", None, "display.max_columns", None):
         print(f"method {args.method}; {args.images} references per case; the metamer test at every iteration; "
               f"each image frozen at its first pass\n")
@@ -203,7 +239,8 @@ def main() -> int:
     command = "python bench/starts.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--method", args.method), ("--images", args.images), ("--workers", args.workers),
-                            ("--cases", args.cases), ("--starts", args.starts), ("--rows", args.rows)) if value)
+                            ("--cases", args.cases), ("--starts", args.starts), ("--rows", args.rows),
+                            ("--iterations", args.iterations)) if value)
     print(f"\n{len(rows)} runs" + (f" read from {args.rows}" if args.rows else
                                      f", wall time {seconds:.0f} s with {args.workers} workers"))
     print(f"reproduce: {command}")

@@ -17,7 +17,17 @@ GPU waiting on kernel launches rather than arithmetic). Not counted: the in-loop
 generation at the published budgets).
 
     python bench/study_cost.py --config configs/imagenet16.yaml [--images 2] [--iterations 3]
-                               [--gpu-tflops 30] [--csv FILE]
+                               [--gpu-tflops 30] [--csv FILE] [--fast]
+
+``--fast``: the default study (``config.yaml``: both LeNet-5s at four layers, whose weights come
+with the package's dependencies) timed on 1 image for 2 iterations: the same code path in seconds
+(any option given beside it wins).
+
+Prints the per-layer table (columns ``generator``, ``layer``, ``stand_in``,
+``ms_per_image_iteration``, ``gflop_per_image_iteration``), the totals per method (columns
+``method``, ``iterations``, ``cpu_hours``, ``gpu_hours_flop_bound``), the command that reproduces
+them and, last, ``RESULT methods=<n> cpu_hours=<h> gpu_hours_flop_bound=<h>``: the whole study's
+generation (every method's iterations) in CPU hours here and in GPU hours at the FLOP bound.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from metamers.synthesis.loop import MetamerSynthesis  # noqa: E402
 from metamers.synthesis.methods import resolve_method  # noqa: E402
 
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+#: ``--fast``'s defaults.
+FAST = {"config": "config.yaml", "images": 1, "iterations": 2}
 
 
 def stand_in(spec: dict, name: str) -> Classifier:
@@ -97,6 +109,9 @@ def main() -> None:
     parser.add_argument("--gpu-tflops", type=float, default=30.0,
                         help="assumed sustained GPU throughput for the estimate (TFLOP/s)")
     parser.add_argument("--csv", type=Path, help="also write the per-layer table here")
+    parser.add_argument("--fast", action="store_true", help=f"a small run: {FAST}")
+    if parser.parse_known_args()[0].fast:
+        parser.set_defaults(**FAST)
     args = parser.parse_args()
     torch.manual_seed(0)
     config = load_config(args.config)
@@ -109,8 +124,9 @@ def main() -> None:
             continue
         model, stood_in = model_for_timing(config, generator)
         for layer in generator_layers(config, generator):
-            settings = resolve_method(first_method, {**config["methods"][first_method],
-                                                     "iterations": args.iterations, "check_every": 0})
+            # no in-loop test: without check_every, on_success is an error (resolve_method)
+            entry = {k: v for k, v in config["methods"][first_method].items() if k != "on_success"}
+            settings = resolve_method(first_method, {**entry, "iterations": args.iterations, "check_every": 0})
             fake = uses_fake_relu(model, layer, settings["fake_relu"], layer_options(config, generator, layer)
                                   .get("fake_relu"))
             reference = torch.rand(args.images, *model.input_shape)
@@ -132,12 +148,18 @@ def main() -> None:
     print()
     print(f"study: {n_images} images x {len(table)} (generator, layer) pairs; CPU: this machine "
           f"({torch.get_num_threads()} threads); GPU estimate at {args.gpu_tflops:g} TFLOP/s sustained (assumed)")
+    totals = []
     for method, entry in config["methods"].items():
         iterations = int(resolve_method(method, entry)["iterations"])
         cpu_h = iterations * n_images * table["ms_per_image_iteration"].sum() / 1000 / 3600
         gpu_h = iterations * n_images * table["gflop_per_image_iteration"].sum() * 1e9 / (args.gpu_tflops * 1e12) / 3600
-        print(f"RESULT method={method} iterations={iterations} cpu_hours={cpu_h:.1f} gpu_hours_flop_bound={gpu_h:.2f}")
+        totals.append({"method": method, "iterations": iterations, "cpu_hours": cpu_h, "gpu_hours_flop_bound": gpu_h})
+    totals = pd.DataFrame(totals)
+    print(totals.to_string(index=False, formatters={"cpu_hours": "{:.1f}".format,
+                                                     "gpu_hours_flop_bound": "{:.2f}".format}))
     print("\nreproduce: python bench/study_cost.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    print(f"RESULT methods={len(totals)} cpu_hours={totals['cpu_hours'].sum():.1f} "
+          f"gpu_hours_flop_bound={totals['gpu_hours_flop_bound'].sum():.2f}")
 
 
 if __name__ == "__main__":

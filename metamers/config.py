@@ -8,6 +8,8 @@ what a schema cannot (that generators and evaluators are configured models).
 from __future__ import annotations
 
 import copy
+import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -72,6 +74,122 @@ def _fill_defaults(schema: Mapping[str, Any], instance: Any) -> None:
                 _fill_defaults(extra, value)
 
 
+def nonfinite_numbers(value: Any, path: tuple = ()) -> list[str]:
+    """The keys (dotted, list items as ``[k]``) of every NaN or infinite number in ``value``.
+
+    YAML reads ``.nan`` and ``.inf`` as floats, and a schema's bounds cannot refuse NaN (every
+    comparison with it is false), so these are found by walking the whole config.
+
+    Examples
+    --------
+    >>> nonfinite_numbers({"methods": {"adam": {"lr": float("inf")}}, "seed": 0, "x": [1.0, float("nan")]})
+    ['methods.adam.lr', 'x[1]']
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return [_key(path)]
+    if isinstance(value, Mapping):
+        return [k for key, item in value.items() for k in nonfinite_numbers(item, (*path, key))]
+    if isinstance(value, (list, tuple)):
+        keys = []
+        for i, item in enumerate(value):
+            keys.extend(nonfinite_numbers(item, (*path[:-1], f"{path[-1]}[{i}]") if path else (f"[{i}]",)))
+        return keys
+    return []
+
+
+def path_component_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a folder or file under ``results/`` (None when it can).
+
+    Model, generator, method, evaluator and layer names become path components of the
+    workflow's outputs (``results/metamers/<method>/<generator>/<layer>/...``). A name that is
+    empty, ``.`` or ``..``, starts with a dot (a hidden file, or a way out of ``results/``),
+    or holds a path separator or a control character is refused; spaces and other unicode
+    letters are allowed.
+
+    Examples
+    --------
+    >>> path_component_problem("layer2.1.relu") is None
+    True
+    >>> path_component_problem("..")
+    "'..' is not a file name (it leaves its folder)"
+    >>> path_component_problem("a/b")
+    "'a/b' holds a path separator ('/')"
+    """
+    if not isinstance(name, str) or not name.strip():
+        return f"{name!r} is empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a file name (it leaves its folder)"
+    for sep in ("/", "\\"):
+        if sep in name:
+            return f"{name!r} holds a path separator ({sep!r})"
+    if name.startswith("."):
+        return f"{name!r} starts with a dot (a hidden file)"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return f"{name!r} holds a control character"
+    return None
+
+
+def _child(key: str, name: Any) -> str:
+    """The key of entry ``name`` under ``key`` (``models.x``; ``models['..']`` for a name that
+    is not a safe path component, so that the key stays readable)."""
+    return f"{key}.{name}" if path_component_problem(name) is None else f"{key}[{name!r}]"
+
+
+def _named_path_parts(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(key, name) of every name in ``config`` that becomes a path component of an output."""
+    parts: list[tuple[str, Any]] = []
+    for section in ("models", "generators", "methods"):
+        entries = config.get(section)
+        if isinstance(entries, Mapping):
+            parts.extend((_child(section, name), name) for name in entries)
+    evaluators = config.get("evaluators")
+    if isinstance(evaluators, Mapping):
+        parts.extend((_child("evaluators", name), name) for name in evaluators)
+        for name, entry in evaluators.items():
+            layers = entry.get("layers", []) if isinstance(entry, Mapping) else []
+            parts.extend((f"{_child('evaluators', name)}.layers[{i}]", layer) for i, layer in enumerate(layers))
+    elif isinstance(evaluators, list):
+        parts.extend((f"evaluators[{i}]", name) for i, name in enumerate(evaluators))
+    generators = config.get("generators")
+    for gen, entry in generators.items() if isinstance(generators, Mapping) else ():
+        for i, item in enumerate(entry.get("layers", []) if isinstance(entry, Mapping) else []):
+            key = f"{_child('generators', gen)}.layers[{i}]"
+            parts.append((key, item.get("name") if isinstance(item, Mapping) else item))
+            members = item.get("members") if isinstance(item, Mapping) else None
+            if isinstance(members, Mapping):
+                parts.extend((_child(f"{key}.members", m), layer) for m, layer in members.items())
+    inversion = config.get("inversion")
+    layers_by_model = inversion.get("layers") if isinstance(inversion, Mapping) else None
+    for name, layers in layers_by_model.items() if isinstance(layers_by_model, Mapping) else ():
+        parts.extend((f"{_child('inversion.layers', name)}[{i}]", layer)
+                     for i, layer in enumerate(layers if isinstance(layers, list) else []))
+    return parts
+
+
+def results_problem(results: Any) -> str | None:
+    """Why ``results`` cannot hold a study's outputs (None when it can): it is empty (every
+    output would go under ``/``) or it is the file system's root."""
+    if not isinstance(results, str) or not results.strip():
+        return f"{results!r} is empty: every output would be written under '/'; name a folder (default 'results')"
+    if Path(results).resolve() == Path("/").resolve():
+        return f"{results!r} is the file system's root; name a folder of its own (default 'results')"
+    return None
+
+
+def _unsafe_values(config: Mapping[str, Any]) -> list[str]:
+    """Problems a schema cannot see: non-finite numbers, ``results`` that is empty or the root,
+    names that are not safe path components (see :func:`path_component_problem`)."""
+    problems = [f"  {key}: not a finite number (NaN and infinities are refused wherever a number is read)"
+                for key in nonfinite_numbers(config)]
+    if "results" in config and (why := results_problem(config["results"])) is not None:
+        problems.append(f"  results: {why}")
+    for key, name in _named_path_parts(config):
+        if isinstance(name, str) and (why := path_component_problem(name)) is not None:
+            problems.append(f"  {key}: {why}; names become folders and files under results/, so use letters, "
+                            "digits, '_', '-' and inner dots")
+    return problems
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``config`` against the schema and the models it names; return it with defaults.
 
@@ -83,9 +201,10 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(dict(config))
     validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
+    unsafe = _unsafe_values(config)
+    if errors or unsafe:
         lines = [f"  {_key(e.absolute_path)}: {_describe(e)}" for e in errors]
-        raise ConfigError("invalid config:\n" + "\n".join(lines))
+        raise ConfigError("invalid config:\n" + "\n".join(unsafe + lines))
     _fill_defaults(config_schema(), config)
     problems = []
 

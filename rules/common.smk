@@ -1,4 +1,5 @@
 # Config validation, the job grid, and input functions shared by the rules.
+import functools
 import json
 import os
 import shutil
@@ -8,10 +9,12 @@ import sys
 sys.path.insert(0, workflow.basedir)  # the metamers package of this repository, installed or not
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
-from metamers.artifacts.metamers import metamer_path
+from metamers.artifacts.files import SCHEMA_VERSIONS
+from metamers.artifacts.metamers import metamer_index_path, metamer_path
 from metamers.config import ConfigError, evaluator_layers, generator_layers, generator_models, generator_targets, inversion_layers, inversion_method, null_targets, representation_evaluators, validate_config
-from metamers.data import batch_ids, grid_selection, load_image_set
+from metamers.data import ImageError, batch_ids, grid_selection, load_image_set
 from metamers.figures import FIGURES, study_figures
 from metamers.models.loading import existing_weight_files, study_models
 from metamers.synthesis.methods import resolve_method
@@ -80,7 +83,10 @@ def evaluator_weights(wildcards):
     return model_weights(*CONFIG["evaluators"])
 
 
-IMAGES = load_image_set(CONFIG["images"])
+try:
+    IMAGES = load_image_set(CONFIG["images"])
+except ImageError as err:  # a missing folder, too large a per_class: named by its key, before any job
+    raise WorkflowError(f"images: {err}") from None
 BATCH_IDS = batch_ids(IMAGES.ids, CONFIG["images_per_job"])
 BATCHES = list(BATCH_IDS)
 GRID_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["figures"]["grid_images"])
@@ -137,12 +143,20 @@ def generator_nulls(wildcards):
     return target_nulls(wildcards.generator, LAYERS[wildcards.generator])
 
 
+def metamer_index_file(method, generator):
+    return str(metamer_index_path(RESULTS, method, generator))
+
+
+@functools.cache
+def _generator_artifacts(method, generator):
+    return tuple(str(metamer_path(RESULTS, method, generator, layer, batch))
+                 for layer in LAYERS[generator] for batch in BATCHES)
+
+
 def generator_artifacts(wildcards):
-    return [
-        str(metamer_path(RESULTS, wildcards.method, wildcards.generator, layer, batch))
-        for layer in LAYERS[wildcards.generator]
-        for batch in BATCHES
-    ]
+    """Every metamer artifact of one (method, generator): every layer and batch (computed once
+    per pair; a published-size study asks for it about 1,300 times)."""
+    return list(_generator_artifacts(wildcards.method, wildcards.generator))
 
 
 def generation_nulls(wildcards):
@@ -164,6 +178,7 @@ def null_params(wildcards):
             "metamer_test": {k: v for k, v in CONFIG["metamer_test"].items() if k not in NOT_NULL_KEYS},
             "model": CONFIG["models"][wildcards.generator],
             "images": CONFIG["images"],
+            "schema": SCHEMA_VERSIONS["null_distribution"],
         },
         sort_keys=True,
     )
@@ -187,6 +202,7 @@ def generation_params(wildcards):
             "batch_invariant": CONFIG["batch_invariant"],
             "seed": CONFIG["seed"],
             "comparison": CONFIG["metamer_test"]["comparison"] if METHODS[wildcards.method]["check_every"] else None,
+            "schema": SCHEMA_VERSIONS["generate"],
         },
         sort_keys=True,
     )
@@ -205,6 +221,7 @@ def representation_activation_params(wildcards):
             "layers": evaluator_layers(CONFIG, wildcards.evaluator),
             "statistics": CONFIG["metamer_test"]["statistics"],
             "reduction": CONFIG["representation"]["reduction"],
+            "schema": SCHEMA_VERSIONS["representation_activations"],
         },
         sort_keys=True,
     )
@@ -215,7 +232,8 @@ def representation_params(wildcards):
     activation artifact's)."""
     settings = {k: v for k, v in CONFIG["representation"].items() if k != "reduction"}
     return json.dumps(
-        {**settings, "comparison": CONFIG["metamer_test"]["comparison"], "seed": CONFIG["seed"]}, sort_keys=True
+        {**settings, "comparison": CONFIG["metamer_test"]["comparison"], "seed": CONFIG["seed"],
+         "schema": SCHEMA_VERSIONS["representation"]}, sort_keys=True
     )
 
 
@@ -251,6 +269,7 @@ def inversion_params(wildcards):
             "images": INVERSION_IDS,
             "batch_invariant": CONFIG["inversion"]["batch_invariant"],
             "seed": CONFIG["seed"],
+            "schema": SCHEMA_VERSIONS["inversion"],
         },
         sort_keys=True,
     )
@@ -308,3 +327,8 @@ def preflight_check():
             text = log.read()
         problems = text[text.find("pre-flight check found"):] if "pre-flight check found" in text else text[-3000:]
         raise WorkflowError(f"{problems.strip()}\n(log: {log_path}; no job was started)")
+    from metamers.jobs.preflight import report_warnings  # torch-free
+
+    with open(PREFLIGHT) as report:
+        for warning in report_warnings(report.read()):
+            logger.warning(f"pre-flight warning: {warning}")

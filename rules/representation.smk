@@ -1,9 +1,30 @@
+rule metamer_index:
+    """The index of one method's metamer artifacts from one generator (every layer and batch, each
+    with its SHA-256): the one input that stands for them in the jobs that read them all, one per
+    evaluator, so that a published-size study's DAG does not list 160 files per job."""
+    input:
+        artifacts=generator_artifacts,
+    output:
+        metamer_index_file("{method}", "{generator}"),
+    log:
+        f"{RESULTS}/logs/metamer_index/{{method}}/{{generator}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metamer_index/{{method}}/{{generator}}.tsv"
+    resources:
+        runtime=10,
+    conda:
+        "../envs/metamers.yaml"
+    script:
+        "../workflow_scripts/run_rule.py"
+
+
 rule representation_activations:
     """One evaluator's activations of the references and of one method's metamers from one
     generator at its representation layers (reduced when wide), its logits, and the metamer
-    test's per-image statistics on the whole layers: computed once, read by every measure."""
+    test's per-image statistics on the whole layers: computed once, read by every measure. It
+    reads the artifacts its index lists (checked against their SHA-256)."""
     input:
-        artifacts=generator_artifacts,
+        index=metamer_index_file("{method}", "{generator}"),
         weights=lambda wildcards: model_weights(wildcards.evaluator),
     output:
         f"{RESULTS}/representation/{{method}}/{{generator}}/{{evaluator}}.h5",

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from metamers import __version__
+from metamers.artifacts.files import seal
 from metamers.artifacts.metamers import (
     DATASETS,
     SCHEMA_VERSION,
@@ -97,9 +98,12 @@ def test_file_layout_is_the_documented_schema(tmp_path):
 
 
 def test_missing_dataset_and_wrong_version_are_named(tmp_path):
+    """The schema checks behind the checksums: files edited by hand and sealed again (an edit
+    without resealing is refused first, tests/test_artifact_integrity.py)."""
     path = write_metamer_batch(tmp_path / "a.h5", make_batch())
     with h5py.File(path, "a") as f:
         del f["final_loss"]
+        seal(f)
     with pytest.raises(ArtifactError, match=f"artifact '{path}' lacks dataset 'final_loss'"):
         read_metamer_batch(path)
     path = write_metamer_batch(tmp_path / "b.h5", make_batch())
@@ -110,6 +114,7 @@ def test_missing_dataset_and_wrong_version_are_named(tmp_path):
     path = write_metamer_batch(tmp_path / "c.h5", make_batch())
     with h5py.File(path, "a") as f:
         del f["distances/start/ssim"]
+        seal(f)
     with pytest.raises(ArtifactError, match="lacks dataset 'distances/start/ssim'"):
         read_metamer_batch(path)
 
@@ -130,6 +135,7 @@ def test_first_passing_iterates_are_kept_only_when_given(tmp_path):
     with h5py.File(tmp_path / "a.h5", "a") as f:
         del f["first_pass_uint8"]
         f.create_dataset("first_pass_uint8", data=first.astype(np.float32))
+        seal(f)  # a valid checksum: the schema check refuses it
     with pytest.raises(ArtifactError, match=r"dataset 'first_pass_uint8' is float32\(3, 1, 28, 28\), expected "
                                             r"uint8\(3, 1, 28, 28\)"):
         read_metamer_batch(tmp_path / "a.h5")

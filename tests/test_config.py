@@ -81,3 +81,71 @@ def test_unreadable_config_files(tmp_path):
     bad.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load_config(bad)
+
+
+UNSAFE = "names become folders and files under results/"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(results=""), "results: '' is empty: every output would be written under '/'"),
+        (lambda c: c.update(results="  "), "results: '  ' is empty"),
+        (lambda c: c.update(results="/"), "results: '/' is the file system's root"),
+        (lambda c: c.update(results="/tmp/../"), "results: '/tmp/../' is the file system's root"),
+        (lambda c: c["methods"].update({"..": c["methods"].pop("adam")}),
+         f"methods\\['..'\\]: '..' is not a file name \\(it leaves its folder\\); {UNSAFE}"),
+        (lambda c: c["methods"].update({"a/b": c["methods"].pop("adam")}),
+         f"methods\\['a/b'\\]: 'a/b' holds a path separator \\('/'\\); {UNSAFE}"),
+        (lambda c: c["methods"].update({".hidden": c["methods"].pop("adam")}),
+         r"methods\['.hidden'\]: '.hidden' starts with a dot"),
+        (lambda c: c["models"].update({"a\\b": {"source": "advertorch", "weights": "clntrained"}}),
+         r"models\['a\\\\b'\]: 'a\\\\b' holds a path separator \('\\\\'\)"),
+        (lambda c: c["models"].update({"tab\tname": {"source": "advertorch", "weights": "clntrained"}}),
+         r"models\['tab\\tname'\]: 'tab\\tname' holds a control character"),
+        (lambda c: c.update(evaluators=["lenet5_standard", "../x"]), r"evaluators\[1\]: '../x' holds a path separator"),
+        (lambda c: c.update(evaluators={"lenet5_standard": {"layers": ["relu1", ".."]}}),
+         r"evaluators.lenet5_standard.layers\[1\]: '..' is not a file name"),
+        (lambda c: c["generators"]["lenet5_robust"]["layers"].append("x/../../y"),
+         r"generators.lenet5_robust.layers\[4\]: 'x/../../y' holds a path separator"),
+        (lambda c: c["generators"]["lenet5_robust"]["layers"].append({"name": "..", "fake_relu": False}),
+         r"generators.lenet5_robust.layers\[4\]: '..' is not a file name"),
+        (lambda c: c["generators"].update(joint={"members": ["lenet5_standard", "lenet5_robust"],
+                                                 "layers": [{"name": "r2", "members": {"lenet5_robust": "../relu2"}}]}),
+         r"generators.joint.layers\[0\].members.lenet5_robust: '../relu2' holds a path separator"),
+        (lambda c: c.update(inversion={"layers": {"lenet5_standard": ["/relu1"]}}),
+         r"inversion.layers.lenet5_standard\[0\]: '/relu1' holds a path separator"),
+        (lambda c: c["methods"]["adam"].update(lr=float("inf")), r"methods.adam.lr: not a finite number"),
+        (lambda c: c["methods"]["adam"].update(lr=float("-inf")), r"methods.adam.lr: not a finite number"),
+        (lambda c: c["methods"]["adam"].update(lr=float("nan")), r"methods.adam.lr: not a finite number"),
+        (lambda c: c["metamer_test"].update(threshold=float("nan")), r"metamer_test.threshold: not a finite number"),
+        (lambda c: c["methods"]["adam"].update(betas=[0.9, float("nan")]), r"methods.adam.betas\[1\]: not a finite number"),
+        (lambda c: c.setdefault("relations", {}).update(depth_bins=[0, float("inf")]),
+         r"relations.depth_bins\[1\]: not a finite number"),
+    ],
+)
+def test_values_that_would_write_outside_results_or_compute_nonsense_are_refused(config, edit, message):
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_safe_names_with_spaces_inner_dots_and_unicode_pass(config):
+    config["methods"] = {"adam – 0.1 lr": config["methods"]["adam"]}
+    config["generators"]["lenet5_standard"]["layers"] = ["relu1"]
+    config["models"]["lénet robust"] = config["models"].pop("lenet5_robust")
+    config["generators"]["lénet robust"] = config["generators"].pop("lenet5_robust")
+    config["evaluators"] = ["lenet5_standard", "lénet robust"]
+    config["methods"]["adam – 0.1 lr"]["preset"] = "adam"
+    checked = validate_config(config)
+    assert list(checked["methods"]) == ["adam – 0.1 lr"] and "lénet robust" in checked["generators"]
+
+
+def test_unsafe_values_are_reported_with_every_schema_error_at_once(config):
+    config["results"] = ""
+    config["methods"]["adam"]["lr"] = float("nan")
+    config["methods"]["adam"]["iterations"] = 0
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    lines = str(err.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == ["methods.adam.lr", "results", "methods.adam.iterations"]

@@ -172,7 +172,8 @@ def test_mnist_test_image_set_is_held_out_stratified_and_seeded(mnist_test):
     assert len(everything.ids) == 1000 and set(a.ids) <= set(everything.ids)
     t = a.tensor(a.ids[:1], (1, 28, 28))
     torch.testing.assert_close(t[0, 0], torch.from_numpy(images[int(a.ids[0][-5:])] / 255).float())
-    with pytest.raises(ImageError, match="image set 'mnist_test': class 0 has 100 images, 101 requested"):
+    with pytest.raises(ImageError, match="image set 'mnist_test': per_class is 101, but class 0 has only 100 images; "
+                                         "set per_class to at most 100"):
         load_image_set({"type": "mnist_test", "per_class": 101})
 
 

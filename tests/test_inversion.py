@@ -208,15 +208,19 @@ def test_a_corrupt_inversion_artifact_is_named(study, tmp_path):
     import h5py
     import shutil
 
+    from metamers.artifacts.files import seal
+
     path = tmp_path / "bad.h5"
     shutil.copy(study.out["lenet5_robust"], path)
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "a") as f:  # sealed again: the schema check behind the checksums
         del f["mismatch/relu2"]
+        seal(f)
     with pytest.raises(ArtifactError, match=rf"inversion artifact '{path}' lacks dataset\(s\) \['mismatch/relu2'\]"):
         read_inversions(path)
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 99
-    with pytest.raises(ArtifactError, match=rf"inversion artifact '{path}' has schema version 99; this version reads 1"):
+    with pytest.raises(ArtifactError,
+                       match=rf"inversion artifact '{path}' has schema version 99; this version reads 2 \(remedy: "):
         read_inversions(path)
 
 

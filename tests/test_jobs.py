@@ -83,7 +83,9 @@ def study(study_config, tmp_path_factory):
     rule("grid_images", config, tmp, input=Files(map(str, paths.artifacts)), output=Files([str(paths.grid)]))
     # the representation test (only lenet5_standard is read: no generator matches the robust one)
     acts, parts = tmp / "representation" / "lenet5_standard.h5", tmp / "tables" / "parts"
-    rule("representation_activations", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))),
+    rule("metamer_index", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))),
+         output=Files([str(tmp / "metamers" / "index.json")]), method="adam", generator="lenet5_standard")
+    rule("representation_activations", config, tmp, input=Files(index=str(tmp / "metamers" / "index.json")),
          output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator="lenet5_standard")
     rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(paths.test),
                                                     nulls=list(map(str, paths.nulls))),
@@ -117,6 +119,7 @@ def test_null_tables_hold_each_null_files_threshold(study):
         for name, null in nulls.items():
             row = table[(table["layer"] == attrs["layer"]) & (table["statistic"] == name)].iloc[0]
             assert row["threshold"] == pytest.approx(null.threshold, rel=1e-12) and row["n_pairs"] == 100
+            assert bool(row["weak_null"])  # 100 pairs (fewer than 100,000)
     histograms = pd.read_csv(study.paths.histograms)
     assert (histograms.groupby(["layer", "statistic"])["count"].sum() == 100).all()
 
@@ -222,4 +225,4 @@ def test_a_rule_without_a_job_is_named(study):
     smk = "".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.smk"))
     scripted = [m.group(1) for m in re.finditer(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk, re.M | re.S)
                 if "script:" in m.group(2)]
-    assert sorted(RULES) == sorted(scripted) and len(RULES) == 17
+    assert sorted(RULES) == sorted(scripted) and len(RULES) == 18

@@ -149,11 +149,13 @@ def test_a_pool_too_small_for_the_null_is_reported(imgs):
                    images={"type": "folder", "root": str(imgs)},
                    metamer_test={"n_pairs": 46, "pool": {"type": "mnist", "per_class": 1}})
     assert preflight(config) == [
-        "metamer_test: the null pool has 10 images, which give 45 pairs; 46 pairs need at least 11 images"]
+        "metamer_test.n_pairs: the null pool has 10 images, which give 45 pairs; 46 pairs need at least 11 images; "
+        "lower n_pairs or give a larger metamer_test.pool"]
     config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
                    images={"type": "folder", "root": str(imgs)},
                    metamer_test={"n_pairs": 6, "pair_sampling": "disjoint", "pool": {"type": "mnist", "per_class": 1}})
-    assert preflight(config) == ["metamer_test: the null pool has 10 images; 6 disjoint pairs need 12"]
+    assert preflight(config) == ["metamer_test.n_pairs: the null pool has 10 images; 6 disjoint pairs need 12; "
+                                 "lower n_pairs or give a larger metamer_test.pool"]
 
 
 def test_evaluator_with_fewer_classes_than_the_labels_is_reported(tmp_path, imgs):
@@ -359,3 +361,46 @@ def test_a_large_pool_is_checked_on_a_seeded_sample(imgs, monkeypatch):
     assert "mnist: 3 of 3 images read (a sample of its 10)" in pool_line
     images_line = next(line for line in result.checked if line.strip().startswith("images:"))
     assert "(a sample" not in images_line  # every reference image is read
+
+
+def test_a_weak_null_is_a_warning_in_the_report_and_a_strong_one_is_not(tmp_path, imgs):
+    """A null of fewer distinct pool images or pairs than documented (MIN_NULL_IMAGES,
+    MIN_NULL_PAIRS) runs, but the report warns, naming both shortfalls; report_warnings reads
+    them back (the workflow's onstart hook logs them)."""
+    from metamers.jobs.preflight import report_warnings
+    from metamers.stats.pairs import MIN_NULL_IMAGES, MIN_NULL_PAIRS
+
+    assert (MIN_NULL_IMAGES, MIN_NULL_PAIRS) == (1000, 100_000)
+    weak = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                 images={"type": "folder", "root": str(imgs)},
+                 metamer_test={"n_pairs": 45, "pool": {"type": "mnist", "per_class": 1}})
+    result = check_study(weak)
+    assert result.problems == []
+    assert result.warnings == [
+        "metamer_test: the null is weak: drawn from 10 pool images (fewer than 1,000) and 45 pairs (fewer than "
+        "100,000); its threshold sets a low bar, so metamers may pass that a stronger null would reject "
+        "(null_thresholds.csv flags it: weak_null); use a larger metamer_test.pool or metamer_test.n_pairs"]
+    report = run_preflight(weak, tmp_path / "weak.txt").read_text()
+    assert report_warnings(report) == result.warnings
+    strong = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   metamer_test={"n_pairs": MIN_NULL_PAIRS, "pool": {"type": "mnist", "per_class": 100}})
+    result = check_study(strong)
+    assert result.problems == [] and result.warnings == []
+    assert report_warnings(run_preflight(strong, tmp_path / "strong.txt").read_text()) == []
+
+
+def test_training_counts_larger_than_the_training_set_are_reported_by_key(imgs):
+    trained = {"source": "train", "architecture": "mlp", "seed": 0,
+               "training": {"epochs": 1, "train_images": 5001}, "evaluation": {"images": 1001}}
+    config = study(models={"std": STD, "mlp": trained}, generators={"std": ["relu1"]}, evaluators=["std", "mlp"],
+                   images={"type": "folder", "root": str(imgs)})
+    assert preflight(config) == [
+        "models.mlp.training.train_images: 5001 images requested, but training set 'mnist' has 5000 training images; "
+        "set it to at most 5000 (or null: all)",
+        "models.mlp.evaluation.images: 1001 images requested, but training set 'mnist' has 1000 held-out test "
+        "images; set it to at most 1000 (or null: all)"]
+    trained["training"]["train_images"], trained["evaluation"]["images"] = 5000, 1000
+    config = study(models={"std": STD, "mlp": trained}, generators={"std": ["relu1"]}, evaluators=["std", "mlp"],
+                   images={"type": "folder", "root": str(imgs)})
+    assert preflight(config) == []

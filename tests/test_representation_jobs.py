@@ -56,7 +56,9 @@ def study(study_config, tmp_path_factory):
         acts = tmp / "representation" / f"{evaluator}.h5"
         rows, ood = tmp / "rows" / f"{evaluator}.csv", tmp / "ood" / f"{evaluator}.csv"
         images, draws = tmp / "images" / f"{evaluator}.csv", tmp / "draws" / f"{evaluator}.npz"
-        rule("representation_activations", config, tmp, input=Files(artifacts=list(map(str, artifacts))),
+        rule("metamer_index", config, tmp, input=Files(artifacts=list(map(str, artifacts))),
+             output=Files([str(tmp / "metamers" / "index.json")]), method="adam", generator="lenet5_standard")
+        rule("representation_activations", config, tmp, input=Files(index=str(tmp / "metamers" / "index.json")),
              output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator=evaluator)
         own = [str(nulls[(evaluator, layer)]) for layer in evaluator_layers(config, evaluator)]
         rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(test), nulls=own),

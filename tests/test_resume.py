@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,7 @@ def _interrupt_at(synth, iteration):
     # coarse to fine: the checkpoint falls between the finer levels' openings (at 15 and 30)
     ("adam", "continue", {"parameterization": {"type": "coarse_to_fine", "levels": 3, "open_every": 15}}),
 ])
-def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, on_success, extra):
+def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, caplog, preset, on_success, extra):
     method = resolve_method(preset, {"iterations": 60, "check_every": 7, "on_success": on_success,
                                      "schedule": {"type": "step_halving", "blocks": 4}, **extra})
     whole = _make(lenet, method).synthesize(progress=False)
@@ -67,9 +69,15 @@ def test_resumed_synthesis_equals_an_uninterrupted_one(lenet, tmp_path, preset, 
     _interrupt_at(first, stop)
     with pytest.raises(Preempted):
         first.synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
-    assert torch.load(ckpt, weights_only=False)["state"]["iteration"] == stop // 10 * 10
+    assert torch.load(ckpt, weights_only=True)["state"]["iteration"] == stop // 10 * 10
 
-    resumed = _make(lenet, method).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    with caplog.at_level(logging.INFO, logger="metamers"):
+        resumed = _make(lenet, method).synthesize(progress=False, checkpoint=ckpt, checkpoint_every=10)
+    # it did resume (a run that discarded the checkpoint and started over would equal ``whole`` too)
+    resumes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resumed from")]
+    assert resumes == [f"resumed from {ckpt} at iteration {stop // 10 * 10}"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "damaged" not in caplog.text and "discarding" not in caplog.text and "afresh" not in caplog.text
     np.testing.assert_array_equal(resumed.metamer, whole.metamer)
     np.testing.assert_array_equal(resumed.loss, whole.loss)
     np.testing.assert_array_equal(resumed.pass_iteration, whole.pass_iteration)

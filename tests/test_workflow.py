@@ -45,7 +45,7 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
         # every figure but joint_vs_single (the test study has no joint generator)
         "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES) - 1,
         "all": 1,
-        "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1,
+        "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1, "metamer_index": 4,
         "representation_activations": 8, "representation": 8, "representation_table": 1,
         "inversion": 2, "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
     }
@@ -67,6 +67,7 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "generate": methods * layers * batches, "null_distribution": len(nulls), "null_tables": 1,
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
         "transfer_table": 1, "grid_images": 1, "figure": len(study_figures(config)), "all": 1,
+        "metamer_index": methods * generators,
         "representation_activations": methods * generators * len(representation_evaluators(config)),
         "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
         "inversion": len(inversion_layers(config)), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
@@ -123,6 +124,47 @@ print(json.dumps([len(files), methods, len(tables), heavy]))
     files, methods, tables, heavy = json.loads(out.stdout)
     assert files == 2 and methods == ["normalized_gradient", "adam"] and tables > 5
     assert heavy == []
+
+
+def planned_outputs(output: str) -> dict[str, set[str]]:
+    """Rule -> the output files of its jobs in a dry run's listing."""
+    jobs: dict[str, set[str]] = {}
+    for block in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", output, re.M):
+        found = re.search(r"^    output: (.*)$", block.group(2), re.M)
+        jobs.setdefault(block.group(1), set()).update(found.group(1).split(", ") if found else [])
+    return jobs
+
+
+def test_a_study_is_its_file_not_merged_into_the_shipped_config(repo, shared):
+    """The README's `--configfile configs/cifar10.yaml`, run from the repository root, plans the
+    CIFAR-10 study alone: no job of the shipped config.yaml's LeNets, and all 20 references
+    (the shipped per_class: 2 would keep 16)."""
+    if (repo.parent / "shared").resolve() != shared.resolve():
+        pytest.fail(f"configs/cifar10.yaml reads ../shared from the repository root; {repo.parent / 'shared'} is "
+                    f"not {shared} (.ci/run links it)")
+    study = yaml.safe_load((repo / "configs" / "cifar10.yaml").read_text())
+    n_refs = len(list((shared / "data" / "cifar10-samples").glob("*.png")))
+    assert n_refs == 20
+    verbatim = snakemake(repo, "-n", "--nolock", "--cores", "2", "--configfile", "configs/cifar10.yaml")
+    assert verbatim.returncode == 0, verbatim.stdout[-3000:]
+    per_image = snakemake(repo, "-n", "--nolock", "--cores", "2", "--configfile", "configs/cifar10.yaml",
+                          "--config", "images_per_job=1")
+    assert per_image.returncode == 0, per_image.stdout[-3000:]
+    for out, batches in ((verbatim, ["b000"]), (per_image, [f"b{k:03d}" for k in range(n_refs)])):
+        jobs = planned_outputs(out.stdout)
+        files = {f for outputs in jobs.values() for f in outputs}
+        assert files and all(f.startswith(study["results"] + "/") for f in files)
+        assert not [f for f in files if "lenet" in f or "mlp" in f]
+        assert "train_model" not in jobs
+        assert jobs["generate"] == {
+            f"{study['results']}/metamers/{method}/{gen}/{layer}/{batch}.h5"
+            for method in study["methods"] for gen, entry in study["generators"].items()
+            for layer in entry["layers"] for batch in batches
+        }
+        assert jobs["null_distribution"] == {
+            f"{study['results']}/nulls/{gen}/{layer}.h5" for gen, entry in study["generators"].items()
+            for layer in entry["layers"]
+        }
 
 
 def test_invalid_config_stops_before_any_job(repo, tmp_path):

@@ -1,7 +1,7 @@
 """The inversion artifact: one evaluator's representations of a few references and of their
 metamers, inverted at chosen layers (Mahendran and Vedaldi 2015; config section ``inversion``).
 
-``results/inversions/{evaluator}.h5``::
+``results/inversions/{evaluator}.h5`` (schema version 2)::
 
     attrs: schema_version, evaluator, layers (JSON list, early to late), method (JSON: the full
            inversion method settings), seed (the base seed of the starting points), provenance
@@ -17,6 +17,11 @@ metamers, inverted at chosen layers (Mahendran and Vedaldi 2015; config section 
     loss/{layer} (m,) float64               its final objective (representation loss plus priors)
     mismatch/{layer} (m,) float64           ``||a(inversion) - a(source)|| / ||a(source)||`` at the layer
 
+Every group and dataset, the root included, also has attribute ``sha256``: the checksums of its
+data (or member names) and attributes (:func:`.files.seal`), checked when the artifact is read
+(:func:`.files.verify`; new in version 2: an earlier file cannot be verified and is refused,
+naming rule ``inversion`` to remake it).
+
 The artifact is written to a temporary name and renamed (:func:`.files.atomic_path`).
 """
 
@@ -31,9 +36,21 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import ArtifactError, artifact_attrs, atomic_path, checked_attrs
+from .files import (
+    SCHEMA_VERSIONS,
+    ArtifactError,
+    artifact_attrs,
+    check_version,
+    checked_attrs,
+    open_h5,
+    remedy,
+    verify,
+    write_h5,
+)
 
-INVERSION_SCHEMA_VERSION = 1
+INVERSION_SCHEMA_VERSION = SCHEMA_VERSIONS["inversion"]
+#: What the messages call the artifact, and the rule that writes it (the remedy they name).
+KIND, RULE = "inversion artifact", "inversion"
 #: Attributes every inversion artifact carries.
 REQUIRED_ATTRS = ("evaluator", "layers", "method", "seed", "project_version", "packages", "job_config")
 #: The per-row string columns, in the order of the module docstring.
@@ -95,48 +112,48 @@ class Inversions:
 
 def write_inversions(path: str | os.PathLike, data: Inversions) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    attrs = artifact_attrs(path, "inversion artifact", INVERSION_SCHEMA_VERSION, data.attrs, REQUIRED_ATTRS)
+    attrs = artifact_attrs(path, KIND, INVERSION_SCHEMA_VERSION, data.attrs, REQUIRED_ATTRS)
     data.validate()
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            for name in ROW_COLUMNS:
-                f.create_dataset(name, data=np.asarray(data.rows[name], dtype=object), dtype=h5py.string_dtype())
-            f.create_dataset("label", data=np.asarray(data.label, dtype=np.int64))
-            f.create_dataset("source", data=data.source, compression="gzip")
-            f.create_dataset("start", data=np.asarray(data.start, dtype=np.float32), compression="gzip")
-            for layer in data.layers:
-                f.create_dataset(f"inverted/{layer}", data=np.asarray(data.inverted[layer], dtype=np.float32),
-                                 compression="gzip")
-                f.create_dataset(f"loss/{layer}", data=np.asarray(data.loss[layer], dtype=np.float64))
-                f.create_dataset(f"mismatch/{layer}", data=np.asarray(data.mismatch[layer], dtype=np.float64))
+    with write_h5(path) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for name in ROW_COLUMNS:
+            f.create_dataset(name, data=np.asarray(data.rows[name], dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("label", data=np.asarray(data.label, dtype=np.int64))
+        f.create_dataset("source", data=data.source, compression="gzip")
+        f.create_dataset("start", data=np.asarray(data.start, dtype=np.float32), compression="gzip")
+        for layer in data.layers:
+            f.create_dataset(f"inverted/{layer}", data=np.asarray(data.inverted[layer], dtype=np.float32),
+                             compression="gzip")
+            f.create_dataset(f"loss/{layer}", data=np.asarray(data.loss[layer], dtype=np.float64))
+            f.create_dataset(f"mismatch/{layer}", data=np.asarray(data.mismatch[layer], dtype=np.float64))
     return Path(path)
 
 
 def read_inversions(path: str | os.PathLike) -> Inversions:
-    """Read and validate an inversion artifact; errors name the file and the problem."""
+    """Read, verify (:func:`.files.verify`) and validate an inversion artifact; errors
+    (:class:`.files.ArtifactError`) name the file and the problem and, when it is unreadable or
+    differs from its checksums, the remedy (rerun rule ``inversion``)."""
     path = str(path)
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = checked_attrs(f, path, "inversion artifact", INVERSION_SCHEMA_VERSION, REQUIRED_ATTRS)
-            layers = json.loads(attrs["layers"])
-            wanted = [*ROW_COLUMNS, "label", "source", "start",
-                      *[f"{group}/{layer}" for group in ("inverted", "loss", "mismatch") for layer in layers]]
-            absent = [name for name in wanted if name not in f]
-            if absent:
-                raise ArtifactError(f"inversion artifact {path!r} lacks dataset(s) {absent} (delete it to recompute)")
-            data = Inversions(
-                rows={name: [s.decode() if isinstance(s, bytes) else str(s) for s in f[name][()]]
-                      for name in ROW_COLUMNS},
-                label=f["label"][()], source=f["source"][()], start=f["start"][()],
-                inverted={layer: f[f"inverted/{layer}"][()] for layer in layers},
-                loss={layer: f[f"loss/{layer}"][()] for layer in layers},
-                mismatch={layer: f[f"mismatch/{layer}"][()] for layer in layers}, attrs=attrs)
-    except (OSError, KeyError) as err:
-        raise ArtifactError(f"cannot read inversion artifact {path!r}: {err}") from err
+    with open_h5(path, KIND, RULE) as f:
+        check_version(f, path, KIND, INVERSION_SCHEMA_VERSION, RULE)
+        arrays = verify(f, path, KIND, RULE)
+        attrs = checked_attrs(f, path, KIND, INVERSION_SCHEMA_VERSION, REQUIRED_ATTRS, RULE)
+        layers = json.loads(attrs["layers"])
+        wanted = [*ROW_COLUMNS, "label", "source", "start",
+                  *[f"{group}/{layer}" for group in ("inverted", "loss", "mismatch") for layer in layers]]
+        absent = [name for name in wanted if name not in arrays]
+        if absent:
+            raise ArtifactError(f"{KIND} {path!r} lacks dataset(s) {absent} ({remedy(RULE, path)})")
+        data = Inversions(
+            rows={name: [s.decode() if isinstance(s, bytes) else str(s) for s in arrays[name]]
+                  for name in ROW_COLUMNS},
+            label=arrays["label"], source=arrays["source"], start=arrays["start"],
+            inverted={layer: arrays[f"inverted/{layer}"] for layer in layers},
+            loss={layer: arrays[f"loss/{layer}"] for layer in layers},
+            mismatch={layer: arrays[f"mismatch/{layer}"] for layer in layers}, attrs=attrs)
     try:
         data.validate()
     except ArtifactError as err:
-        raise ArtifactError(f"inversion artifact {path!r}: {err}") from None
+        raise ArtifactError(f"{KIND} {path!r}: {err}") from None
     return data

@@ -1,6 +1,6 @@
 """The artifact store: HDF5 files of metamers, one per generation job.
 
-Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 4).
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 5).
 N is the number of images of the job, T the iteration budget, D the size of the
 generator's activation at the target layer, C the number of metamer-test checks during
 synthesis (0 when the method does not check)::
@@ -46,6 +46,11 @@ synthesis (0 when the method does not check)::
                                         at its first pass (the metamer is the last iterate); an image
                                         that never passed (pass_iteration -1) has its metamer here
 
+Every group and dataset, the root included, also has attribute ``sha256``: the checksums of its
+data (or member names) and attributes (:func:`.files.seal`), checked when the file is read
+(:func:`.files.verify`; new in version 5: a file of version 4 or earlier cannot be verified and
+is refused, naming rule ``generate`` to remake it).
+
 Files are written under a temporary name in the same folder and renamed when complete,
 so a reader never sees a partial file and a killed job leaves none behind.
 """
@@ -62,9 +67,25 @@ import h5py
 import numpy as np
 
 from ..stats.distances import DISTANCES
-from .files import ArtifactError, atomic_path, h5_attr
+from .files import (
+    SCHEMA_VERSIONS,
+    ArtifactError,
+    ArtifactIntegrityError,
+    atomic_path,
+    attrs_of,
+    check_version,
+    file_sha256,
+    open_h5,
+    remedy,
+    verify,
+    write_h5,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = SCHEMA_VERSIONS["generate"]
+#: What the messages call the artifact, and the rule that writes it (the remedy they name).
+KIND, RULE = "metamer artifact", "generate"
+#: The datasets that ``read_metamer_batch(..., activations=False)`` neither reads nor verifies.
+ACTIVATIONS = ("activations/reference", "activations/metamer")
 
 #: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
 DATASETS: dict[str, tuple[str, int]] = {
@@ -164,113 +185,167 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
     missing = [a for a in REQUIRED_ATTRS if a not in attrs]
     if missing:
         raise ArtifactError(f"metamer artifact {str(path)!r} lacks attribute(s) {missing}")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            f.create_dataset("image_ids", data=np.asarray(batch.image_ids, dtype=object),
-                             dtype=h5py.string_dtype())
-            f.create_dataset("labels", data=np.asarray(batch.labels, dtype=np.int64))
-            f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
-            f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
-            f.create_dataset("metamer_uint8", data=np.asarray(batch.metamer_uint8, dtype=np.uint8))
-            f.create_dataset("start_uint8", data=np.asarray(batch.start_uint8, dtype=np.uint8))
-            f.create_dataset("loss", data=np.asarray(batch.loss, dtype=np.float32),
+    with write_h5(path) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.create_dataset("image_ids", data=np.asarray(batch.image_ids, dtype=object),
+                         dtype=h5py.string_dtype())
+        f.create_dataset("labels", data=np.asarray(batch.labels, dtype=np.int64))
+        f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
+        f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
+        f.create_dataset("metamer_uint8", data=np.asarray(batch.metamer_uint8, dtype=np.uint8))
+        f.create_dataset("start_uint8", data=np.asarray(batch.start_uint8, dtype=np.uint8))
+        f.create_dataset("loss", data=np.asarray(batch.loss, dtype=np.float32),
+                         compression="gzip", shuffle=True)
+        f.create_dataset("final_loss", data=np.asarray(batch.final_loss, dtype=np.float32))
+        f.create_dataset("generator_prediction",
+                         data=np.asarray(batch.generator_prediction, dtype=np.int64))
+        for name in ("reference", "metamer"):
+            data = getattr(batch, f"activations_{name}")
+            f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
                              compression="gzip", shuffle=True)
-            f.create_dataset("final_loss", data=np.asarray(batch.final_loss, dtype=np.float32))
-            f.create_dataset("generator_prediction",
-                             data=np.asarray(batch.generator_prediction, dtype=np.int64))
-            for name in ("reference", "metamer"):
-                data = getattr(batch, f"activations_{name}")
-                f.create_dataset(f"activations/{name}", data=np.asarray(data, dtype=np.float16),
-                                 compression="gzip", shuffle=True)
-            f.create_dataset("start_seed", data=np.asarray(batch.start_seed, dtype=np.int64))
-            f.create_dataset("pass_iteration", data=np.asarray(batch.pass_iteration, dtype=np.int64))
-            f.create_dataset("test_iterations", data=np.asarray(batch.test_iterations, dtype=np.int64))
-            f.create_dataset("test_passed", data=np.asarray(batch.test_passed, dtype=bool))
-            values = f.create_group("test_values")
-            for name, data in batch.test_values.items():
-                values.create_dataset(name, data=np.asarray(data, dtype=np.float32))
-            for group, by_name in batch.distances.items():
-                for name, data in by_name.items():
-                    f.create_dataset(f"distances/{group}/{name}", data=np.asarray(data, dtype=np.float64))
-            if batch.first_pass_uint8 is not None:
-                f.create_dataset("first_pass_uint8", data=np.asarray(batch.first_pass_uint8, dtype=np.uint8))
+        f.create_dataset("start_seed", data=np.asarray(batch.start_seed, dtype=np.int64))
+        f.create_dataset("pass_iteration", data=np.asarray(batch.pass_iteration, dtype=np.int64))
+        f.create_dataset("test_iterations", data=np.asarray(batch.test_iterations, dtype=np.int64))
+        f.create_dataset("test_passed", data=np.asarray(batch.test_passed, dtype=bool))
+        values = f.create_group("test_values")
+        for name, data in batch.test_values.items():
+            values.create_dataset(name, data=np.asarray(data, dtype=np.float32))
+        for group, by_name in batch.distances.items():
+            for name, data in by_name.items():
+                f.create_dataset(f"distances/{group}/{name}", data=np.asarray(data, dtype=np.float64))
+        if batch.first_pass_uint8 is not None:
+            f.create_dataset("first_pass_uint8", data=np.asarray(batch.first_pass_uint8, dtype=np.uint8))
     return Path(path)
 
 
 def _check_schema(f: h5py.File, path: str) -> None:
-    version = h5_attr(f.attrs.get("schema_version"))
-    if version != SCHEMA_VERSION:
-        raise ArtifactError(
-            f"metamer artifact {path!r} has schema version {version!r}; this version reads {SCHEMA_VERSION}"
-        )
     missing = [a for a in REQUIRED_ATTRS if a not in f.attrs]
     if missing:
-        raise ArtifactError(f"metamer artifact {path!r} lacks attribute(s) {missing}")
+        raise ArtifactError(f"{KIND} {path!r} lacks attribute(s) {missing}")
     for name, (kind, ndim) in DATASETS.items():
         if name not in f:
-            raise ArtifactError(f"metamer artifact {path!r} lacks dataset {name!r}")
+            raise ArtifactError(f"{KIND} {path!r} lacks dataset {name!r}")
         ds = f[name]
         if ds.ndim != ndim or (kind != "O" and ds.dtype.kind != kind):
             raise ArtifactError(
-                f"metamer artifact {path!r}: dataset {name!r} is {ds.dtype}{ds.shape}, "
+                f"{KIND} {path!r}: dataset {name!r} is {ds.dtype}{ds.shape}, "
                 f"expected kind {kind!r} with {ndim} dimensions"
             )
     for group in ("metamer", "start"):
         for name in DISTANCES:
             if f"distances/{group}/{name}" not in f:
-                raise ArtifactError(f"metamer artifact {path!r} lacks dataset 'distances/{group}/{name}'")
+                raise ArtifactError(f"{KIND} {path!r} lacks dataset 'distances/{group}/{name}'")
     if "first_pass_uint8" in f:  # optional (on_success: record)
         ds = f["first_pass_uint8"]
         if ds.dtype != np.uint8 or ds.shape != f["metamer_uint8"].shape:
-            raise ArtifactError(f"metamer artifact {path!r}: dataset 'first_pass_uint8' is {ds.dtype}{ds.shape}, "
+            raise ArtifactError(f"{KIND} {path!r}: dataset 'first_pass_uint8' is {ds.dtype}{ds.shape}, "
                                 f"expected uint8{f['metamer_uint8'].shape} (that of metamer_uint8)")
 
 
 def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> MetamerBatch:
-    """Read and validate a metamer artifact; errors name the file and what is wrong.
+    """Read, verify (:func:`.files.verify`) and validate a metamer artifact.
 
-    With ``activations=False`` the (large) activation datasets are not read and are empty.
+    With ``activations=False`` the (large) activation datasets are neither read nor verified, and
+    are empty.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the file and what is wrong: an :class:`.files.ArtifactIntegrityError` (with the
+        remedy, rerun rule ``generate``) when it is unreadable or differs from its checksums.
     """
     path = str(path)
-    try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
-    try:
-        with f:
-            _check_schema(f, path)
-            n = f["image_ids"].shape[0]
-            acts = {
-                name: f[f"activations/{name}"][()] if activations else np.empty((n, 0), np.float16)
-                for name in ("reference", "metamer")
-            }
-            return MetamerBatch(
-                image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]],
-                labels=f["labels"][()],
-                reference=f["reference"][()],
-                metamer=f["metamer"][()],
-                metamer_uint8=f["metamer_uint8"][()],
-                start_uint8=f["start_uint8"][()],
-                loss=f["loss"][()],
-                final_loss=f["final_loss"][()],
-                generator_prediction=f["generator_prediction"][()],
-                activations_reference=acts["reference"],
-                activations_metamer=acts["metamer"],
-                start_seed=f["start_seed"][()],
-                pass_iteration=f["pass_iteration"][()],
-                test_iterations=f["test_iterations"][()],
-                test_passed=f["test_passed"][()],
-                test_values={k: v[()] for k, v in f["test_values"].items()} if "test_values" in f else {},
-                distances={g: {k: v[()] for k, v in f[f"distances/{g}"].items()} for g in ("metamer", "start")},
-                attrs={k: h5_attr(v) for k, v in f.attrs.items()},
-                first_pass_uint8=f["first_pass_uint8"][()] if "first_pass_uint8" in f else None,
-            )
-    except (OSError, KeyError) as err:
-        raise ArtifactError(f"cannot read metamer artifact {path!r}: {err}") from err
+    with open_h5(path, KIND, RULE) as f:
+        check_version(f, path, KIND, SCHEMA_VERSION, RULE)
+        data = verify(f, path, KIND, RULE, skip=() if activations else ACTIVATIONS)
+        _check_schema(f, path)
+        n = f["image_ids"].shape[0]
+        acts = {name: data[f"activations/{name}"] if activations else np.empty((n, 0), np.float16)
+                for name in ("reference", "metamer")}
+
+        def group(name: str) -> dict[str, np.ndarray]:
+            return {k: data[f"{name}/{k}"] for k in f[name]} if name in f else {}
+
+        return MetamerBatch(
+            image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in data["image_ids"]],
+            labels=data["labels"],
+            reference=data["reference"],
+            metamer=data["metamer"],
+            metamer_uint8=data["metamer_uint8"],
+            start_uint8=data["start_uint8"],
+            loss=data["loss"],
+            final_loss=data["final_loss"],
+            generator_prediction=data["generator_prediction"],
+            activations_reference=acts["reference"],
+            activations_metamer=acts["metamer"],
+            start_seed=data["start_seed"],
+            pass_iteration=data["pass_iteration"],
+            test_iterations=data["test_iterations"],
+            test_passed=data["test_passed"],
+            test_values=group("test_values"),
+            distances={g: group(f"distances/{g}") for g in ("metamer", "start")},
+            attrs=attrs_of(f),
+            first_pass_uint8=data.get("first_pass_uint8"),
+        )
 
 
 def metamer_path(root: str | os.PathLike, method: str, generator: str, layer: str, batch: str) -> Path:
     """Where the artifact of a job lives under results root ``root``."""
     return Path(root) / "metamers" / method / generator / layer / f"{batch}.h5"
+
+
+#: Format of a metamer index (:func:`write_metamer_index`).
+METAMER_INDEX_VERSION = 1
+
+
+def metamer_index_path(root: str | os.PathLike, method: str, generator: str) -> Path:
+    """Where the index of one (method, generator)'s artifacts lives under results root ``root``."""
+    return Path(root) / "metamers" / method / generator / "index.json"
+
+
+def write_metamer_index(artifact_paths: list[str | os.PathLike], out_path: str | os.PathLike) -> Path:
+    """Rule ``metamer_index``: list the artifacts of one (method, generator) with each file's
+    SHA-256, as JSON, atomically.
+
+    The index stands for its artifacts as the input of the jobs that read all of them, one per
+    evaluator (``representation_activations``): a published-size study's DAG then holds one file
+    per (method, generator) and evaluator where it held 160 (``bench/dag_scale.py``), and a new
+    artifact still reruns the index, and so those jobs.
+    """
+    import json
+
+    entries = [{"path": str(p), "sha256": file_sha256(p)} for p in artifact_paths]
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(json.dumps({"format": METAMER_INDEX_VERSION, "artifacts": entries}, indent=1) + "\n")
+    return Path(out_path)
+
+
+def read_metamer_index(path: str | os.PathLike) -> list[str]:
+    """The artifact paths of a metamer index, after checking that each file is still the one the
+    index was made from (its SHA-256).
+
+    Raises
+    ------
+    ArtifactIntegrityError
+        The index is unreadable, of another format, or an artifact changed or vanished since it
+        was written (the message names both files and the remedy).
+    """
+    import json
+
+    path = str(path)
+    try:
+        index = json.loads(Path(path).read_text())
+        if index.get("format") != METAMER_INDEX_VERSION:
+            raise ValueError(f"format {index.get('format')!r}, not {METAMER_INDEX_VERSION}")
+        entries = [(str(e["path"]), str(e["sha256"])) for e in index["artifacts"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ArtifactIntegrityError(f"cannot read metamer index {path!r}: {err}; {remedy('metamer_index', path)}"
+                                     ) from err
+    for artifact, digest in entries:
+        found = file_sha256(artifact) if Path(artifact).is_file() else None
+        if found != digest:
+            what = "is missing" if found is None else "changed since the index was written"
+            raise ArtifactIntegrityError(f"metamer index {path!r}: artifact {artifact!r} {what}; "
+                                         f"{remedy('metamer_index', path)}")
+    return [artifact for artifact, _ in entries]

@@ -2,7 +2,7 @@
 and of one method's metamers from one generator, computed once so that adding a measure never
 reruns a network.
 
-``results/representation/{method}/{generator}/{evaluator}.h5``::
+``results/representation/{method}/{generator}/{evaluator}.h5`` (schema version 2)::
 
     attrs: schema_version, method, generator, evaluator, layers (JSON list, early to late),
            generation_layers (JSON list), statistics (JSON list), reductions (JSON: evaluator
@@ -20,6 +20,11 @@ reruns a network.
                                 its reference's activations of the whole layer (before reduction),
                                 comparable with the evaluator's null at that layer
 
+Every group and dataset, the root included, also has attribute ``sha256``: the checksums of its
+data (or member names) and attributes (:func:`.files.seal`), checked when the artifact is read
+(:func:`.files.verify`; new in version 2: an earlier file cannot be verified and is refused,
+naming rule ``representation_activations`` to remake it).
+
 The artifact is written to a temporary name and renamed (:func:`.files.atomic_path`).
 """
 
@@ -34,9 +39,20 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import ArtifactError, artifact_attrs, atomic_path, checked_attrs
+from .files import (
+    SCHEMA_VERSIONS,
+    ArtifactError,
+    artifact_attrs,
+    check_version,
+    checked_attrs,
+    open_h5,
+    verify,
+    write_h5,
+)
 
-REPRESENTATION_SCHEMA_VERSION = 1
+REPRESENTATION_SCHEMA_VERSION = SCHEMA_VERSIONS["representation_activations"]
+#: What the messages call the artifact, and the rule that writes it (the remedy they name).
+KIND, RULE = "activation artifact", "representation_activations"
 #: Attributes every activation artifact carries.
 REQUIRED_ATTRS = ("method", "generator", "evaluator", "layers", "generation_layers", "statistics", "reductions", "depths",
                   "project_version", "packages", "job_config", "seed")
@@ -92,46 +108,46 @@ class EvaluatorActivations:
 
 def write_activations(path: str | os.PathLike, data: EvaluatorActivations) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    attrs = artifact_attrs(path, "activation artifact", REPRESENTATION_SCHEMA_VERSION, data.attrs, REQUIRED_ATTRS)
+    attrs = artifact_attrs(path, KIND, REPRESENTATION_SCHEMA_VERSION, data.attrs, REQUIRED_ATTRS)
     data.validate()
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            f.create_dataset("image_ids", data=np.asarray(data.image_ids, dtype=object), dtype=h5py.string_dtype())
-            f.create_dataset("labels", data=np.asarray(data.labels, dtype=np.int64))
-            for name, value in data.reference.items():
-                f.create_dataset(f"reference/{name}", data=np.asarray(value, dtype=np.float32))
-            for g, by_layer in data.metamer.items():
-                for name, value in by_layer.items():
-                    f.create_dataset(f"metamer/{g}/{name}", data=np.asarray(value, dtype=np.float32))
-            for g, by_layer in data.similarity.items():
-                for layer, by_stat in by_layer.items():
-                    for stat, value in by_stat.items():
-                        f.create_dataset(f"similarity/{g}/{layer}/{stat}", data=np.asarray(value, dtype=np.float64))
+    with write_h5(path) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.create_dataset("image_ids", data=np.asarray(data.image_ids, dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("labels", data=np.asarray(data.labels, dtype=np.int64))
+        for name, value in data.reference.items():
+            f.create_dataset(f"reference/{name}", data=np.asarray(value, dtype=np.float32))
+        for g, by_layer in data.metamer.items():
+            for name, value in by_layer.items():
+                f.create_dataset(f"metamer/{g}/{name}", data=np.asarray(value, dtype=np.float32))
+        for g, by_layer in data.similarity.items():
+            for layer, by_stat in by_layer.items():
+                for stat, value in by_stat.items():
+                    f.create_dataset(f"similarity/{g}/{layer}/{stat}", data=np.asarray(value, dtype=np.float64))
     return Path(path)
 
 
 def read_activations(path: str | os.PathLike) -> EvaluatorActivations:
-    """Read and validate an activation artifact; errors name the file and the problem."""
+    """Read, verify (:func:`.files.verify`) and validate an activation artifact; errors
+    (:class:`.files.ArtifactError`) name the file and the problem and, when it is unreadable or
+    differs from its checksums, the remedy (rerun rule ``representation_activations``)."""
     path = str(path)
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = checked_attrs(f, path, "activation artifact", REPRESENTATION_SCHEMA_VERSION, REQUIRED_ATTRS)
+    with open_h5(path, KIND, RULE) as f:
+        check_version(f, path, KIND, REPRESENTATION_SCHEMA_VERSION, RULE)
+        arrays = verify(f, path, KIND, RULE)
+        attrs = checked_attrs(f, path, KIND, REPRESENTATION_SCHEMA_VERSION, REQUIRED_ATTRS, RULE)
 
-            def group(name: str) -> dict:
-                g = f.get(name)
-                return {} if g is None else {k: (v[()] if isinstance(v, h5py.Dataset) else group(f"{name}/{k}"))
-                                             for k, v in g.items()}
+        def group(name: str) -> dict:
+            g = f.get(name)
+            return {} if g is None else {k: (arrays[f"{name}/{k}"] if isinstance(v, h5py.Dataset)
+                                             else group(f"{name}/{k}")) for k, v in g.items()}
 
-            data = EvaluatorActivations(
-                image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]],
-                labels=f["labels"][()], reference=group("reference"), metamer=group("metamer"),
-                similarity=group("similarity"), attrs=attrs)
-    except (OSError, KeyError) as err:
-        raise ArtifactError(f"cannot read activation artifact {path!r}: {err}") from err
+        data = EvaluatorActivations(
+            image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in arrays["image_ids"]],
+            labels=arrays["labels"], reference=group("reference"), metamer=group("metamer"),
+            similarity=group("similarity"), attrs=attrs)
     try:
         data.validate()
     except ArtifactError as err:
-        raise ArtifactError(f"activation artifact {path!r}: {err}") from None
+        raise ArtifactError(f"{KIND} {path!r}: {err}") from None
     return data

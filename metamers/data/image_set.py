@@ -62,6 +62,16 @@ class ImageSet:
         return torch.cat(batch) if batch else torch.empty(0, *input_shape)
 
 
+class ImageListError(ImageError):
+    """An image set that lists only with a problem (two files with one id): the message names
+    it, and ``partial`` is the set with every file under an id of its own, so that a check (the
+    pre-flight) can still read every image and report every problem at once."""
+
+    def __init__(self, message: str, partial: ImageSet) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 def stratified_sample(
     labels: np.ndarray, per_class: int | None, seed: int, what: str, limit: int | None = None
 ) -> np.ndarray:
@@ -73,7 +83,8 @@ def stratified_sample(
         idx = np.flatnonzero(labels == label)
         if per_class is not None:
             if per_class > idx.size:
-                raise ImageError(f"{what}: class {label} has {idx.size} images, {per_class} requested")
+                raise ImageError(f"{what}: per_class is {per_class}, but class {label} has only {idx.size} images; "
+                                 f"set per_class to at most {min(np.unique(labels, return_counts=True)[1])}")
             idx = np.sort(rng.choice(idx, size=per_class, replace=False))
         chosen.append(idx)
     return np.concatenate(chosen)[:limit]

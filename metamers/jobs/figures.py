@@ -6,34 +6,33 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..artifacts.files import atomic_path
+from ..artifacts.files import read_npz, write_npz
 from ..artifacts.metamers import read_metamer_batch
 from ..config import generator_layers
+
+#: The rule that writes each ``.npz`` table (the remedy a bad one's error names).
+NPZ_TABLE_RULES = {"metamer_grid.npz": "grid_images", "inversions.npz": "inversion_table"}
 
 
 def grid_images(config: Mapping[str, Any], artifact_paths: Sequence[str | Path], out_path: str | Path) -> Path:
     """Rule ``grid_images``: the pixels of the ``figures.grid_images`` references that the metamer
-    grid shows and their metamers in ``artifact_paths``, as a small ``.npz`` table."""
+    grid shows and their metamers in ``artifact_paths``, as a small ``.npz`` table with checksums
+    (:func:`~metamers.artifacts.files.write_npz`)."""
     from ..figures.grid import grid_images as table
 
     order = {gen: generator_layers(config, gen) for gen in config["generators"]}
     grid = table([read_metamer_batch(p, activations=False) for p in artifact_paths],
                  config["figures"]["grid_images"], order)
-    with atomic_path(out_path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **grid)
-    return Path(out_path)
+    return write_npz(out_path, grid, compressed=True)
 
 
 def read_figure_table(path: str | Path) -> Any:
-    """A figure's table: a pandas frame from CSV, a dict of arrays from ``.npz``."""
+    """A figure's table: a pandas frame from CSV, a dict of arrays from ``.npz`` (verified against
+    its checksums, :func:`~metamers.artifacts.files.read_npz`)."""
     import pandas as pd
 
     if str(path).endswith(".npz"):
-        with np.load(path) as npz:
-            return {k: npz[k] for k in npz.files}
+        return read_npz(path, "figure table", NPZ_TABLE_RULES.get(Path(path).name, "grid_images or inversion_table"))
     return pd.read_csv(path)
 
 

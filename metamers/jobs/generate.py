@@ -24,6 +24,7 @@ from ..stats.distances import pixel_distances
 from ..synthesis.loop import MetamerSynthesis
 from ..synthesis.methods import resolve_method
 from ..synthesis.objective import Target, model_input
+from ..synthesis.record import remove_checkpoint
 from ..synthesis.starts import STARTS, StartData
 from .common import class_decision, job_device
 
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def checkpoint_path(out_path: str | Path) -> Path:
-    """Where the job of artifact ``out_path`` keeps its synthesis checkpoint (a hidden file beside it)."""
+    """Where the job of artifact ``out_path`` keeps its synthesis checkpoint (a hidden file beside it;
+    its JSON sidecar is :func:`~metamers.synthesis.record.checkpoint_sidecar` of it)."""
     out_path = Path(out_path)
     return out_path.with_name(f".{out_path.stem}.checkpoint.pt")
 
@@ -192,7 +194,7 @@ def generate(
         },
     )
     path = write_metamer_batch(out_path, artifact)
-    checkpoint.unlink(missing_ok=True)
+    remove_checkpoint(checkpoint)  # and its sidecar
     log.info("wrote %s (mean final loss %.4g, median SSIM with the reference %.3g (start %.3g), %.3g ms per "
              "iteration)", path, float(result.final_loss.mean()), float(distances["metamer"]["ssim"].median()),
              float(distances["start"]["ssim"].median()), 1000 * result.seconds_per_iteration)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..artifacts.files import atomic_path
+from ..artifacts.files import write_npz
 from ..artifacts.inversions import Inversions, read_inversions, write_inversions
 from ..artifacts.metamers import read_metamer_batch
 from ..config import generator_layers, inversion_layers, inversion_method
@@ -134,7 +134,8 @@ def inversion(config: Mapping[str, Any], evaluator: str, artifact_paths: Sequenc
 def inversion_table(artifact_paths: Sequence[str | Path], csv_out: str | Path, npz_out: str | Path) -> None:
     """Rule ``inversion_table``: ``inversions.csv`` (rows of :data:`INVERSION_COLUMNS`) and
     ``inversions.npz`` (``source`` and ``inverted``, ``(R, C, H, W)`` uint8, row ``k`` of the CSV
-    at index ``k``) from the evaluators' inversion artifacts."""
+    at index ``k``, with checksums: :func:`~metamers.artifacts.files.write_npz`) from the evaluators'
+    inversion artifacts."""
     rows, sources, inverted = [], [], []
     for path in artifact_paths:
         data = read_inversions(path)
@@ -160,7 +161,6 @@ def inversion_table(artifact_paths: Sequence[str | Path], csv_out: str | Path, n
             sources.append(data.source)
             inverted.append(inv8.numpy())
     write_table(pd.DataFrame(rows, columns=INVERSION_COLUMNS), csv_out)
-    with atomic_path(npz_out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, source=np.concatenate(sources) if sources else np.zeros((0, 1, 1, 1), np.uint8),
-                                inverted=np.concatenate(inverted) if inverted else np.zeros((0, 1, 1, 1), np.uint8))
+    write_npz(npz_out, {"source": np.concatenate(sources) if sources else np.zeros((0, 1, 1, 1), np.uint8),
+                        "inverted": np.concatenate(inverted) if inverted else np.zeros((0, 1, 1, 1), np.uint8)},
+              compressed=True)

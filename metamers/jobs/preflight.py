@@ -37,9 +37,11 @@ from ..data import (
     load_image_set,
     to_input,
 )
+from ..data.image_set import ImageListError
 from ..labels import decides_through_map, image_label_space, load_class_map, model_label_space
 from ..models.loading import load_model, study_models, weight_files
 from ..models.sources import ModelLoadError
+from ..stats.pairs import weak_null_reason
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class PreflightResult:
 
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    #: What can run but weakens the study (a weak null); reported, not refused.
+    warnings: list[str] = field(default_factory=list)
 
 
 def _message(err: BaseException) -> str:
@@ -146,6 +150,7 @@ def _check_trained_model(config: Mapping[str, Any], name: str, roles: Sequence[s
         result.problems.append(f"model {name!r}: training set {settings['data']['type']!r} is not on disk: "
                                f"{', '.join(absent)}")
         return None
+    result.problems.extend(_training_count_problems(name, settings))
     path = Path(spec["path"])
     try:
         model = load_model(config["models"], name, "cpu") if path.is_file() else untrained(name, spec)
@@ -158,6 +163,22 @@ def _check_trained_model(config: Mapping[str, Any], name: str, roles: Sequence[s
         f"({'exists' if path.is_file() else 'written by rule train_model'}); training set "
         f"{', '.join(str(p) for p in files)}")
     return model
+
+
+def _training_count_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """``training.train_images`` and ``evaluation.images`` of a trained model that ask for more
+    images than its training set has (each named by its key)."""
+    from ..data.training_sets import load_training_set
+
+    try:
+        data = load_training_set(settings["data"])
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        return [_model_problem(name, _message(err))]
+    asked = [("training.train_images", settings["training"].get("train_images"), len(data.train_y), "training"),
+             ("evaluation.images", settings["evaluation"].get("images"), len(data.test_y), "held-out test")]
+    return [f"models.{name}.{key}: {n} images requested, but training set {settings['data']['type']!r} has {have} "
+            f"{kind} images; set it to at most {have} (or null: all)"
+            for key, n, have, kind in asked if n is not None and int(n) > have]
 
 
 def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any], result: PreflightResult
@@ -216,14 +237,19 @@ def _check_images(
     """List image set ``cfg``, read every image once (or a seeded sample of ``limit`` of them)
     and convert it to every model's input shape.
 
-    Problems start with ``key`` (``images``, ``metamer_test.pool``); a conversion error is
-    reported once per model. Returns the set, or ``None`` when it cannot be listed.
+    Problems start with ``key`` (``images``, ``metamer_test.pool``); an image that
+    :func:`~metamers.data.pixels.read_image_file` refuses (transparent pixels, samples without a
+    known range) is a problem naming its file, and a conversion error is reported once per model.
+    A set that lists only with a problem (two files with one id) is reported and its every file
+    still read. Returns the set (the partial one then), or ``None`` when it cannot be listed.
     """
     try:
         image_set = load_image_set(cfg)
     except Exception as err:  # noqa: BLE001 - every failure is reported
         result.problems.append(f"{key}: {_message(err)}")
-        return None
+        if not isinstance(err, ImageListError):
+            return None
+        image_set = err.partial
     by_shape: dict[tuple[int, ...], list[str]] = {}
     for name, model in models.items():
         by_shape.setdefault(tuple(int(s) for s in model.input_shape), []).append(name)
@@ -322,8 +348,14 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
             _, pool_ids = pool_images(config["images"], settings.get("pool"), reference.ids, settings["n_pairs"],
                                       settings.get("pair_sampling", "all_pairs"))
             result.checked.append(f"null pool: {len(pool_ids)} images for {settings['n_pairs']} pairs")
+            weak = weak_null_reason(len(pool_ids), settings["n_pairs"])
+            if weak is not None:
+                result.warnings.append(
+                    f"metamer_test: the null is weak: {weak}; its threshold sets a low bar, so metamers may pass "
+                    "that a stronger null would reject (null_thresholds.csv flags it: weak_null); use a larger "
+                    "metamer_test.pool or metamer_test.n_pairs")
         except NullError as err:
-            result.problems.append(f"metamer_test: {err}")
+            result.problems.append(f"metamer_test.n_pairs: {err}; lower n_pairs or give a larger metamer_test.pool")
         except Exception:  # noqa: BLE001 - an unreadable pool is reported above
             pass
 
@@ -410,6 +442,16 @@ def preflight(config: Mapping[str, Any]) -> list[str]:
     return check_study(config).problems
 
 
+#: The line of the pre-flight report after which its warnings are listed, one ``  - `` line each.
+WARNINGS_HEADER = "warnings (the study runs, but read these):"
+
+
+def report_warnings(report: str) -> list[str]:
+    """The warnings listed in a pre-flight report's text (see :func:`run_preflight`)."""
+    _, found, rest = report.partition(WARNINGS_HEADER + "\n")
+    return [line[4:] for line in rest.splitlines() if line.startswith("  - ")] if found else []
+
+
 def format_problems(problems: Sequence[str]) -> str:
     """The message of :class:`PreflightError` for ``problems``."""
     return f"pre-flight check found {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
@@ -440,6 +482,10 @@ def run_preflight(config: Mapping[str, Any], out_path: str | os.PathLike) -> Pat
         raise PreflightError(format_problems(result.problems))
     out_path = Path(out_path)
     text = "pre-flight check passed (models loaded on the CPU)\n" + "\n".join(result.checked) + "\n"
+    if result.warnings:
+        text += f"{WARNINGS_HEADER}\n" + "".join(f"  - {w}\n" for w in result.warnings)
+    for warning in result.warnings:
+        log.warning("pre-flight: %s", warning)
     with atomic_path(out_path) as tmp:
         tmp.write_text(text)
     log.info("pre-flight: passed; report %s", out_path)

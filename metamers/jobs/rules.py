@@ -44,9 +44,11 @@ RULES.register("recognizability", lambda smk, config: job("recognizability", "re
     config, list(smk.input.artifacts), smk.output[0]))
 RULES.register("transfer_table", lambda smk, config: job("recognizability", "transfer_table")(
     list(smk.input.recognizability), smk.input.metamer_test, smk.output.recognizability, smk.output.transfer))
+RULES.register("metamer_index", lambda smk, config: import_module("metamers.artifacts.metamers").write_metamer_index(
+    list(smk.input.artifacts), smk.output[0]))
 RULES.register("representation_activations", lambda smk, config: job("representation", "representation_activations")(
-    config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, list(smk.input.artifacts),
-    smk.output[0]))
+    config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator,
+    import_module("metamers.artifacts.metamers").read_metamer_index(smk.input.index), smk.output[0]))
 RULES.register("representation", lambda smk, config: job("representation", "representation")(
     config, smk.wildcards.method, smk.wildcards.generator, smk.wildcards.evaluator, smk.input.activations,
     smk.input.metamer_test, list(smk.input.nulls), smk.output.rows, smk.output.ood, smk.output.images,

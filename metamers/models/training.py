@@ -87,7 +87,9 @@ def _images(x: np.ndarray, idx: torch.Tensor | np.ndarray) -> torch.Tensor:
 def held_out_indices(total: int, images: int | None) -> np.ndarray:
     """Which held-out images the accuracy is measured on: all, or a sample of ``images`` drawn
     with a fixed seed (the same for every model, so that their accuracies compare), in order."""
-    if images is None or images >= total:
+    if images is not None and images > total:  # the pre-flight check reports it before any job
+        raise TrainingError(f"evaluation.images is {images}, but the training set has {total} held-out images")
+    if images is None or images == total:
         return np.arange(total)
     return np.sort(np.random.default_rng(0).choice(total, int(images), replace=False))
 
@@ -153,8 +155,10 @@ def train_network(name: str, spec: Mapping[str, Any], data: TrainingData | None 
         torch.manual_seed(seed)
         net = build_architecture(settings["architecture"])
         model = Normalized(net, arch["mean"], arch["std"]).to(device)
-        n = len(data.train_y) if training["train_images"] is None else min(int(training["train_images"]),
-                                                                           len(data.train_y))
+        n = len(data.train_y) if training["train_images"] is None else int(training["train_images"])
+        if n > len(data.train_y):  # the pre-flight check reports it before any job
+            raise TrainingError(f"model {name!r}: training.train_images is {n}, but the training set has "
+                                f"{len(data.train_y)} images")
         order = torch.Generator().manual_seed(seed)
         attack = torch.Generator().manual_seed(seed + 2)
         batches = -(-n // int(training["batch_size"]))

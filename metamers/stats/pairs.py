@@ -26,6 +26,36 @@ def images_for_pairs(n_pairs: int) -> int:
     return k
 
 
+#: A null drawn from fewer distinct pool images than this is weak (``weak_null``): its pairs
+#: reuse each image K-1 times, so K images bound how much of the classes' natural variety the
+#: null sees, whatever the number of pairs (published: 1,000,000 pairs of ImageNet's 1.28
+#: million training images; the default study: 1,000,000 pairs of 5,000 MNIST digits).
+MIN_NULL_IMAGES = 1000
+#: A null of fewer distinct pairs than this is weak: its threshold, a maximum (or a high
+#: quantile) of the pairs' similarities, rises with their number, so a null of few pairs sets a
+#: low bar (16 images, 120 pairs: a Spearman threshold of 0.29 that noise-like metamers pass).
+#: This is a tenth of the published 1,000,000.
+MIN_NULL_PAIRS = 100_000
+
+
+def weak_null_reason(n_pool: int, n_pairs: int) -> str | None:
+    """Why a null of ``n_pairs`` distinct pairs of ``n_pool`` distinct images is weak, or None.
+
+    Examples
+    --------
+    >>> weak_null_reason(5000, 1_000_000) is None
+    True
+    >>> weak_null_reason(16, 120)
+    'drawn from 16 pool images (fewer than 1,000) and 120 pairs (fewer than 100,000)'
+    """
+    short = []
+    if n_pool < MIN_NULL_IMAGES:
+        short.append(f"{n_pool:,} pool images (fewer than {MIN_NULL_IMAGES:,})")
+    if n_pairs < MIN_NULL_PAIRS:
+        short.append(f"{n_pairs:,} pairs (fewer than {MIN_NULL_PAIRS:,})")
+    return "drawn from " + " and ".join(short) if short else None
+
+
 def pair_from_index(index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The pair ``(i, j)``, ``i < j``, at position ``index`` of the row-major upper triangle of a
     k x k matrix (position 0 is (0, 1), k-2 is (0, k-1), k-1 is (1, 2), ...)."""

@@ -314,10 +314,12 @@ class MetamerSynthesis:
         progress
             Show a tqdm progress bar (on stderr).
         checkpoint
-            File for the synthesis state. When it exists and belongs to this synthesis (the
-            same :meth:`fingerprint`), synthesis resumes from it, and the result
-            equals that of an uninterrupted run. It is written atomically every
-            ``checkpoint_every`` iterations; the caller removes it once the result is saved.
+            File for the synthesis state, used only when ``checkpoint_every > 0`` (else it is not
+            even looked at). When it exists and belongs to this synthesis (its sidecar has the
+            same :meth:`fingerprint`; :func:`~.record.load_state`), synthesis resumes from it,
+            and the result equals that of an uninterrupted run; a damaged one is discarded with
+            a warning. It is written atomically every ``checkpoint_every`` iterations; the
+            caller removes it once the result is saved (:func:`~.record.remove_checkpoint`).
 
         Raises
         ------
@@ -327,9 +329,12 @@ class MetamerSynthesis:
         """
         n = len(self.params)
         device = self.reference.device
+        if not checkpoint_every:
+            checkpoint = None  # checkpointing off: a checkpoint there is neither read nor written
         fingerprint = self.fingerprint() if checkpoint is not None else ""
         state = SynthesisState.fresh(n, self.iterations, self.objective.test_names(), device)
-        loaded = load_state(checkpoint, fingerprint, device) if checkpoint is not None else None
+        x_shape = (n, *self.params[0].shape[1:])
+        loaded = load_state(checkpoint, fingerprint, device, x_shape) if checkpoint is not None else None
         if loaded is not None:
             state = loaded.state
             with torch.no_grad():  # a checkpoint holds the parameters themselves (pixels or coefficients)
@@ -362,7 +367,7 @@ class MetamerSynthesis:
         it = start
         stepping = 0.0  # wall time of the steps this call ran (checks and checkpoints excluded)
         for it in bar:
-            if checkpoint is not None and checkpoint_every and it > start and it % checkpoint_every == 0:
+            if checkpoint is not None and it > start and it % checkpoint_every == 0:
                 state.iteration = it
                 save_state(checkpoint, fingerprint, state, torch.cat([p.detach() for p in self.params]),
                            [g.optimizer.state_dict() for g in self.groups],

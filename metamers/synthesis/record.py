@@ -3,13 +3,18 @@
 A checkpoint holds the iterate, every optimizer's and schedule's state and the record so far
 (:class:`SynthesisState`), with the :meth:`~.loop.MetamerSynthesis.fingerprint` of the run it
 belongs to; a run resumes only from a checkpoint of its own fingerprint, and the result then
-equals that of an uninterrupted run.
+equals that of an uninterrupted run. A JSON sidecar beside it (:func:`checkpoint_sidecar`) holds
+that fingerprint and the checkpoint's SHA-256; it is read first, and the checkpoint itself is read
+(with ``torch.load(weights_only=True)``: no code in it runs) only when the two match this run.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..artifacts.files import atomic_path
+from ..artifacts.files import atomic_path, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -154,28 +159,127 @@ class Checkpoint:
     schedulers: list[dict[str, Any]]
 
 
+#: Layout of a checkpoint and its sidecar (the sidecar's ``format``); another layout is not read.
+CHECKPOINT_FORMAT = 1
+
+
+def checkpoint_sidecar(path: str | os.PathLike) -> Path:
+    """The JSON sidecar of checkpoint ``path`` (``<path>.json``): its format, fingerprint and SHA-256."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
 def save_state(path: str | os.PathLike, fingerprint: str, state: SynthesisState, x: torch.Tensor,
                optimizers: list[dict[str, Any]], schedulers: list[dict[str, Any]]) -> None:
-    """Write a checkpoint atomically."""
+    """Write a checkpoint (tensors and plain values), then its sidecar, each atomically.
+
+    A sidecar thus only ever names a complete checkpoint: a kill between the two renames leaves
+    the previous sidecar, whose SHA-256 the new checkpoint does not match, so that checkpoint is
+    discarded and the run starts afresh (never resumes from a wrong state).
+    """
     payload = {"fingerprint": fingerprint, "state": {**vars(state), "frozen": state.frozen.cpu(),
                                                      "frozen_x": None if state.frozen_x is None
                                                      else state.frozen_x.cpu()},
                "x": x.detach().cpu(), "optimizers": optimizers, "schedulers": schedulers}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+        digest = file_sha256(tmp)
+    meta = {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "sha256": digest, "iteration": state.iteration}
+    with atomic_path(checkpoint_sidecar(path)) as tmp:
+        tmp.write_text(json.dumps(meta))
 
 
-def load_state(path: str | os.PathLike, fingerprint: str, device: torch.device) -> Checkpoint | None:
-    """The checkpoint at ``path`` if it exists and belongs to the run of ``fingerprint``
-    (another run's checkpoint is ignored with a warning)."""
-    if not Path(path).is_file():
+def remove_checkpoint(path: str | os.PathLike) -> None:
+    """Delete checkpoint ``path`` and its sidecar (either may be missing)."""
+    checkpoint_sidecar(path).unlink(missing_ok=True)
+    Path(path).unlink(missing_ok=True)
+
+
+def load_state(path: str | os.PathLike, fingerprint: str, device: torch.device,
+               x_shape: tuple[int, ...] | None = None) -> Checkpoint | None:
+    """The checkpoint at ``path``, if its sidecar says it belongs to the run of ``fingerprint``.
+
+    The sidecar is read first: without one, or of another format or fingerprint (another run's
+    checkpoint), the checkpoint is not read at all (a warning names it). Otherwise the checkpoint
+    is read only if its SHA-256 is the sidecar's, with ``torch.load(weights_only=True)``
+    (tensors and plain values; nothing in it runs). A damaged checkpoint (the sidecar not a JSON
+    object, the checkpoint missing, its SHA-256 not the sidecar's, a file ``torch.load`` finds
+    truncated or garbled, contents not of a checkpoint's layout, or an iterate not of shape
+    ``x_shape``) is deleted with a warning naming it. In every case but a resume, the run starts
+    afresh.
+
+    Raises
+    ------
+    OSError, MemoryError, torch.cuda.OutOfMemoryError
+        Reading the files failed for another reason than damage (an I/O error, a stale NFS
+        handle, no memory) or moving the state to ``device`` failed: the checkpoint is kept, so
+        that a rerun resumes from it.
+    """
+    path = Path(path)
+    sidecar = checkpoint_sidecar(path)
+    if not sidecar.is_file():
+        if path.exists():
+            log.warning("checkpoint %s has no sidecar %s (an older version's, or cut short); not reading it, "
+                        "starting afresh", path, sidecar.name)
         return None
-    payload = torch.load(path, map_location="cpu", weights_only=False)  # the record stays on the CPU
-    if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint or "state" not in payload:
+    try:
+        meta = json.loads(sidecar.read_text())  # (an OSError propagates: the files are kept)
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as err:  # (JSON and Unicode decoding errors are ValueErrors)
+        return _discard(path, f"its sidecar {sidecar.name} is unreadable: {err}")
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("fingerprint") != fingerprint:
         log.warning("checkpoint %s belongs to another synthesis; starting afresh", path)
         return None
+    if not path.is_file() or file_sha256(path) != meta.get("sha256"):
+        return _discard(path, f"missing, or its SHA-256 is not the one its sidecar {sidecar.name} records")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # the record stays on the CPU
+    except OSError as err:
+        if err.errno != errno.EINVAL:  # an I/O error, not damage
+            raise
+        # torch's zip reader seeks before the start of a truncated or garbled file: EINVAL
+        return _discard(path, f"{type(err).__name__}: {err}")
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, LookupError, TypeError, ValueError, AttributeError) as err:
+        # what torch.load raises for a truncated or garbled file (RuntimeError: "PytorchStreamReader
+        # failed ..."; UnpicklingError, also for anything but tensors and plain values; EOFError; ...)
+        return _discard(path, f"{type(err).__name__}: {err}")
+    try:
+        loaded = _checkpoint_of(payload, fingerprint, x_shape)
+    except (LookupError, TypeError, ValueError, AttributeError) as err:
+        return _discard(path, f"{type(err).__name__}: {err}")
+    # on the device (outside the checks above: a device error, such as no memory there, propagates)
+    loaded.state.frozen = loaded.state.frozen.to(device)
+    if loaded.state.frozen_x is not None:
+        loaded.state.frozen_x = loaded.state.frozen_x.to(device)
+    loaded.x = loaded.x.to(device)
+    return loaded
+
+
+def _checkpoint_of(payload: Any, fingerprint: str, x_shape: tuple[int, ...] | None) -> Checkpoint:
+    """The checkpoint ``torch.load`` read as ``payload`` (on the CPU), checked against the layout
+    :func:`save_state` writes (a ValueError, TypeError, KeyError or AttributeError where it is not)."""
+    if not isinstance(payload, dict):
+        raise TypeError(f"its contents are a {type(payload).__name__}, not a dict")
+    if payload["fingerprint"] != fingerprint:
+        raise ValueError("its fingerprint is not its sidecar's")
     fields = dict(payload["state"])
-    fields["frozen"] = fields["frozen"].to(device)
-    if fields["frozen_x"] is not None:
-        fields["frozen_x"] = fields["frozen_x"].to(device)
-    return Checkpoint(SynthesisState(**fields), payload["x"].to(device), payload["optimizers"], payload["schedulers"])
+    for name in ("trace", "pass_iteration", "frozen", "x"):
+        value = payload["x"] if name == "x" else fields[name]
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"its {name} is a {type(value).__name__}, not a tensor")
+    if fields["frozen_x"] is not None and not isinstance(fields["frozen_x"], torch.Tensor):
+        raise TypeError(f"its frozen_x is a {type(fields['frozen_x']).__name__}, not a tensor")
+    loaded = Checkpoint(SynthesisState(**fields), payload["x"], list(payload["optimizers"]),
+                        list(payload["schedulers"]))
+    if x_shape is not None and tuple(loaded.x.shape) != tuple(x_shape):
+        raise ValueError(f"its iterate has shape {tuple(loaded.x.shape)}, not {tuple(x_shape)}")
+    return loaded
+
+
+def _discard(path: Path, reason: str) -> None:
+    """Delete damaged checkpoint ``path`` and its sidecar, with a warning that names it and why."""
+    log.warning("checkpoint %s is damaged (%s); discarding it, starting afresh", path, reason)
+    remove_checkpoint(path)
