@@ -30,12 +30,17 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _layers(args: argparse.Namespace) -> int:
-    from .models.layers import graph_node_names
+    from .models.layers import INPUT_LAYER, graph_node_names, is_input_layer
     from .models.loading import load_model
 
     config = load_config(args.config)
     model = load_model(config["models"], args.model)
-    print(f"# {args.model}: input {model.input_shape}, {model.num_classes} classes; modules:")
+    print(f"# {args.model}: input {model.input_shape}, {model.num_classes} classes")
+    if is_input_layer(model, INPUT_LAYER):
+        mean, std = (", ".join(f"{v:g}" for v in t.flatten().tolist()) for t in (model.mean, model.std))
+        print(f"# pseudo-layer {INPUT_LAYER}: the input after the model's normalisation, (x - mean) / std "
+              f"(mean {mean}; std {std}), what its network receives")
+    print("# modules:")
     for name, module in model.net.named_modules():
         if name:
             print(f"{name}\t{type(module).__name__}")

@@ -14,7 +14,11 @@ images declare none: the label is then the logit's index). Otherwise a class map
 ``{"categories": {class name: [model class indices]}}``, the class names those of the image
 set's classes, and the decision is the category of the highest-ranked logit among the mapped
 classes (Geirhos et al. 2019; Feather et al. 2023: the 16-way ImageNet decision of a 1000-way
-model from its 207 mapped classes). An evaluator that no map joins is a config error.
+model, their ``force_16_choice`` of ``analysis_scripts/helpers_16_choice.py``, which walks the
+logits from the highest down and takes the first class in any category). A class in no
+category never decides, so the map decides: the published one (208 ImageNet classes; it looks a
+class up by its human name, which puts class 544 "Dutch oven" in ``oven``) or the strict one by
+WordNet id (207; 544 in none). An evaluator that no map joins is a config error.
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ class ClassMap:
 
     def decide(self, logits: np.ndarray) -> np.ndarray:
         """The image label of each row of ``logits (N, K)``: the category of its highest-ranked
-        logit among the mapped classes."""
+        logit among the mapped classes (the published rule: the first class in any category,
+        walking the logits from the highest down; of exactly tied logits, the lowest index)."""
         logits = np.asarray(logits)
         self._check(logits.shape[1])
         mapped = self.mapped

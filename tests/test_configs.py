@@ -8,6 +8,7 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,8 @@ def _imagenet16(repo, shared) -> dict:
     """configs/imagenet16.yaml with its ../shared paths made absolute."""
     config = yaml.safe_load((repo / "configs" / "imagenet16.yaml").read_text())
     config["images"]["root"] = str(shared / "data" / "imagenet16")
-    config["class_maps"]["imagenet16"]["path"] = str(shared / "data" / "imagenet16_categories.json")
+    config["class_maps"]["imagenet16"]["path"] = str(shared / "data" /
+                                                     Path(config["class_maps"]["imagenet16"]["path"]).name)
     return config
 
 
@@ -158,7 +160,7 @@ def test_the_imagenet16_config_runs_on_the_cpu(repo, shared, tmp_path, monkeypat
     assert sorted(set(rows["evaluator"])) == ["alexnet", "efficientnet_lite0", "resnet50"]
     assert (rows["evaluator_classes"] == 16).all()
     folders = sorted(p.name for p in (shared / "data" / "imagenet16").iterdir() if p.is_dir())
-    categories = json.loads((shared / "data" / "imagenet16_categories.json").read_text())["categories"]
+    categories = json.loads(Path(config["class_maps"]["imagenet16"]["path"]).read_text())["categories"]
     valid = validate_config(copy.deepcopy(config))
     images = load_image_set(valid["images"])
     assert [images.labels[i] for i in images.ids] == [0, 1, 2, 3]  # airplane, bear, bicycle, bird

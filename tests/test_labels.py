@@ -117,3 +117,78 @@ def test_a_mapped_evaluator_decides_in_the_images_label_space():
     np.testing.assert_array_equal(predict(model, images, class_map=cmap), expected)
     np.testing.assert_array_equal(predict(model, images), logits.argmax(1))
     assert set(expected) <= {0, 1, 2} and not np.array_equal(expected, logits.argmax(1))
+
+
+# --------------------------------------------------------------------------- the published 16-way decision
+
+def _published_16_way(logits: np.ndarray, categories: dict, folders: list[str]) -> np.ndarray:
+    """Feather et al.'s ``force_16_choice`` (analysis_scripts/helpers_16_choice.py), written out:
+    walk each row's classes from the highest logit down and take the category of the first class
+    that a category lists."""
+    owner = {int(k): folders.index(name) for name, indices in categories.items() for k in indices}
+    decided = []
+    for row in np.asarray(logits):
+        for k in np.argsort(-row, kind="stable"):
+            if int(k) in owner:
+                decided.append(owner[int(k)])
+                break
+    return np.array(decided)
+
+
+def _both_maps(study_config, shared):
+    """(folders, {map file: (ClassMap, its categories)}) for the published and the strict map."""
+    folders = sorted(p.name for p in (shared / "data" / "imagenet16").iterdir() if p.is_dir())
+    maps = {}
+    for file in ("imagenet16_categories_feather2023.json", "imagenet16_categories.json"):
+        config = _imagenet16_config(study_config, shared)
+        config["class_maps"]["imagenet16"]["path"] = str(shared / "data" / file)
+        cmap = load_class_map(validate_config(config), {name: k for k, name in enumerate(folders)})
+        maps[file] = (cmap, json.loads((shared / "data" / file).read_text())["categories"])
+    return folders, maps
+
+
+def test_the_imagenet16_config_decides_with_the_published_map_and_names_the_strict_one(repo):
+    import yaml
+
+    text = (repo / "configs" / "imagenet16.yaml").read_text()
+    entry = yaml.safe_load(text)["class_maps"]["imagenet16"]
+    assert entry["from"] == "imagenet" and entry["path"].endswith("/imagenet16_categories_feather2023.json")
+    assert "# imagenet16: {from: imagenet, path: ../shared/data/imagenet16_categories.json}" in text  # the option
+
+
+def test_the_published_map_puts_class_544_in_oven_and_decides_as_the_published_code(study_config, shared):
+    folders, maps = _both_maps(study_config, shared)
+    (published, pub_categories), (strict, strict_categories) = maps.values()
+    oven = folders.index("oven")
+    assert (len(published.mapped), len(strict.mapped)) == (208, 207)
+    assert published.target[544] == oven and strict.target[544] == -1
+    assert np.flatnonzero(published.target != strict.target).tolist() == [544]  # the one difference
+    dog, cat, airplane = pub_categories["dog"][3], pub_categories["cat"][0], pub_categories["airplane"][0]
+    logits = np.random.default_rng(1).normal(-5.0, 0.1, size=(4, 1000))
+    logits[0, [544, dog]] = [3.0, 2.0]           # 544 the highest logit of all, then a dog
+    logits[1, [0, 544, cat]] = [9.0, 3.0, 2.0]   # an unmapped class above 544, then a cat
+    logits[2, [airplane, 544]] = [4.0, 3.0]      # a mapped class above 544: it decides with either map
+    plane = folders.index("airplane")
+    by_hand = {"published": [oven, oven, plane], "strict": [folders.index("dog"), folders.index("cat"), plane]}
+    for name, (cmap, categories) in zip(("published", "strict"), maps.values()):
+        expected = _published_16_way(logits, categories, folders)
+        np.testing.assert_array_equal(expected[:3], by_hand[name])
+        np.testing.assert_array_equal(cmap.decide(logits), expected)
+        np.testing.assert_array_equal(decide(torch.from_numpy(logits), cmap).numpy(), expected)
+
+
+def test_the_two_maps_disagree_exactly_where_class_544_is_the_top_mapped_class(study_config, shared):
+    folders, maps = _both_maps(study_config, shared)
+    (published, pub_categories), (strict, strict_categories) = maps.values()
+    logits = np.random.default_rng(0).normal(size=(2000, 1000))
+    pub, std = published.decide(logits), strict.decide(logits)
+    np.testing.assert_array_equal(pub, _published_16_way(logits, pub_categories, folders))
+    np.testing.assert_array_equal(std, _published_16_way(logits, strict_categories, folders))
+    np.testing.assert_array_equal(decide(torch.from_numpy(logits), published).numpy(), pub)
+    mapped = sorted(int(k) for indices in pub_categories.values() for k in indices)
+    top_544 = np.asarray(mapped)[np.argmax(logits[:, mapped], axis=1)] == 544
+    oven = folders.index("oven")
+    assert (pub[top_544] == oven).all()
+    # where 544 leads, the strict map falls to the next-ranked mapped class: another category here
+    np.testing.assert_array_equal(pub != std, top_544)
+    assert top_544.sum() == 15  # about 1 in 130 (the published force_16_choice differs from the strict map on 15)

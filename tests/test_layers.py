@@ -209,3 +209,86 @@ def test_resnet_stage_depths_are_those_of_their_last_relu():
         assert layer_depth(model, stage) == layer_depth(model, f"{stage}.2.relu2") == layer_depth(model, f"{stage}.2")
     assert layer_depth(model, "layer1") < layer_depth(model, "layer2.0.conv1") < layer_depth(model, "layer2")
     assert layer_depth(model, "linear") == 1.0
+
+
+# --------------------------------------------------------------------------- the normalised input
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@pytest.fixture
+def rgb() -> Classifier:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 8 * 8, 5))
+    return Classifier(net, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_shape=(3, 8, 8), num_classes=5, name="rgb")
+
+
+def _normalised(x: torch.Tensor) -> torch.Tensor:
+    return (x - torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+
+def test_input_after_preproc_is_the_normalised_input_the_network_receives(rgb):
+    from metamers.models.layers import INPUT_LAYER, layer_depth
+
+    x = torch.rand(3, 3, 8, 8)
+    assert torch.equal(LayerReader(rgb, [INPUT_LAYER])(x)[INPUT_LAYER], _normalised(x))  # exactly
+    got = LayerReader(rgb, ["0", INPUT_LAYER])(x)
+    assert list(got) == ["0", INPUT_LAYER] and torch.equal(got[INPUT_LAYER], _normalised(x))
+    torch.testing.assert_close(got["0"], rgb.net[0](_normalised(x)))  # what the first module is given
+    calls = []
+    rgb.net[0].register_forward_hook(lambda *a: calls.append("0"))
+    LayerReader(rgb, [INPUT_LAYER])(x)
+    assert calls == []  # read alone, no module of the network runs
+    assert layer_depth(rgb, INPUT_LAYER) == 0.0
+    with pytest.raises(LayerError, match=f"but '{INPUT_LAYER}' of model 'rgb' is its normalised input"):
+        LayerReader(rgb, [INPUT_LAYER], fake_relu=[INPUT_LAYER])
+    with pytest.raises(LayerError, match=f"valid layers: 0, 1, 2, 3; .*; and {INPUT_LAYER} \\(the normalised input\\)"):
+        LayerReader(rgb, ["nope"])
+
+
+def test_input_after_preproc_beside_graph_nodes():
+    from metamers.models.layers import INPUT_LAYER
+
+    torch.manual_seed(0)
+    model = Classifier(CifarResNet(20), mean=(0.5, 0.4, 0.3), std=(0.25, 0.2, 0.3), input_shape=(3, 32, 32),
+                       num_classes=10, name="resnet20")
+    x = torch.rand(2, 3, 32, 32)
+    got = LayerReader(model, [INPUT_LAYER, "layer1.0.add"])(x)
+    assert list(got) == [INPUT_LAYER, "layer1.0.add"]
+    assert torch.equal(got[INPUT_LAYER], model.normalize(x))
+    torch.testing.assert_close(got[INPUT_LAYER], (x - torch.tensor([0.5, 0.4, 0.3]).reshape(1, 3, 1, 1))
+                               / torch.tensor([0.25, 0.2, 0.3]).reshape(1, 3, 1, 1))
+    torch.testing.assert_close(got["layer1.0.add"], LayerReader(model, ["layer1.0.add"])(x)["layer1.0.add"])
+
+
+def test_a_metamer_at_input_after_preproc_is_matched_in_the_normalised_space(rgb):
+    """The target is the normalised reference, the objective's gradient that of the relative L2
+    distance between normalised images (by hand: it carries 1 / std per channel, unlike a match
+    in pixels), and the metamer comes close to its reference in that space."""
+    from metamers.models.layers import INPUT_LAYER, uses_fake_relu
+    from metamers.synthesis import MetamerSynthesis
+    from metamers.synthesis.losses import normalized_l2
+    from metamers.synthesis.methods import resolve_method
+
+    assert not uses_fake_relu(rgb, INPUT_LAYER, True, None)  # matched as it is
+    ref = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    synth = MetamerSynthesis.single(rgb, INPUT_LAYER, ref, resolve_method("adam", {"iterations": 300}), seed=0)
+    r = synth.reference  # (the 8-bit reference)
+    assert torch.equal(synth.objective.activations[0], _normalised(r))
+    x = synth.x.detach().clone().requires_grad_(True)
+    synth.objective.losses(x).sum().backward()
+    with torch.no_grad():
+        d, zr = _normalised(x) - _normalised(r), _normalised(r)
+        by_hand = d / (d.flatten(1).norm(dim=1) * zr.flatten(1).norm(dim=1)).reshape(-1, 1, 1, 1)
+        by_hand = by_hand / torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        in_pixels = (x - r) / ((x - r).flatten(1).norm(dim=1) * r.flatten(1).norm(dim=1)).reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(x.grad, by_hand, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(x.grad / x.grad.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1),
+                              in_pixels / in_pixels.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1), atol=1e-3)
+    start = normalized_l2(_normalised(synth.x), _normalised(r))
+    out = synth.synthesize(progress=False)
+    metamer = torch.from_numpy(out.metamer)
+    final = normalized_l2(_normalised(metamer), _normalised(r))
+    torch.testing.assert_close(torch.from_numpy(out.final_loss), final, rtol=1e-5, atol=1e-7)
+    assert (final < start / 10).all(), (start, final)

@@ -282,6 +282,7 @@ def test_set_measures_rows_and_errors():
     assert [r["measure"] for r in rows] == list(MEASURES) and len(MEASURES) == 10
     assert all(set(r) == {*SET_MEASURE_COLUMNS, "draws"} for r in rows)
     assert all(r["ci_low"] <= r["ci_high"] and 0 < r["p_value"] <= 1 and r["n_images"] == 12 for r in rows)
+    assert all(r["n_pairs_dropped"] == 0 for r in rows)  # no constant image: no undefined distance (test_rsa_nan)
     assert all((r["ci_low"], r["ci_high"]) == percentile_interval(r["draws"], 0.95) and r["draws"].shape == (20,)
                for r in rows)
     again = set_measures(x, y, n_permutations=20, n_bootstrap=20, seed=3)  # the seed fixes every resample

@@ -56,15 +56,19 @@ log = logging.getLogger(__name__)
 #: Images run through the evaluator at once.
 CHUNK = 256
 #: Columns of ``representation.csv``: one row per (method, generator, generation layer, metamer
-#: set, evaluator, evaluator layer, measure).
+#: set, evaluator, evaluator layer, measure). ``n_pairs_dropped``: of the set's ``n_images (n_images - 1) / 2``
+#: pairs of images, those an RSA measure leaves out because their distance is undefined (NaN) in
+#: either RDM, e.g. the correlation distances of an image with constant activations (0 for CKA;
+#: empty for the per-image measures and for sets too small for set measures).
 REPRESENTATION_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator",
                           "evaluator_layer", "evaluator_depth", "measure", "value", "ci_low", "ci_high", "p_value",
-                          "n_images", "n_permutations", "n_bootstrap", "confidence", "seed", "reduction", "stored_dim"]
+                          "n_images", "n_pairs_dropped", "n_permutations", "n_bootstrap", "confidence", "seed",
+                          "reduction", "stored_dim"]
 #: Columns of ``ood.csv``: one row per (method, generator, generation layer, metamer set, evaluator).
 OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator", "n_images",
                "median_msp_reference", "median_msp_metamer", "auroc"]
 #: What a row takes from :func:`~metamers.stats.representation.set_measures` (the rest is the job's).
-SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "n_images")
+SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "n_images", "n_pairs_dropped")
 #: Columns of ``representation_images.csv``: one row per (method, generator, generation layer,
 #: evaluator, evaluator layer, image, set): the evaluator's maximum softmax probability on the
 #: image (the same at every evaluator layer) and the image's 2-D classical MDS coordinates among
@@ -238,14 +242,14 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                                          settings["confidence"], seed, threads=int(config["threads"]), samples=samples)
                 else:
                     found = [{"measure": m, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-                              "n_images": n, "draws": None} for m in settings["measures"]]
+                              "n_images": n, "n_pairs_dropped": np.nan, "draws": None} for m in settings["measures"]]
                 rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
                 if passing_only:
                     draws.update({(g, layer, row["measure"]): row["draws"] if row["draws"] is not None else
                                   np.full(settings["n_bootstrap"], np.nan) for row in found})
         log.info("representation test of %s/%s/%s by %s: %d passing of %d", method, generator, g, evaluator,
                  int(ok.sum()), len(ok))
-    write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS), out_path)
+    write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS).astype({"n_pairs_dropped": "Int64"}), out_path)
     write_table(pd.DataFrame(ood, columns=OOD_COLUMNS), ood_path)
     write_table(pd.DataFrame(images, columns=IMAGE_COLUMNS), images_path)
     if draws_path is not None:
@@ -275,7 +279,7 @@ def representation_table(row_paths: Sequence[str | Path], ood_paths: Sequence[st
                          images_out: str | Path) -> None:
     """Rule ``representation_table``: merge the per-job tables into ``representation.csv``,
     ``ood.csv`` and ``representation_images.csv``."""
-    write_table(concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS),
-                rows_out)
+    write_table(concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS)
+                .astype({"n_pairs_dropped": "Int64"}), rows_out)
     write_table(concat_tables([read_tables([p], OOD_COLUMNS) for p in ood_paths], OOD_COLUMNS), ood_out)
     write_table(concat_tables([read_tables([p], IMAGE_COLUMNS) for p in image_paths], IMAGE_COLUMNS), images_out)

@@ -55,13 +55,16 @@ class Classifier(nn.Module):
         return self.mean.device
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / std``: what the network receives (the pseudo-layer ``input_after_preproc``
+        of :mod:`metamers.models.layers`)."""
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
 
     def layer_names(self) -> list[str]:
-        """Names of every module of the network, in definition order (the readable layers)."""
+        """Names of every module of the network, in definition order: the readable layers, besides
+        torch.fx graph nodes and the pseudo-layer ``input_after_preproc`` (the normalised input)."""
         return [n for n, _ in self.net.named_modules() if n]
 
 

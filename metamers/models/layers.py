@@ -2,7 +2,8 @@
 
 A layer is a named module of the network (read with a forward hook) or, for operations
 that are not modules (``x + y``, ``torch.flatten``), a torch.fx graph node (read with
-torchvision's feature extractor). The forward pass stops as soon as every requested
+torchvision's feature extractor), or the pseudo-layer :data:`INPUT_LAYER` of every model: its
+input after its normalisation. The forward pass stops as soon as every requested
 layer has produced its output, so reading an early layer costs an early layer's compute.
 """
 
@@ -14,6 +15,19 @@ import torch
 import torch.nn as nn
 
 from .classifier import Classifier
+
+
+#: The pseudo-layer every model has: its input after the model's own normalisation,
+#: ``(x - mean) / std`` (:meth:`Classifier.normalize`), the tensor its network receives; the
+#: ``input_after_preproc`` of Feather et al. (2023), the first layer of their analyses. (A network
+#: that normalises inside itself, with mean 0 and std 1 outside, as RobustBench's models do, has
+#: its normalised input as a module of its own: RobustBench's ``normalize``.)
+INPUT_LAYER = "input_after_preproc"
+
+
+def is_input_layer(model: Classifier, layer: str) -> bool:
+    """Whether ``layer`` is :data:`INPUT_LAYER` of ``model`` (a module of that name would win)."""
+    return layer == INPUT_LAYER and layer not in dict(model.net.named_modules())
 
 
 class LayerError(KeyError):
@@ -121,7 +135,8 @@ class LayerReader:
     model
         The classifier; inputs are in [0, 1].
     layers
-        Module names (see :meth:`Classifier.layer_names`) or torch.fx node names.
+        Module names (see :meth:`Classifier.layer_names`), torch.fx node names, or
+        :data:`INPUT_LAYER` (the normalised input, read where the network receives it).
     fake_relu
         Layers among ``layers`` whose ReLU gets an identity backward pass: ReLU modules, or
         modules that end in a ReLU module (:func:`ends_in_relu`, checked once here; the
@@ -149,7 +164,9 @@ class LayerReader:
         self.fake_relu = set(fake_relu)
         self.stop_early = stop_early
         modules = dict(model.net.named_modules())
-        unknown_modules = [name for name in self.layers if not name or name not in modules]
+        self._input = INPUT_LAYER in self.layers and INPUT_LAYER not in modules
+        inner = [name for name in self.layers if not (self._input and name == INPUT_LAYER)]
+        unknown_modules = [name for name in inner if not name or name not in modules]
         self._extractor = None
         if unknown_modules:
             nodes = graph_node_names(model)
@@ -159,18 +176,22 @@ class LayerReader:
                     f"model {model.name!r} has no layer(s) {unknown}; valid layers: "
                     f"{', '.join(model.layer_names())}"
                     + (f"; graph nodes: {', '.join(nodes)}" if nodes else "")
+                    + f"; and {INPUT_LAYER} (the normalised input)"
                 )
             if self.fake_relu:
                 raise LayerError("fake_relu needs module layers; it is not available for graph nodes")
             from torchvision.models.feature_extraction import create_feature_extractor
 
-            self._extractor = create_feature_extractor(model.net, return_nodes=self.layers)
+            self._extractor = create_feature_extractor(model.net, return_nodes=inner)
         else:
-            self._modules = {name: modules[name] for name in self.layers}
+            self._modules = {name: modules[name] for name in inner}
         self._ending_in_relu = set()
         for name in self.fake_relu:
             if name not in self.layers:
                 raise LayerError(f"fake_relu layer {name!r} is not among the layers read: {self.layers}")
+            if self._input and name == INPUT_LAYER:
+                raise LayerError(f"fake_relu needs a ReLU module or a module that ends in one, but {name!r} of "
+                                 f"model {model.name!r} is its normalised input")
             if isinstance(modules.get(name), nn.ReLU):
                 continue
             if ends_in_relu(model, name):
@@ -185,12 +206,16 @@ class LayerReader:
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{layer: activation}`` for input batch ``x`` (values in [0, 1])."""
         if self._extractor is not None:
-            return dict(self._extractor(self.model.normalize(x)))
+            z = self.model.normalize(x)
+            out = {**self._extractor(z), **({INPUT_LAYER: z} if self._input else {})}
+            return {name: out[name] for name in self.layers}
         captured: dict[str, torch.Tensor] = {}
         self._last_relu_input: dict[str, dict[str, torch.Tensor]] = {name: {} for name in self._ending_in_relu}
         handles = [h for name in self._ending_in_relu
                    for h in _relu_inputs(self._modules[name], self._last_relu_input[name])]
         handles += [m.register_forward_hook(self._hook(name, captured)) for name, m in self._modules.items()]
+        if self._input:  # what the network receives: the model's normalisation of x
+            handles.append(self.model.net.register_forward_pre_hook(self._input_hook(captured)))
         try:
             self.model(x)
         except _StopForward:
@@ -202,6 +227,14 @@ class LayerReader:
         if missing:
             raise LayerError(f"layer(s) {missing} of model {self.model.name!r} were not run by its forward pass")
         return {name: captured[name] for name in self.layers}
+
+    def _input_hook(self, captured: dict[str, torch.Tensor]):
+        def hook(_net: nn.Module, inputs: tuple) -> None:
+            captured[INPUT_LAYER] = inputs[0]
+            if self.stop_early and len(captured) == len(self.layers):
+                raise _StopForward
+
+        return hook
 
     def _hook(self, name: str, captured: dict[str, torch.Tensor]):
         def hook(module: nn.Module, inputs: tuple, output):
@@ -227,13 +260,16 @@ def layer_depth(model: Classifier, layer: str) -> float:
     """A layer's normalized depth: its position among the model's leaf modules (those without
     children, an ``nn.Identity`` or an empty ``nn.Sequential`` too) in definition order,
     ``(index + 1) / count``, so the last leaf (the logits of a feed-forward network) is 1 and the
-    input would be 0. A container (a ResNet's ``layer1`` or
+    input (:data:`INPUT_LAYER`) is 0. A container (a ResNet's ``layer1`` or
     ``layer1.0``) sits at its last leaf, where its output is made; containers are not counted, so
     a network's depth scale does not depend on how its modules are grouped. Unknown layers list
     the valid ones."""
+    if is_input_layer(model, layer):
+        return 0.0
     names = model.layer_names()
     if layer not in names:
-        raise LayerError(f"model {model.name!r} has no layer {layer!r}; valid layers: {', '.join(names)}")
+        raise LayerError(f"model {model.name!r} has no layer {layer!r}; valid layers: {', '.join(names)}, "
+                         f"{INPUT_LAYER}")
     leaves = [n for n, module in model.net.named_modules() if n and next(module.children(), None) is None]
     inside = [i for i, n in enumerate(leaves) if n == layer or n.startswith(layer + ".")]
     return (inside[-1] + 1) / len(leaves)  # a module without children is a leaf itself

@@ -8,7 +8,12 @@ activation sums, accumulated over chunks of units (:func:`gram_and_sums`), so a 
 
 ``correlation``
     ``1 - r_ij``, ``r_ij`` the Pearson correlation of images ``i`` and ``j`` over the units
-    (rsatoolbox's ``calc_rdm(method="correlation")``).
+    (rsatoolbox's ``calc_rdm(method="correlation")``). It is undefined (NaN) for an image whose
+    activations are constant (all zero, say, at a ReLU layer): its ``n - 1`` distances are NaN, and
+    the RDM comparisons drop them (:mod:`.rsa`). An image counts as constant when its variance
+    over the units is at most :data:`CONSTANT_VARIANCE` times its mean square: the Gram form's
+    rounding leaves a constant image a variance of ~1e-14 times its mean square, whose correlations
+    would be rounding noise clipped to distances of 0 or 2.
 ``euclidean``
     ``||a_i - a_j||_2``, the plain Euclidean distance. (rsatoolbox's ``euclidean`` is the squared
     distance divided by the number of units, a monotone transform of this one.)
@@ -28,6 +33,10 @@ from ..registry import Registry
 
 #: Units per float64 chunk in :func:`gram_and_sums` (a chunk of 400 images is 26 MB).
 CHUNK_UNITS = 8192
+#: An image whose variance over the units is at most this times its mean square is constant: its
+#: correlation distances are undefined (module docstring; rounding leaves a constant image ~1e-14,
+#: from 10 to 300,000 units, float32 or float64).
+CONSTANT_VARIANCE = 1e-12
 
 
 def _as_matrix(activations) -> np.ndarray:
@@ -62,11 +71,16 @@ def _symmetric(d: np.ndarray) -> np.ndarray:
 
 
 def correlation_distance(gram: np.ndarray, sums: np.ndarray, units: int) -> np.ndarray:
-    """``1 - Pearson(a_i, a_j)`` from the Gram matrix and sums (NaN where an image is constant)."""
+    """``1 - Pearson(a_i, a_j)`` from the Gram matrix and sums (NaN where an image is constant,
+    :data:`CONSTANT_VARIANCE`)."""
     centred = gram - np.outer(sums, sums) / units
     norms = np.sqrt(np.clip(np.diag(centred), 0.0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = centred / np.outer(norms, norms)
+    constant = np.diag(centred) <= CONSTANT_VARIANCE * np.diag(gram)
+    if constant.any():
+        r[constant, :] = np.nan
+        r[:, constant] = np.nan
     return _symmetric(1.0 - np.clip(r, -1.0, 1.0))
 
 

@@ -17,6 +17,11 @@ self-pairs dropped), :mod:`.resampling`. One draw of permutations and one of boo
 from the given seed, serve every measure, so measures are compared on the same resamples.
 Everything runs on ``n x n`` matrices computed once per set (:func:`metamers.stats.rdm.gram_and_sums`):
 the cost of a resample does not grow with the layer's width.
+
+An RSA measure compares the pairs of images whose distance is defined in both RDMs: the
+correlation distance of an image with constant activations is undefined (NaN), and its pairs are
+dropped, as rsatoolbox drops them (:mod:`.rsa`; every resample drops its own). A row's
+``n_pairs_dropped`` counts the pairs the value leaves out (of the ``n (n - 1) / 2``; 0 for CKA).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ..registry import Registry
 from .cka import CKA_MEASURES
 from .rdm import RDM_KINDS, gram_and_sums, upper
 from .resampling import bootstrap_samples, p_value, percentile_interval, permutations
-from .rsa import RDM_COMPARISONS
+from .rsa import RDM_COMPARISONS, undefined_pairs
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,10 @@ for _kind in RDM_KINDS:
 for _name, _impl in CKA_MEASURES.items():
     MEASURES.register(_name, Measure("cka", _name, None, _impl.label))
 
-#: Columns of :func:`set_measures`' rows.
-SET_MEASURE_COLUMNS = ["measure", "value", "ci_low", "ci_high", "p_value", "n_images", "n_permutations",
-                       "n_bootstrap", "confidence", "seed"]
+#: Columns of :func:`set_measures`' rows. ``n_pairs_dropped``: the pairs of images an RSA
+#: measure's value leaves out because their distance is undefined (NaN) in either RDM (0 for CKA).
+SET_MEASURE_COLUMNS = ["measure", "value", "ci_low", "ci_high", "p_value", "n_images", "n_pairs_dropped",
+                       "n_permutations", "n_bootstrap", "confidence", "seed"]
 
 
 class SetGrams:
@@ -81,7 +87,8 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
     and the metamers' activations (arrays ``(n, ...)`` or :class:`SetGrams`, images in the same
     order): one row per measure with ``value``, ``p_value`` (``n_permutations`` permutations;
     0 permutations give NaN), the ``confidence`` bootstrap interval ``ci_low``/``ci_high``
-    (``n_bootstrap`` samples; 0 give NaN), and the number of images. ``threads``: threads for
+    (``n_bootstrap`` samples; 0 give NaN), the number of images and ``n_pairs_dropped`` (pairs
+    with an undefined distance, left out of an RSA measure). ``threads``: threads for
     the comparisons that loop over resamples (Kendall's tau-a). ``samples`` ``(B, n)`` replaces the
     seeded bootstrap samples (aligned ones: :func:`~.resampling.aligned_bootstrap_samples`); each
     row's ``draws`` holds its bootstrap values (None without samples)."""
@@ -106,17 +113,19 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
             impl = RDM_COMPARISONS[m.method]
             x, y_matrix = upper(ref.rdm(m.rdm_kind)), met.rdm(m.rdm_kind)
             y = upper(y_matrix)
+            dropped = undefined_pairs(x, y)
             value = impl.value(x, y)
             null = impl.permuted(x, y_matrix, perms, threads) if perms is not None else None
             boot = impl.bootstrap(x, y, samples, threads) if samples is not None else None
         else:
             impl = CKA_MEASURES[m.method]
+            dropped = 0
             value = impl.value(ref.gram, met.gram)
             null = impl.permuted(ref.gram, met.gram, perms) if perms is not None else None
             boot = impl.bootstrap(ref.gram, met.gram, samples) if samples is not None else None
         low, high = percentile_interval(boot, confidence) if boot is not None else (np.nan, np.nan)
         rows.append({"measure": name, "value": value, "ci_low": low, "ci_high": high,
                      "p_value": p_value(value, null) if null is not None else np.nan, "n_images": n,
-                     "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "confidence": confidence,
-                     "seed": seed, "draws": boot})
+                     "n_pairs_dropped": dropped, "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
+                     "confidence": confidence, "seed": seed, "draws": boot})
     return rows

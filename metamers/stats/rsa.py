@@ -19,6 +19,15 @@ columns together, :mod:`.resampling`), and the values in bootstrap samples of im
 weights on the original pairs (:func:`.resampling.pair_weights`; a self-pair that a sample
 creates is dropped). The permuted and bootstrap forms are vectorized: the first set's ranks and
 order are computed once, and a sample's ranks come from cumulative weights, not from sorting.
+
+**Undefined distances.** A distance can be undefined (NaN): the correlation distance of an image
+whose activations are constant (:mod:`.rdm`). Every comparison drops, pairwise, the pairs whose
+distance is NaN in either RDM and compares the rest, as rsatoolbox's ``compare`` does
+(:func:`undefined_pairs` counts them). The permuted and bootstrap forms do the same in each
+resample: a permutation moves the second RDM's undefined pairs, so each permuted pair of RDMs
+drops its own; a bootstrap sample drops the undefined pairs it draws. Without an undefined
+distance (the usual case) the computation is the one without the check, to the bit; with one,
+the correlation-type comparisons stay vectorized (the dropped pairs get weight 0).
 """
 
 from __future__ import annotations
@@ -75,14 +84,58 @@ def _blocks(total: int):
         yield slice(start, min(start + BLOCK, total))
 
 
+# ---- undefined (NaN) distances ---------------------------------------------------------------
+
+def _defined(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """The pairs whose distance is defined (not NaN) in both vectors, or None when all are (the
+    usual case: callers then run the computation without the check)."""
+    undefined = np.isnan(x) | np.isnan(y)
+    return ~undefined if undefined.any() else None
+
+
+def undefined_pairs(a: np.ndarray, b: np.ndarray) -> int:
+    """How many pairs of images two RDMs (square matrices or upper triangles) leave out of a
+    comparison: those whose distance is NaN in either."""
+    x, y = _vector(a), _vector(b)
+    return int(np.count_nonzero(np.isnan(x) | np.isnan(y)))
+
+
+def _dropping_undefined(value: Callable[[np.ndarray, np.ndarray], float]) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``value`` of the pairs defined in both vectors (NaN when none is)."""
+    def dropped(x: np.ndarray, y: np.ndarray) -> float:
+        keep = _defined(x, y)
+        if keep is None:
+            return value(x, y)
+        return value(x[keep], y[keep]) if keep.any() else float("nan")
+    return dropped
+
+
+def _pairs(n: int, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The images ``(i, j)`` of the pairs of :func:`numpy.triu_indices` ``(n, 1)`` kept by ``keep``."""
+    i, j = np.triu_indices(n, 1)
+    return (i, j) if keep is None else (i[keep], j[keep])
+
+
+def _scatter(vector: np.ndarray, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The symmetric ``(n, n)`` matrix with ``vector`` at pairs ``(i, j)`` and 0 elsewhere."""
+    out = np.zeros((n, n), dtype=vector.dtype)
+    out[i, j] = vector
+    out[j, i] = vector
+    return out
+
+
 # ---- correlation-type comparisons: pearson, cosine, spearman -------------------------------
 
-def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: int) -> np.ndarray:
+def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: int,
+                        keep: np.ndarray | None = None) -> np.ndarray:
     """Spearman's rho in bootstrap samples, from the sample's average ranks computed in the
     order of each RDM (cumulative weights, no sorting). A sample of ``N`` distances with tie
     groups of sizes ``t`` has rank mean ``(N + 1) / 2`` and rank sum of squares about it
-    ``(N^3 - N - sum(t^3 - t)) / 12``, so only the cross product needs the ranks."""
-    i, j = np.triu_indices(n, 1)
+    ``(N^3 - N - sum(t^3 - t)) / 12``, so only the cross product needs the ranks. ``keep``: the
+    pairs defined in both RDMs (None: all)."""
+    i, j = _pairs(n, keep)
+    if keep is not None:
+        x, y = x[keep], y[keep]
     order_x, order_y = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
     position_in_y = np.empty_like(order_y)
     position_in_y[order_y] = np.arange(len(y))
@@ -94,10 +147,15 @@ def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: in
         wx = m[:, i[order_x]] * m[:, j[order_x]]
         wy = m[:, i[order_y]] * m[:, j[order_y]]
         # copies of one distance are tied: without other ties, sum(t^3 - t) over the pairs'
-        # weights m_i m_j follows from the multiplicities
-        m3, m6 = (m**3).sum(axis=1), (m**6).sum(axis=1)
-        total = (m.sum(axis=1) ** 2 - (m * m).sum(axis=1)) / 2
-        copies = ((m3 * m3 - m6) / 2 - total) / 12
+        # weights m_i m_j follows from the multiplicities (over all pairs; over the kept ones
+        # it is summed)
+        if keep is None:
+            m3, m6 = (m**3).sum(axis=1), (m**6).sum(axis=1)
+            total = (m.sum(axis=1) ** 2 - (m * m).sum(axis=1)) / 2
+            copies = ((m3 * m3 - m6) / 2 - total) / 12
+        else:
+            total = wx.sum(axis=1)
+            copies = (wx * wx * wx - wx).sum(axis=1) / 12
         rx, tx = _sorted_ranks(wx, ties_x, copies)
         ry, ty = _sorted_ranks(wy, ties_y, copies)
         mean = (total + 1) / 2
@@ -105,6 +163,68 @@ def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: in
         scale = (total**3 - total) / 12
         with np.errstate(invalid="ignore", divide="ignore"):
             out[s] = cross / np.sqrt((scale - tx) * (scale - ty))
+    return out
+
+
+def _permuted_spearman_undefined(x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Spearman's rho under permutations when some distances are undefined: each permuted pair of
+    RDMs ranks the pairs defined in both. A kept pair has weight 1 and a dropped one 0, and the
+    ranks come from cumulative weights in each RDM's order, as in :func:`_bootstrap_spearman`
+    (the second RDM's weights are scattered back to its own order)."""
+    n = len(y_matrix)
+    i, j = _pairs(n, ~np.isnan(x))  # x's undefined pairs are dropped from every permutation
+    x = x[~np.isnan(x)]
+    y = _vector(y_matrix)
+    defined_y = ~np.isnan(y)
+    pair_index = _square(np.arange(len(y)), n).ravel()  # pair (a, b) -> its index in y
+    order_x, order_y = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")  # NaN last
+    position_in_y = np.empty_like(order_y)
+    position_in_y[order_y] = np.arange(len(y))
+    ties_x, ties_y = _tie_groups(x[order_x]), _tie_groups(y[order_y])  # a NaN is a group of its own
+    io, jo = i[order_x], j[order_x]
+    out = np.empty(len(perms))
+    for s in _blocks(len(perms)):
+        p = perms[s]
+        matched = pair_index[p[:, io] * n + p[:, jo]]  # the y pair matched with each x pair, x order
+        w = defined_y[matched].astype(np.float64)
+        at = position_in_y[matched]  # where it sits in the y order
+        wy = np.zeros((len(p), len(y)))
+        np.put_along_axis(wy, at, w, axis=1)  # y pairs matched with an undefined x pair keep 0
+        total = w.sum(axis=1)
+        none = np.zeros(len(p))
+        rx, tx = _sorted_ranks(w, ties_x, none)
+        ry, ty = _sorted_ranks(wy, ties_y, none)
+        mean = (total + 1) / 2
+        cross = np.einsum("bp,bp,bp->b", w, rx, np.take_along_axis(ry, at, axis=1)) - total * mean * mean
+        scale = (total**3 - total) / 12
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s] = cross / np.sqrt((scale - tx) * (scale - ty))
+    return out
+
+
+def _permuted_moments_undefined(x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray, centred: bool) -> np.ndarray:
+    """Pearson's r (``centred``) or the cosine under permutations when some distances are
+    undefined: the moments of each permuted pair of RDMs over the pairs defined in both (an
+    undefined distance is set to 0 and its pair weighted 0)."""
+    n = len(y_matrix)
+    i, j = _pairs(n, ~np.isnan(x))
+    x = x[~np.isnan(x)]
+    y = _vector(y_matrix)
+    defined_y = ~np.isnan(y)
+    if centred:  # centring on the defined means first keeps the moments accurate
+        x, y = x - x.mean(), y - y[defined_y].mean()
+    values = _square(np.where(defined_y, y, 0.0), n).ravel()
+    weights = _square(defined_y.astype(np.float64), n).ravel()
+    xx = x * x
+    out = np.empty(len(perms))
+    for s in _blocks(len(perms)):
+        flat = perms[s][:, i] * n + perms[s][:, j]
+        yp, w = values[flat], weights[flat]
+        total, sx, sy, sxx, syy, sxy = w.sum(axis=1), w @ x, yp.sum(axis=1), w @ xx, (yp * yp).sum(axis=1), yp @ x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if centred:
+                sxy, sxx, syy = sxy - sx * sy / total, sxx - sx * sx / total, syy - sy * sy / total
+            out[s] = sxy / np.sqrt(sxx * syy)
     return out
 
 
@@ -149,7 +269,14 @@ class _CorrelationType:
 
     def permuted(self, x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray, threads: int = 1) -> np.ndarray:
         # vectorized (``threads`` is for the interface); a permutation reorders the second
-        # RDM's distances: their mean, norm and ranks stay
+        # RDM's distances: their mean, norm and ranks stay (unless some are undefined: then
+        # which pairs are dropped changes with the permutation)
+        if np.isnan(x).any() or np.isnan(y_matrix).any():
+            if np.isnan(x).all() or np.isnan(_vector(y_matrix)).all():  # no pair can be defined
+                return np.full(len(perms), np.nan)
+            if self.ranked:
+                return _permuted_spearman_undefined(x, y_matrix, perms)
+            return _permuted_moments_undefined(x, y_matrix, perms, self.centred)
         a = self._transform(x)
         b = self._transform(_vector(y_matrix))
         square = _square(b, len(y_matrix))
@@ -162,13 +289,23 @@ class _CorrelationType:
 
     def bootstrap(self, x: np.ndarray, y: np.ndarray, samples: np.ndarray, threads: int = 1) -> np.ndarray:
         n = _n_images(len(x))
+        keep = _defined(x, y)
+        if keep is not None and not keep.any():
+            return np.full(len(samples), np.nan)
         if self.ranked:
-            return _bootstrap_spearman(x, y, samples, n)
+            return _bootstrap_spearman(x, y, samples, n, keep)
         # A sample's sum over its pairs of f is sum_{i<j} m_i m_j f_ij = m^T F m / 2 (F symmetric,
         # zero diagonal): the weighted moments are quadratic forms of the multiplicities m.
-        # Centring on the unweighted means first keeps them accurate.
-        xc, yc = (x - x.mean(), y - y.mean()) if self.centred else (x, y)
-        forms = np.stack([_square(v, n) for v in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)])
+        # Centring on the unweighted means first keeps them accurate. An undefined pair is not
+        # in F (0, as if it had weight 0).
+        if keep is None:
+            xc, yc = (x - x.mean(), y - y.mean()) if self.centred else (x, y)
+            forms = np.stack([_square(v, n) for v in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)])
+        else:
+            i, j = _pairs(n, keep)
+            xc, yc = x[keep], y[keep]
+            xc, yc = (xc - xc.mean(), yc - yc.mean()) if self.centred else (xc, yc)
+            forms = np.stack([_scatter(v, n, i, j) for v in (np.ones_like(xc), xc, yc, xc * xc, yc * yc, xc * yc)])
         out = np.empty(len(samples))
         for s in _blocks(len(samples)):
             m = multiplicities(samples[s], n).astype(np.float64)
@@ -235,13 +372,20 @@ class _KendallTauA:
 
     @staticmethod
     def permuted(x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray, threads: int = 1) -> np.ndarray:
+        yv = _vector(y_matrix)
+        undefined = bool(np.isnan(x).any() or np.isnan(yv).any())
+        n = len(y_matrix)
+        i, j = _pairs(n, ~np.isnan(x) if undefined else None)
+        if undefined:  # x's undefined pairs are dropped from every permutation, y's where they land
+            x = x[~np.isnan(x)]
+            yd = np.zeros(len(yv), dtype=np.intp)  # rank 0: undefined
+            yd[~np.isnan(yv)] = _dense(yv[~np.isnan(yv)])
+        else:
+            yd = _dense(yv)
         xd = _dense(x)
         ties = len(np.unique(xd)) < len(xd)
         order = np.argsort(xd, kind="stable")
-        yv = _vector(y_matrix)
-        ranks = _square(_dense(yv), len(y_matrix)).ravel()
-        n = len(y_matrix)
-        i, j = np.triu_indices(n, 1)
+        ranks = _square(yd, n).ravel()
         io, jo = i[order], j[order]
         xs = xd[order]
         tot = len(x) * (len(x) - 1) // 2
@@ -250,6 +394,10 @@ class _KendallTauA:
 
         def one(perm: np.ndarray) -> float:
             yd = ranks[perm[io] * n + perm[jo]]  # the permuted distances' ranks, in the order of x
+            if undefined:  # the pairs defined in both (ranks need not be dense for tau-a)
+                kept = yd > 0
+                xk, yk = xs[kept], yd[kept]
+                return _tau_a_sorted(xk, yk[np.lexsort((yk, xk))] if ties else yk)
             if ties:  # y ascending within ties of x
                 o = np.lexsort((yd, xs))
                 return _tau_a_sorted(xs, yd[o])
@@ -259,12 +407,15 @@ class _KendallTauA:
 
     @staticmethod
     def bootstrap(x: np.ndarray, y: np.ndarray, samples: np.ndarray, threads: int = 1) -> np.ndarray:
+        n = _n_images(len(x))
+        keep = _defined(x, y)
+        i, j = _pairs(n, keep)
+        if keep is not None:
+            x, y = x[keep], y[keep]
         xd, yd = _dense(x), _dense(y)
         order = np.lexsort((yd, xd))
         xs, ys = xd[order], yd[order]
         untied = len(np.unique(xd)) == len(xd) and len(np.unique(yd)) == len(yd)
-        n = _n_images(len(x))
-        i, j = np.triu_indices(n, 1)
         io, jo = i[order], j[order]
         dis = _kendall_dis()
 
@@ -301,6 +452,8 @@ class RDMComparison:
         :func:`.resampling.pair_weights`, and self-pairs are dropped).
     label
         What the value is, for tables and figures.
+
+    Each form drops the pairs whose distance is NaN in either RDM (module docstring).
     """
 
     value: Callable[[np.ndarray, np.ndarray], float]
@@ -310,7 +463,7 @@ class RDMComparison:
 
 
 def _register(name: str, impl, label: str) -> None:
-    RDM_COMPARISONS.register(name, RDMComparison(impl.value, impl.permuted, impl.bootstrap, label))
+    RDM_COMPARISONS.register(name, RDMComparison(_dropping_undefined(impl.value), impl.permuted, impl.bootstrap, label))
 
 
 #: RDM comparison name -> :class:`RDMComparison`.
@@ -323,7 +476,7 @@ _register("cosine", _CorrelationType(centred=False, ranked=False), "cosine simil
 
 def compare_rdms(a: np.ndarray, b: np.ndarray, method: str = "pearson") -> float:
     """Compare two RDMs (square matrices or their upper triangles) by ``method``
-    (:data:`RDM_COMPARISONS`)."""
+    (:data:`RDM_COMPARISONS`), over the pairs whose distance is defined (not NaN) in both."""
     x, y = _vector(a), _vector(b)
     if x.shape != y.shape:
         raise ValueError(f"RDMs of different sizes: {x.size} and {y.size} distances")
