@@ -78,11 +78,10 @@ def h5_attr(value: Any) -> Any:
 CHECKSUM = "sha256"
 
 
-def remedy(rule: str, path: str | os.PathLike | None = None) -> str:
+def remedy(rule: str, path: str | os.PathLike) -> str:
     """What to do about a bad artifact ``path`` written by rule ``rule``: remake that file alone."""
-    target = str(path) if path is not None else "<the file>"
     return (f"remedy: delete the file and run snakemake again to remake it (rule {rule}), or "
-            f"`snakemake --forcerun {target}`")
+            f"`snakemake --forcerun {path}`")
 
 
 def array_sha256(value: Any) -> str:

@@ -78,7 +78,8 @@ def import_robustbench():
 @contextlib.contextmanager
 def weights_only_torch_load() -> Iterator[None]:
     """Within the block, ``torch.load`` reads with ``weights_only=True`` whatever its caller asks
-    (robustbench's ``load_model`` calls it with torch's default, ``weights_only=False`` before torch 2.6)."""
+    (robustbench's ``load_model`` passes no ``weights_only``, and torch before 2.6 then unpickles
+    anything); every checkpoint is also read with :func:`.base.read_state_dict` first."""
     import torch
 
     load = torch.load
