@@ -5,8 +5,8 @@ Every model has a label space (:func:`model_label_space`): the entry's ``classes
 source says (advertorch: ``mnist``; a trained model: its training set; RobustBench: its data set;
 torchvision, timm, efficientnet_lite and robustness: ``imagenet``; a checkpoint: ``mnist`` for
 28 x 28 architectures and ``cifar10`` for the CIFAR ResNets). An image set's labels are in its
-``labels`` space (:func:`image_label_space`: ``mnist`` for the MNIST sets; a folder's ``labels``
-key, or none).
+``labels`` space (:func:`image_label_space`: ``mnist`` for the MNIST sets, ``fashion_mnist`` for
+the Fashion-MNIST sets; a folder's ``labels`` key, or none).
 
 An evaluator classifies in the images' space directly when the spaces are the same (or the
 images declare none: the label is then the logit's index). Otherwise a class map of the config
@@ -47,6 +47,11 @@ _ARCHITECTURE_SPACES = {"lenet5": "mnist", "mlp": "mnist", "small_cnn": "mnist",
                         "cifar_resnet32": "cifar10", "cifar_resnet44": "cifar10", "cifar_resnet56": "cifar10"}
 
 
+#: An image set type -> the label space of its labels (a folder's is its ``labels`` key).
+IMAGE_SET_SPACES = {"mnist": "mnist", "mnist_test": "mnist", "fashion_mnist": "fashion_mnist",
+                    "fashion_mnist_test": "fashion_mnist"}
+
+
 def model_label_space(config: Mapping[str, Any], name: str) -> str:
     """The label space of configured model ``name``'s logits."""
     spec = config["models"][name]
@@ -69,7 +74,7 @@ def image_label_space(config: Mapping[str, Any]) -> str | None:
     images = config["images"]
     if images.get("labels"):
         return str(images["labels"])
-    return "mnist" if images["type"] in ("mnist", "mnist_test") else None
+    return IMAGE_SET_SPACES.get(images["type"])
 
 
 def decides_through_map(config: Mapping[str, Any], model: str) -> bool:

@@ -221,6 +221,8 @@ def representation_activation_params(wildcards):
             "layers": evaluator_layers(CONFIG, wildcards.evaluator),
             "statistics": CONFIG["metamer_test"]["statistics"],
             "reduction": CONFIG["representation"]["reduction"],
+            "baseline": {"images": CONFIG["images"], "pool": CONFIG["metamer_test"].get("pool"), "seed": CONFIG["seed"]}
+            if CONFIG["representation"]["baseline"] else None,
             "schema": SCHEMA_VERSIONS["representation_activations"],
         },
         sort_keys=True,

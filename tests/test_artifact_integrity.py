@@ -397,7 +397,7 @@ def test_an_npz_entry_changed_behind_its_checksum_or_without_checksums_is_refuse
 
 def test_draws_carry_their_version(tmp_path):
     path = write_draws(tmp_path / "d.npz", draws())
-    assert int(read_npz(path, "representation draws", "representation")["version"]) == DRAWS_VERSION == 3
+    assert int(read_npz(path, "representation draws", "representation")["version"]) == DRAWS_VERSION == 4
 
 
 # --- the fault as found: the jobs that read a damaged metamer artifact --------------------------

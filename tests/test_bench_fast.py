@@ -69,6 +69,10 @@ def check_default_study(result: dict, stdout: str) -> None:
     stages = table_rows(stdout, ["stage", "jobs", "job_seconds"])
     assert sum(int(row[-2]) for row in stages) == result["jobs"]
     assert "rules of no stage" not in stdout
+    # every interval of the study holds its own estimate (both tables checked, none missing)
+    checked = table_rows(stdout, ["table", "rows", "with_interval", "missing"])
+    assert [row[0] for row in checked] == ["representation.csv", "transfer_by_relation.csv"]
+    assert result["intervals_missing"] == 0 and all(row[3] == "0" for row in checked)
 
 
 def check_generation(result: dict, stdout: str) -> None:
@@ -130,10 +134,26 @@ STARTS_COLUMNS = ["model", "layer", "start", "fraction_passing", "median_pass_it
                   "median_l2", "distance_ratio", "speedup", "keeps_distance"]
 
 #: bench/<name>.py -> what its fast mode prints.
+def check_coverage(result: dict, stdout: str) -> None:
+    header = ["measure", "kind", "G", "E", "images", "effects", "coverage", "no_interval", "mean_width", "target"]
+    rows = table_rows(stdout, header)
+    # the fast designs: crossed 6 x 6 (a target design) and self 3 (not), each measure
+    assert [(r[0], r[1], r[2], r[9]) for r in rows] == [
+        ("recognizability", "crossed", "6", "yes"), ("recognizability", "self", "3", "no"),
+        ("representation", "crossed", "6", "yes"), ("representation", "self", "3", "no")]
+    assert all(0 <= float(r[6]) <= 1 for r in rows)
+    # RESULT is the smallest coverage over the target designs, per measure
+    assert result["coverage_recognizability"] == pytest.approx(float(rows[0][6]), abs=5e-4)
+    assert result["coverage_representation"] == pytest.approx(float(rows[2][6]), abs=5e-4)
+
+
 BENCHES: dict[str, Bench] = {
+    "coverage": Bench({"coverage_recognizability": "number", "coverage_representation": "number"},
+                      [["measure", "kind", "G", "E", "images", "effects", "coverage", "no_interval", "mean_width",
+                        "target"]], check=check_coverage),
     "dag_scale": Bench({"seconds": "number", "peak_mb": "number", "jobs": "count"}, [["rule", "jobs"]],
                        check=check_dag_scale),
-    "default_study": Bench({"seconds": "number", "jobs": "count"},
+    "default_study": Bench({"seconds": "number", "jobs": "count", "intervals_missing": "count"},
                            [["rule", "jobs", "total_s", "longest_s", "peak_rss_mb"], ["stage", "jobs", "job_seconds"]],
                            timeout=480, check=check_default_study),
     "generation": Bench({"iter_ratio": "number_or_nan", "hard_pass": "number_or_nan", "distance_ratio": "number_or_nan",

@@ -1,5 +1,6 @@
-"""Transfer by relation: depth bins, pooled recognizability with cluster-bootstrap intervals over
-images and over model pairs (against explicit resampling), and the rule on a two-LeNet study."""
+"""Transfer by relation: depth bins, pooled recognizability and representation measures with
+crossed intervals over images and models (:mod:`metamers.stats.crossed`), and the rule on a
+two-LeNet study."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from metamers.artifacts.draws import RepresentationDraws, read_draws, write_draws
 from metamers.artifacts.files import ArtifactError
@@ -19,8 +21,11 @@ from metamers.stats.by_relation import (
     depth_bin,
     recognizability_by_relation,
     representation_by_relation,
+    with_q_values,
 )
-from metamers.stats.resampling import aligned_bootstrap_samples, percentile_interval
+from metamers.stats.baseline import q_values
+from metamers.stats.crossed import InnerFactor, crossed_interval
+from metamers.stats.resampling import aligned_bootstrap_samples
 from test_jobs import Files, rule
 
 
@@ -42,31 +47,65 @@ def _metamers(rng):
     return pd.DataFrame(rows)
 
 
-def test_recognizability_is_pooled_with_intervals_over_images_and_pairs():
+def test_recognizability_is_pooled_with_a_crossed_interval_over_images_generators_and_evaluators():
     frame = _metamers(np.random.default_rng(3))
     (row,) = recognizability_by_relation(frame, 500, 0.9, seed=7)
     assert row["value"] == pytest.approx(frame["correct"].mean())
     assert (row["n_pairs"], row["n_sets"], row["n_metamers"], row["n_images"]) == (3, 3, 18, 6)
-    # the same draws, resampled explicitly: all rows of a drawn image (pair) each time it is drawn
-    rng = np.random.default_rng(7)
-    for unit, low, high in ((["image_id"], "ci_images_low", "ci_images_high"),
-                            (["generator", "evaluator"], "ci_pairs_low", "ci_pairs_high")):
-        groups = [g["correct"].to_numpy() for _, g in frame.groupby(unit, sort=True)]
-        draws = rng.integers(0, len(groups), size=(500, len(groups)))
-        values = [np.concatenate([groups[k] for k in d]).mean() for d in draws]
-        assert (row[low], row[high]) == pytest.approx(percentile_interval(np.array(values), 0.9), abs=1e-12)
-    assert row["ci_images_low"] <= row["value"] <= row["ci_images_high"]
+    assert (row["n_generators"], row["n_evaluators"]) == (2, 2)
+    # the project's crossed interval with images, generators and evaluators as its factors
+    expected = crossed_interval(frame["correct"].to_numpy(), {"images": frame["image_id"], "generators":
+                                frame["generator"], "evaluators": frame["evaluator"]}, 500, 0.9, 7, bounds=(0, 1),
+                                scale_name="logit")
+    assert (row["ci_low"], row["ci_high"], row["ci_dof"]) == (expected.low, expected.high, expected.dof)
+    assert row["ci_note"] == "rests on few models (2 generators, 2 evaluators)"
+    assert (row["ci_images_low"], row["ci_images_high"]) == expected.one_factor["images"]
+    assert 0 <= row["ci_low"] <= row["value"] <= row["ci_high"] <= 1
+    # self: every generator is its evaluator, one factor of models
+    own = frame.assign(evaluator=frame["generator"])
+    (row,) = recognizability_by_relation(own, 500, 0.9, seed=7)
+    expected = crossed_interval(own["correct"].to_numpy(), {"images": own["image_id"], "models": own["generator"]},
+                                500, 0.9, 7, bounds=(0, 1), scale_name="logit")
+    assert (row["ci_low"], row["ci_high"]) == (expected.low, expected.high)
+    # one generator: no interval over models, and the row says why
+    (row,) = recognizability_by_relation(frame[frame["generator"] == "g1"], 500, 0.9, seed=7)
+    assert np.isnan(row["ci_low"]) and row["ci_note"] == "one level of generators: no interval over generators"
 
 
-def test_representation_measures_average_sets_and_resample_pairs():
+def test_representation_measures_average_sets_with_images_resampled_inside_each_set():
     sets = pd.DataFrame({"method": "m", "relation": "r", "depth_bin": "b", "depth_low": 0.0, "depth_high": 0.5,
-                         "generator": ["g1", "g1", "g2"], "layer": ["a", "b", "a"], "evaluator": "e",
-                         "measure": "debiased_cka", "value": [0.2, 0.4, 0.9], "n_images": [10, 10, 8]})
-    (row,) = representation_by_relation(sets, 200, 0.95, seed=0)
-    assert row["value"] == pytest.approx(0.5) and (row["n_pairs"], row["n_sets"], row["n_metamers"]) == (2, 3, 28)
-    assert np.isnan(row["ci_images_low"]) and 0.3 - 1e-12 <= row["ci_pairs_low"] <= row["ci_pairs_high"] <= 0.9
-    (single,) = representation_by_relation(sets[sets["generator"] == "g2"], 200, 0.95, seed=0)
-    assert np.isnan(single["ci_pairs_low"])  # one pair: nothing to resample
+                         "generator": ["g1", "g1", "g2", "g2"], "layer": ["a", "b", "a", "a"],
+                         "evaluator": ["e1", "e1", "e1", "e2"], "measure": "debiased_cka",
+                         "value": [0.2, 0.4, 0.9, 0.7], "n_images": [10, 10, 8, 8]})
+    (row,) = representation_by_relation(sets, 200, 0.95, seed=0)  # no draws: no interval
+    assert row["value"] == pytest.approx(0.55) and (row["n_pairs"], row["n_sets"], row["n_metamers"]) == (3, 4, 36)
+    assert np.isnan(row["ci_low"]) and row["ci_note"] == "no bootstrap values of the sets' images: no interval"
+    rng = np.random.default_rng(1)
+    draws = {("m", r.generator, r.layer, r.evaluator, "debiased_cka"): rng.normal(r.value, 0.05, 300)
+             for r in sets.itertuples()}
+    (row,) = representation_by_relation(sets, 200, 0.95, 0, draws, n_images=12)
+    inner = InnerFactor("images", np.stack(list(draws.values()), axis=1), 12)
+    expected = crossed_interval(sets["value"].to_numpy(), {"generators": sets["generator"],
+                                "evaluators": sets["evaluator"]}, 300, 0.95, 0, inner, bounds=(-1, 1))
+    assert (row["ci_low"], row["ci_high"], row["n_bootstrap"], row["n_images"]) == (expected.low, expected.high,
+                                                                                    300, 12)
+    assert row["ci_low"] == -1.0  # 2 generators and 2 evaluators: a wide interval, clipped to the measure's range
+    assert row["ci_low"] <= row["value"] <= row["ci_high"] and np.isnan(row["p_value"])
+    # a difference from the baseline: a one-sided p-value from the crossed t, q-values over its family
+    diffs = pd.concat([sets.assign(measure="debiased_cka_minus_baseline", depth_bin=b, value=sets["value"] - shift)
+                       for b, shift in (("b1", 0.0), ("b2", 0.5))])
+    diff_draws = {(k[0], k[1], k[2], k[3], "debiased_cka_minus_baseline"): v - shift
+                  for shift in (0.0,) for k, v in draws.items()}
+    rows = representation_by_relation(diffs[diffs["depth_bin"] == "b1"], 200, 0.95, 0, diff_draws, n_images=12)
+    expected = crossed_interval(sets["value"].to_numpy(), {"generators": sets["generator"],
+                                "evaluators": sets["evaluator"]}, 300, 0.95, 0, inner)
+    assert rows[0]["p_value"] == pytest.approx(scipy.stats.t.sf(expected.value / np.sqrt(expected.variance),
+                                                                expected.dof))
+    table = with_q_values(pd.DataFrame([{**rows[0], "measure": "debiased_cka_minus_baseline"},
+                                        {**rows[0], "measure": "debiased_cka_minus_baseline", "p_value": 0.5},
+                                        {**rows[0], "measure": "debiased_cka", "p_value": 0.01}]))
+    assert table["q_value"].tolist()[:2] == pytest.approx(list(q_values([rows[0]["p_value"], 0.5])))
+    assert np.isnan(table["q_value"].iloc[2])
 
 
 def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
@@ -92,7 +131,7 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
     rep = tmp_path / "representation.csv"
     pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "passing_only": True,
                    "evaluator": "lenet5_standard", "evaluator_layer": el, "measure": "debiased_cka", "value": v,
-                   "n_images": 4} for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
+                   "n_images": 4, "unstable": True} for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
     # the set's aligned bootstrap values at its two evaluator layers (a representation job's draws file)
     rng = np.random.default_rng(5)
     layer_draws = {("linear2", el, "debiased_cka"): rng.normal(v, 0.1, 200) for el, v in (("relu1", 0.2), ("relu2", 0.6))}
@@ -118,7 +157,9 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
     expected = np.percentile((layer_draws[("linear2", "relu1", "debiased_cka")] +
                               layer_draws[("linear2", "relu2", "debiased_cka")]) / 2, [2.5, 97.5])
     assert (cka["ci_images_low"], cka["ci_images_high"]) == pytest.approx(tuple(expected))
-    assert cka["n_images"] == 4 and np.isnan(cka["ci_pairs_low"])  # one pair: no interval over pairs
+    assert cka["n_unstable_sets"] == 1  # 4 images: too few for a stable debiased CKA
+    assert cka["n_images"] == 4 and np.isnan(cka["ci_low"])  # one generator and evaluator: no interval over models
+    assert cka["ci_note"] == "one level of generators, evaluators: no interval over generators, evaluators"
     assert set(got["relation"]) == {"self", "same_architecture_standard_to_robust", "same_architecture_robust_to_standard"}
     per_pair = pd.read_csv(pairs).set_index(["generator", "layer", "evaluator"])
     assert len(per_pair) == 6 and list(pd.read_csv(pairs).columns) == PAIR_COLUMNS

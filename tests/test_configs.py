@@ -65,7 +65,8 @@ def test_the_cifar10_config_runs_with_the_four_resnets(repo, shared, tmp_path):
     config["metamer_test"] = {"statistics": ["pearson"], "n_pairs": 45, "n_draws": 1,
                               "pool": {**config["images"], "limit": None}}
     del config["metamer_test"]["pool"]["limit"]
-    config["representation"] = {"n_permutations": 20, "n_bootstrap": 20}
+    # the stand-in pool (the other 10 samples) lacks some references' classes: no natural-image baseline
+    config["representation"] = {"n_permutations": 20, "n_bootstrap": 20, "baseline": False}
     config["inversion"] = {"images": 0}
     config["results"] = "results"
     config["figures"] = {"grid_images": 4, "formats": ["png"]}
@@ -149,7 +150,8 @@ def test_the_imagenet16_config_runs_on_the_cpu(repo, shared, tmp_path, monkeypat
     config["images_per_job"] = 4
     pool = {k: v for k, v in config["images"].items() if k not in ("per_class", "limit")}
     config["metamer_test"] = {"statistics": ["pearson"], "n_pairs": 200, "n_draws": 1, "pool": pool}
-    config["representation"] = {"n_permutations": 10, "n_bootstrap": 10}
+    # the stand-in pool (the other 43 images) lacks some references' classes: no natural-image baseline
+    config["representation"] = {"n_permutations": 10, "n_bootstrap": 10, "baseline": False}
     config["inversion"] = {"images": 0}
     config["results"] = "results"
     config["figures"] = {"grid_images": 4, "formats": ["png"]}

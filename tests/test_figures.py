@@ -158,7 +158,7 @@ def test_msp_histograms_count_references_once_and_only_passing_metamers():
     assert sorted(heights) == [50.0, 50.0, 100.0]  # references all at 0.9; the two passing metamers at 0.3 and 0.4
 
 
-def test_transfer_by_relation_draws_one_line_per_relation_with_pair_intervals():
+def test_transfer_by_relation_draws_one_line_per_relation_with_its_crossed_interval():
     from metamers.figures import transfer_by_relation
 
     rows = []
@@ -167,8 +167,8 @@ def test_transfer_by_relation_draws_one_line_per_relation_with_pair_intervals():
             for measure in ("recognizability", "debiased_cka"):
                 value = base - 0.1 * k
                 rows.append({"method": "m", "relation": relation, "depth_bin": label, "depth_low": low,
-                             "depth_high": high, "measure": measure, "value": value, "ci_pairs_low": value - 0.05,
-                             "ci_pairs_high": value + 0.05})
+                             "depth_high": high, "measure": measure, "value": value, "ci_low": value - 0.05,
+                             "ci_high": value + 0.05})
     fig = transfer_by_relation(pd.DataFrame(rows))
     top, bottom = fig.axes[0], fig.axes[1]
     assert top.get_ylabel() == "passing metamers recognized (%)" and bottom.get_ylabel() == "debiased CKA"
@@ -179,7 +179,7 @@ def test_transfer_by_relation_draws_one_line_per_relation_with_pair_intervals():
     assert [t.get_text() for t in bottom.get_xticklabels()] == ["0.00-0.50", "1 (logits)"]
     spans = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in bottom.containers
                    for seg in c.lines[2][0].get_segments())
-    assert spans == [0.1] * 4  # every interval bar spans ci_pairs_high - ci_pairs_low
+    assert spans == [0.1] * 4  # every interval bar spans ci_high - ci_low
     empty = transfer_by_relation(pd.DataFrame(rows).iloc[:0])
     assert "no metamer passed" in empty.axes[0].texts[0].get_text()
 

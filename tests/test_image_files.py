@@ -281,7 +281,7 @@ def test_preflight_reports_a_shared_id_and_a_transparent_image_at_once_and_reads
     Image.new("L", (28, 28), 3).save(imgs / "1" / "dup.png")
     Image.new("RGB", (28, 28)).save(imgs / "1" / "dup.jpg")
     config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
-                   images={"type": "folder", "root": str(imgs)})
+                   images={"type": "folder", "root": str(imgs)}, representation={"baseline": False})
     result = check_study(config)
     assert result.problems == [
         f"images: image folder '{imgs}': files share an id (ids are <class>/<file stem>): '1/dup' is "

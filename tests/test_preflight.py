@@ -43,7 +43,7 @@ def write_images(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
     return root
 
 
-SMALL_NULL = {"n_pairs": 10, "pool": {"type": "mnist", "per_class": 1}}
+SMALL_NULL = {"n_pairs": 10, "pool": {"type": "mnist", "per_class": 5}}   # 5 per class: the baseline's
 
 
 def study(models: dict, generators: dict, evaluators: list, images: dict, **extra) -> dict:
@@ -102,7 +102,7 @@ def test_valid_study_passes_and_reports_each_model_with_its_weight_files(tmp_pat
         generators={"std": ["relu1", {"name": "relu3", "fake_relu": True}, "linear2"], "rob": ["relu2"]},
         evaluators=["std", "rob", "ckpt"],
         images={"type": "folder", "root": str(imgs)},
-        metamer_test={"n_pairs": 1, "pool": {"type": "folder", "root": str(write_images(tmp_path / "pool", {"0": 3, "1": 3}))}},
+        metamer_test={"n_pairs": 1, "pool": {"type": "folder", "root": str(write_images(tmp_path / "pool", {"0": 6, "1": 6}))}},
     )
     loads = []
     real_load = preflight_module.load_model
@@ -122,7 +122,7 @@ def test_valid_study_passes_and_reports_each_model_with_its_weight_files(tmp_pat
         assert lines[i + 1] == f"    weight file {path}"
     assert "std: relu1, relu3 (fake_relu), linear2" in report and "rob: relu2" in report
     assert "images: " in report and "6 of 6 images read" in report  # 2 grey + 1 RGB per class
-    assert "metamer_test.pool: " in report and "8 of 8 images read" in report
+    assert "metamer_test.pool: " in report and "14 of 14 images read" in report
 
 
 def test_unreadable_pool_image_and_channel_mismatch_are_reported_once_each(tmp_path, imgs):
@@ -147,13 +147,15 @@ def test_unreadable_pool_image_and_channel_mismatch_are_reported_once_each(tmp_p
 def test_a_pool_too_small_for_the_null_is_reported(imgs):
     config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
                    images={"type": "folder", "root": str(imgs)},
-                   metamer_test={"n_pairs": 46, "pool": {"type": "mnist", "per_class": 1}})
+                   metamer_test={"n_pairs": 46, "pool": {"type": "mnist", "per_class": 1}},
+                   representation={"baseline": False})
     assert preflight(config) == [
         "metamer_test.n_pairs: the null pool has 10 images, which give 45 pairs; 46 pairs need at least 11 images; "
         "lower n_pairs or give a larger metamer_test.pool"]
     config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
                    images={"type": "folder", "root": str(imgs)},
-                   metamer_test={"n_pairs": 6, "pair_sampling": "disjoint", "pool": {"type": "mnist", "per_class": 1}})
+                   metamer_test={"n_pairs": 6, "pair_sampling": "disjoint", "pool": {"type": "mnist", "per_class": 1}},
+                   representation={"baseline": False})
     assert preflight(config) == ["metamer_test.n_pairs: the null pool has 10 images; 6 disjoint pairs need 12; "
                                  "lower n_pairs or give a larger metamer_test.pool"]
 
@@ -358,7 +360,7 @@ def test_a_large_pool_is_checked_on_a_seeded_sample(imgs, monkeypatch):
     result = pf.check_study(config)
     assert result.problems == []
     pool_line = next(line for line in result.checked if "metamer_test.pool" in line)
-    assert "mnist: 3 of 3 images read (a sample of its 10)" in pool_line
+    assert "mnist: 3 of 3 images read (a sample of its 50)" in pool_line
     images_line = next(line for line in result.checked if line.strip().startswith("images:"))
     assert "(a sample" not in images_line  # every reference image is read
 
@@ -373,7 +375,8 @@ def test_a_weak_null_is_a_warning_in_the_report_and_a_strong_one_is_not(tmp_path
     assert (MIN_NULL_IMAGES, MIN_NULL_PAIRS) == (1000, 100_000)
     weak = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
                  images={"type": "folder", "root": str(imgs)},
-                 metamer_test={"n_pairs": 45, "pool": {"type": "mnist", "per_class": 1}})
+                 metamer_test={"n_pairs": 45, "pool": {"type": "mnist", "per_class": 1}},
+                 representation={"baseline": False})
     result = check_study(weak)
     assert result.problems == []
     assert result.warnings == [
@@ -403,4 +406,20 @@ def test_training_counts_larger_than_the_training_set_are_reported_by_key(imgs):
     trained["training"]["train_images"], trained["evaluation"]["images"] = 5000, 1000
     config = study(models={"std": STD, "mlp": trained}, generators={"std": ["relu1"]}, evaluators=["std", "mlp"],
                    images={"type": "folder", "root": str(imgs)})
+    assert preflight(config) == []
+
+
+def test_a_pool_without_a_baseline_image_for_every_reference_is_reported_by_class(imgs):
+    """The natural-image baseline needs, per reference, another pool image of its class."""
+    config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   metamer_test={"n_pairs": 10, "pool": {"type": "mnist", "per_class": 2}})
+    assert preflight(config) == [
+        "representation.baseline: the natural-image baseline needs a pool image of each reference's class per "
+        "reference; the null pool mnist has too few (class 0: 3 references, 2 pool images; class 1: 3 references, "
+        "2 pool images); give a larger metamer_test.pool or set representation.baseline: false"]
+    config = study(models={"std": STD}, generators={"std": ["relu1"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   metamer_test={"n_pairs": 10, "pool": {"type": "mnist", "per_class": 2}},
+                   representation={"baseline": False})
     assert preflight(config) == []

@@ -13,13 +13,14 @@ import scipy.spatial.distance
 import scipy.stats
 import torch
 
-from metamers.stats.cka import CKA_MEASURES, centre_gram, unbiased_centre_gram
+from metamers.stats.cka import CKA_MEASURES, unbiased_centre_gram
 from metamers.stats.ood import auroc, max_softmax
 from metamers.stats.rdm import RDM_KINDS, rdm, upper
 from metamers.stats.reduction import Reduction, random_projection
 from metamers.stats.representation import MEASURES, SET_MEASURE_COLUMNS, set_measures
 from metamers.stats.resampling import bootstrap_samples, p_value, pair_weights, percentile_interval, permutations
 from metamers.stats.rsa import RDM_COMPARISONS, compare_rdms
+from test_interval_forms import ENUMERATED, enumerated_linear_cka
 
 with warnings.catch_warnings():  # rsatoolbox is a test dependency: the field's reference implementation
     warnings.simplefilter("ignore")
@@ -82,8 +83,11 @@ def test_comparison_value_permutations_and_bootstrap_equal_rsatoolbox(method, ki
         np.testing.assert_allclose(comparison.permuted(x, y_matrix, perms), expected, rtol=0, atol=1e-10)
         np.testing.assert_allclose(comparison.permuted(x, y_matrix, perms, threads=2), expected, rtol=0, atol=1e-10)
         samples = bootstrap_samples(n, 6, rng)
-        # rsatoolbox's subsample_pattern drops the self-pairs a sample creates (NaN distances)
-        expected = [rsa_compare(ra.subsample_pattern("index", s), rb.subsample_pattern("index", s),
+        # rsatoolbox's subsample_pattern drops the self-pairs a sample creates (NaN distances), but
+        # compares two copies of one distance, which the rank comparisons leave out: theirs by
+        # enumeration (test_interval_forms)
+        expected = [ENUMERATED[method](x, upper(y_matrix), s) if method in ENUMERATED else
+                    rsa_compare(ra.subsample_pattern("index", s), rb.subsample_pattern("index", s),
                                 method=RSATOOLBOX[method])[0, 0] for s in samples]
         np.testing.assert_allclose(comparison.bootstrap(x, upper(y_matrix), samples), expected, rtol=0, atol=1e-10)
 
@@ -176,8 +180,9 @@ def _brute_hsic(k, ell, w):
 
 def _direct_cka_bootstrap(k, ell, samples, debiased):
     """Each sample's value computed directly: linear CKA of the sample's Gram matrices built
-    explicitly; debiased CKA as the U-statistic over the sample's distinct images weighted by
-    their multiplicities (two copies of one image are never a pair), by enumeration."""
+    explicitly, less the products of two copies of one image (test_interval_forms); debiased CKA
+    as the U-statistic over the sample's distinct images weighted by their multiplicities (two
+    copies of one image are never a pair), by enumeration."""
     out = []
     for s in samples:
         if debiased:
@@ -186,8 +191,7 @@ def _direct_cka_bootstrap(k, ell, samples, debiased):
             with np.errstate(invalid="ignore"):
                 out.append(_brute_hsic(k0, l0, w) / np.sqrt(_brute_hsic(k0, k0, w) * _brute_hsic(l0, l0, w)))
             continue
-        ks, ls = centre_gram(k[s][:, s]), centre_gram(ell[s][:, s])
-        out.append((ks * ls).sum() / np.sqrt((ks * ks).sum() * (ls * ls).sum()))
+        out.append(enumerated_linear_cka(k, ell, s))
     return np.array(out)
 
 
@@ -283,6 +287,7 @@ def test_set_measures_rows_and_errors():
     assert all(set(r) == {*SET_MEASURE_COLUMNS, "draws"} for r in rows)
     assert all(r["ci_low"] <= r["ci_high"] and 0 < r["p_value"] <= 1 and r["n_images"] == 12 for r in rows)
     assert all(r["n_pairs_dropped"] == 0 for r in rows)  # no constant image: no undefined distance (test_rsa_nan)
+    assert [r["measure"] for r in rows if r["unstable"]] == ["debiased_cka"]  # 12 images (test_interval_forms)
     assert all((r["ci_low"], r["ci_high"]) == percentile_interval(r["draws"], 0.95) and r["draws"].shape == (20,)
                for r in rows)
     again = set_measures(x, y, n_permutations=20, n_bootstrap=20, seed=3)  # the seed fixes every resample
@@ -292,9 +297,7 @@ def test_set_measures_rows_and_errors():
     # given samples replace the seeded ones: the linear CKA of each resample, recomputed
     samples = np.random.default_rng(0).integers(0, 12, size=(5, 12))
     given = {r["measure"]: r for r in set_measures(x, y, ["linear_cka"], n_permutations=0, samples=samples)}
-    xc = [x[s] - x[s].mean(0) for s in samples]
-    yc = [y[s] - y[s].mean(0) for s in samples]
-    expected = [np.linalg.norm(b.T @ a) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)) for a, b in zip(xc, yc)]
+    expected = [enumerated_linear_cka(x @ x.T, y @ y.T, s) for s in samples]
     np.testing.assert_allclose(given["linear_cka"]["draws"], expected, rtol=1e-9)
     with pytest.raises(ValueError, match=r"bootstrap samples of shape \(5, 12\) do not index 11 images"):
         set_measures(x[:11], y[:11], ["linear_cka"], n_permutations=0, samples=samples)

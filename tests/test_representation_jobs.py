@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import false_discovery_control
 import torch
 
 from metamers.artifacts.draws import read_draws
@@ -21,6 +22,7 @@ from metamers.models.layers import LayerReader
 from metamers.stats.metamer_test import metamer_verdicts
 from metamers.stats.reduction import Reduction
 from metamers.stats.resampling import aligned_bootstrap_samples, percentile_interval
+from test_interval_forms import enumerated_linear_cka
 from test_jobs import Files, rule
 
 LAYERS = ["relu1", "linear2"]
@@ -116,6 +118,17 @@ def test_activation_artifact_holds_reduced_activations_logits_and_full_layer_sta
             a, b = met[layer].flatten(1).double().numpy(), ref[layer].flatten(1).double().numpy()
             expected = [np.corrcoef(a[i], b[i])[0, 1] for i in range(len(a))]
             np.testing.assert_allclose(data.similarity[g][layer]["pearson"], expected, rtol=0, atol=1e-9)
+    # the baseline: another image of each reference's class from the null pool, read like the references
+    from metamers.data.image_set import load_image_set
+    from metamers.data.pixels import quantize, to_uint8
+
+    pool = load_image_set({"type": "mnist"})
+    assert len(data.baseline_ids) == len(data.image_ids) and not set(data.baseline_ids) & set(data.image_ids)
+    assert [pool.labels[i] for i in data.baseline_ids] == data.labels.tolist()
+    pixels = to_uint8(quantize(pool.tensor(data.baseline_ids, batches["relu1"].reference.shape[1:]))).numpy()
+    base, base_logits = _activations(model, LAYERS, pixels)
+    np.testing.assert_allclose(data.baseline["linear2"], base["linear2"].numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(data.baseline["logits"], base_logits.numpy(), rtol=0, atol=1e-6)
     assert data.attrs["evaluator"] == "lenet5_standard" and data.attrs["seed"] == "3"
     assert "torch" in data.attrs["packages"] and data.attrs["depths"] == '{"relu1": 0.2, "linear2": 1.0}'
 
@@ -133,7 +146,8 @@ def test_measures_equal_independent_computations_from_the_stored_activations(stu
     verdicts = metamer_verdicts(pd.read_csv(study.test)).set_index(["layer", "image_id"])["passed_metamer_test"]
     nulls = {read_nulls(p)[1]["layer"]: read_nulls(p)[0] for p in study.jobs[evaluator].nulls}
     n_measures = 10 + 2 * 2 + 1  # set measures; percentile and threshold per statistic; all statistics
-    assert len(rows) == len(LAYERS) * 2 * len(data.layers) * n_measures
+    # and for the passing metamers each set measure's baseline and difference
+    assert len(rows) == len(LAYERS) * len(data.layers) * (2 * n_measures + 2 * 10)
     for g in LAYERS:
         passing = np.array([bool(verdicts[(g, i)]) for i in data.image_ids])
         for passing_only, mask in ((True, passing), (False, np.ones(6, bool))):
@@ -155,6 +169,18 @@ def test_measures_equal_independent_computations_from_the_stored_activations(stu
                 assert mine.loc["rsa_correlation_pearson", "value"] == pytest.approx(r, abs=1e-9)
                 assert mine.loc["linear_cka", "value"] == pytest.approx(_feature_cka(a, b), abs=1e-9)
                 assert 1 / 51 <= mine.loc["linear_cka", "p_value"] <= 1
+                assert mine["q_value"].isna().all()  # a job's table: q-values are the study's (representation_table)
+                if not passing_only:  # the baseline is computed for the metamers that count
+                    assert not mine.index.str.endswith("baseline").any()
+                    continue
+                # the natural-image baseline: the references against other images of their classes
+                base = data.baseline[layer][mask].astype(np.float64)
+                assert mine.loc["linear_cka_baseline", "value"] == pytest.approx(_feature_cka(a, base), abs=1e-9)
+                assert mine.loc["linear_cka_minus_baseline", "value"] == pytest.approx(
+                    _feature_cka(a, b) - _feature_cka(a, base), abs=1e-9)
+                assert 1 / 51 <= mine.loc["linear_cka_minus_baseline", "p_value"] <= 1
+                floor = mine["p_value"] <= 1 / 51 + 1e-12
+                assert (mine.loc[mine["p_value"].notna(), "p_at_floor"].astype(bool) == floor[mine["p_value"].notna()]).all()
                 assert (mine["seed"] == study.config["seed"]).all()
 
 
@@ -170,8 +196,8 @@ def test_the_stored_bootstrap_draws_are_the_aligned_samples_of_the_passing_sets(
         assert got.universe == list(data.image_ids) and got.seed == study.config["seed"]
         rows = pd.read_csv(job.rows)
         verdicts = metamer_verdicts(pd.read_csv(study.test)).set_index(["layer", "image_id"])["passed_metamer_test"]
-        assert set(got.draws) == {(g, layer, m) for g in LAYERS for layer in data.layers
-                                  for m in settings["measures"]}
+        assert set(got.draws) == {(g, layer, m + suffix) for g in LAYERS for layer in data.layers
+                                  for m in settings["measures"] for suffix in ("", "_baseline", "_minus_baseline")}
         for g in LAYERS:
             members = np.flatnonzero([bool(verdicts[(g, i)]) for i in data.image_ids])
             for layer in data.layers:
@@ -184,7 +210,7 @@ def test_the_stored_bootstrap_draws_are_the_aligned_samples_of_the_passing_sets(
                                                     study.config["seed"])
                 a = data.reference[layer][members].astype(np.float64)
                 b = data.metamer[g][layer][members].astype(np.float64)
-                expected = [_feature_cka(a[s], b[s]) for s in samples]
+                expected = [enumerated_linear_cka(a @ a.T, b @ b.T, s) for s in samples]  # copies left out
                 np.testing.assert_allclose(draws, expected, rtol=1e-7, atol=1e-9)
                 row = rows[(rows["layer"] == g) & rows["passing_only"] & (rows["evaluator_layer"] == layer)
                            & (rows["measure"] == "linear_cka")].iloc[0]
@@ -209,6 +235,12 @@ def test_representation_table_merges_every_job(study):
     for name in ("rows", "images"):
         merged = pd.read_csv(getattr(study.merged, name))
         parts = pd.concat([pd.read_csv(getattr(j, name)) for j in study.jobs.values()], ignore_index=True)
+        if name == "rows":  # the merge adds the study's q-values: Benjamini-Hochberg over each measure's family
+            family = parts["passing_only"] & parts["measure"].str.endswith("_minus_baseline")
+            assert merged["q_value"][~family].isna().all() and merged["q_value"][family].notna().all()
+            for _, rows in merged[family].groupby("measure"):
+                np.testing.assert_allclose(rows["q_value"], false_discovery_control(rows["p_value"], method="bh"))
+            merged = merged.assign(q_value=np.nan)
         pd.testing.assert_frame_equal(merged, parts)
     assert len(pd.read_csv(study.merged.ood)) == 2 * len(LAYERS) * 2
 

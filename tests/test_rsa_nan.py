@@ -15,6 +15,7 @@ from metamers.stats.rdm import rdm, upper
 from metamers.stats.representation import MEASURES, set_measures
 from metamers.stats.resampling import bootstrap_samples, permutations
 from metamers.stats.rsa import RDM_COMPARISONS, compare_rdms, undefined_pairs
+from test_interval_forms import ENUMERATED
 
 with warnings.catch_warnings():  # rsatoolbox is a test dependency: the field's reference implementation
     warnings.simplefilter("ignore")
@@ -118,14 +119,16 @@ def test_each_permutation_and_bootstrap_sample_drops_its_own_undefined_pairs(met
     np.testing.assert_allclose(comparison.permuted(x, y_matrix, perms, threads=2), expected, rtol=0, atol=1e-10)
     samples = bootstrap_samples(N, 12, rng)
     # rsatoolbox's subsample_pattern makes a sample's self-pairs NaN; compare drops them with the
-    # undefined distances the sample draws
+    # undefined distances the sample draws (but compares two copies of one distance, which the rank
+    # comparisons leave out: theirs by enumeration, test_interval_forms)
     undefined = np.isnan(x) | np.isnan(y)
     index = {"index": np.arange(N)}
     ra = RDMs(np.where(undefined, np.nan, x)[None], pattern_descriptors=index)
     rb = RDMs(np.where(undefined, np.nan, y)[None], pattern_descriptors=index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = [rsa_compare(ra.subsample_pattern("index", s), rb.subsample_pattern("index", s),
+        expected = [ENUMERATED[method](x, y, s) if method in ENUMERATED else
+                    rsa_compare(ra.subsample_pattern("index", s), rb.subsample_pattern("index", s),
                                 method=RSATOOLBOX[method])[0, 0] for s in samples]
     np.testing.assert_allclose(comparison.bootstrap(x, y, samples), expected, rtol=0, atol=1e-10)
     np.testing.assert_allclose(comparison.bootstrap(x, y, samples, threads=2), expected, rtol=0, atol=1e-10)

@@ -253,6 +253,15 @@ def test_tiny_run_tables(tiny_run):
     assert set(adam["pass_iteration"]) <= {-1, 0, 3, 6}  # checked every 3 of 6 iterations
     feather = tests[tests["method"] == "feather2023"]
     assert (feather["pass_iteration"] == -1).all()  # feather2023 did not check here
+    # every reported interval contains its estimate (issue 26), unless the row says it is unstable
+    # (debiased CKA, and what derives from it, over fewer than MIN_STABLE_IMAGES images: every set here)
+    representation = pd.read_csv(tiny_run / "results" / "tables" / "representation.csv")
+    assert (representation["unstable"] == representation["measure"].str.startswith("debiased_cka")).all()
+    stable = representation[~representation["unstable"] & representation["ci_low"].notna()
+                            & representation["ci_high"].notna()]
+    assert len(stable) and stable["measure"].str.startswith(("null_percentile_", "at_threshold_")).any()
+    outside = stable[(stable["value"] < stable["ci_low"] - 1e-12) | (stable["value"] > stable["ci_high"] + 1e-12)]
+    assert outside.empty, outside[["measure", "value", "ci_low", "ci_high"]]
 
 
 def test_figures_rerun_without_generation(repo, tiny_run):

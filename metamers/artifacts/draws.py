@@ -3,7 +3,7 @@
 the passing metamers, and rule ``transfer_by_relation`` pools them into intervals over images
 (:func:`metamers.stats.resampling.aligned_bootstrap_samples`).
 
-Layout (schema version 2)::
+Layout (schema version 4, the version of rule ``representation``)::
 
     kind        "representation_draws"
     version     2

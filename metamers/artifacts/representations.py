@@ -2,7 +2,7 @@
 and of one method's metamers from one generator, computed once so that adding a measure never
 reruns a network.
 
-``results/representation/{method}/{generator}/{evaluator}.h5`` (schema version 2)::
+``results/representation/{method}/{generator}/{evaluator}.h5`` (schema version 3)::
 
     attrs: schema_version, method, generator, evaluator, layers (JSON list, early to late),
            generation_layers (JSON list), statistics (JSON list), reductions (JSON: evaluator
@@ -15,6 +15,11 @@ reruns a network.
     reference/logits (n, k)     float32
     metamer/{gen_layer}/{layer} (n, d), metamer/{gen_layer}/logits (n, k)
                                 the same for the 8-bit metamers made at generation layer gen_layer
+    baseline_ids (n,) str       the natural-image baseline (representation.baseline): for each
+                                reference, another image of its class from the null pool
+                                (:func:`metamers.data.pools.baseline_images`); absent when off
+    baseline/{layer} (n, d), baseline/logits (n, k)
+                                the evaluator's activations of the baseline images, as for the references
     similarity/{gen_layer}/{layer}/{statistic} (n,)
                                 float64, the metamer test's statistics between each metamer's and
                                 its reference's activations of the whole layer (before reduction),
@@ -23,7 +28,7 @@ reruns a network.
 Every group and dataset, the root included, also has attribute ``sha256``: the checksums of its
 data (or member names) and attributes (:func:`.files.seal`), checked when the artifact is read
 (:func:`.files.verify`; new in version 2: an earlier file cannot be verified and is refused,
-naming rule ``representation_activations`` to remake it).
+naming rule ``representation_activations`` to remake it). Version 3 added the baseline.
 
 The artifact is written to a temporary name and renamed (:func:`.files.atomic_path`).
 """
@@ -73,6 +78,8 @@ class EvaluatorActivations:
     metamer: dict[str, dict[str, np.ndarray]]
     similarity: dict[str, dict[str, dict[str, np.ndarray]]]
     attrs: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, np.ndarray] = field(default_factory=dict)
+    baseline_ids: list[str] = field(default_factory=list)
 
     @property
     def layers(self) -> list[str]:
@@ -92,6 +99,12 @@ class EvaluatorActivations:
         wanted = [*self.layers, "logits"]
         groups = {"reference": self.reference, **{f"metamer/{g}": self.metamer.get(g, {})
                                                   for g in self.generation_layers}}
+        if self.baseline_ids:
+            if len(self.baseline_ids) != n or set(self.baseline_ids) & set(self.image_ids):
+                raise ArtifactError(f"baseline_ids must be {n} images that are not references")
+            groups["baseline"] = self.baseline
+        elif self.baseline:
+            raise ArtifactError("baseline activations without baseline_ids")
         for group, data in groups.items():
             missing = [k for k in wanted if k not in data]
             if missing:
@@ -115,8 +128,12 @@ def write_activations(path: str | os.PathLike, data: EvaluatorActivations) -> Pa
             f.attrs[key] = value
         f.create_dataset("image_ids", data=np.asarray(data.image_ids, dtype=object), dtype=h5py.string_dtype())
         f.create_dataset("labels", data=np.asarray(data.labels, dtype=np.int64))
-        for name, value in data.reference.items():
-            f.create_dataset(f"reference/{name}", data=np.asarray(value, dtype=np.float32))
+        for group, by_layer in (("reference", data.reference), ("baseline", data.baseline)):
+            for name, value in by_layer.items():
+                f.create_dataset(f"{group}/{name}", data=np.asarray(value, dtype=np.float32))
+        if data.baseline_ids:
+            f.create_dataset("baseline_ids", data=np.asarray(data.baseline_ids, dtype=object),
+                             dtype=h5py.string_dtype())
         for g, by_layer in data.metamer.items():
             for name, value in by_layer.items():
                 f.create_dataset(f"metamer/{g}/{name}", data=np.asarray(value, dtype=np.float32))
@@ -142,10 +159,13 @@ def read_activations(path: str | os.PathLike) -> EvaluatorActivations:
             return {} if g is None else {k: (arrays[f"{name}/{k}"] if isinstance(v, h5py.Dataset)
                                              else group(f"{name}/{k}")) for k, v in g.items()}
 
+        def names(key: str) -> list[str]:
+            return [s.decode() if isinstance(s, bytes) else str(s) for s in arrays.get(key, [])]
+
         data = EvaluatorActivations(
-            image_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in arrays["image_ids"]],
-            labels=arrays["labels"], reference=group("reference"), metamer=group("metamer"),
-            similarity=group("similarity"), attrs=attrs)
+            image_ids=names("image_ids"), labels=arrays["labels"], reference=group("reference"),
+            metamer=group("metamer"), similarity=group("similarity"), attrs=attrs, baseline=group("baseline"),
+            baseline_ids=names("baseline_ids"))
     try:
         data.validate()
     except ArtifactError as err:

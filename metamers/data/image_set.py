@@ -1,7 +1,8 @@
 """Image sets: reference images with stable ids and labels, delivered at a model's input size.
 
 Configured as ``images: {type: ..., ...}``; every type registers its constructor in
-:data:`IMAGE_SETS` (:mod:`.mnist`: ``mnist_test``, ``mnist``; :mod:`.folder`: ``folder``).
+:data:`IMAGE_SETS` (:mod:`.mnist`: ``mnist_test``, ``mnist``; :mod:`.folder`: ``folder``;
+:mod:`.fashion_mnist`: ``fashion_mnist``, ``fashion_mnist_test``).
 Every image set says whether its images were held out from the models' training
 (``ImageSet.held_out``), and a type may declare the null pool of training images that belongs
 with it (:attr:`ImageSetType.default_pool`, :func:`default_pool`). Listing an image set (ids, labels, job
@@ -107,15 +108,19 @@ class ImageSetType:
     default_pool: Mapping[str, Any] | None = None
 
 
-#: Image set type -> :class:`ImageSetType` (filled by :mod:`.mnist` and :mod:`.folder`).
+#: Image set type -> :class:`ImageSetType` (filled by :mod:`.mnist`, :mod:`.folder` and :mod:`.fashion_mnist`).
 IMAGE_SETS: Registry[ImageSetType] = Registry("image set type", ImageError)
 
 
 def default_pool(images_cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     """The image-set config of the null pool of training images declared for the type of
-    ``images_cfg`` (a fresh copy), or None when the type declares none (or is unknown)."""
+    ``images_cfg`` (a fresh copy, with the reference set's ``root`` where it has one: the
+    Fashion-MNIST test images' training images lie in the same folder), or None when the type
+    declares none (or is unknown)."""
     kind = IMAGE_SETS.get(images_cfg.get("type"))
-    return dict(kind.default_pool) if kind is not None and kind.default_pool is not None else None
+    if kind is None or kind.default_pool is None:
+        return None
+    return {**kind.default_pool, **({"root": images_cfg["root"]} if "root" in images_cfg else {})}
 
 
 def load_image_set(cfg: Mapping[str, Any]) -> ImageSet:

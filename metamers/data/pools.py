@@ -56,3 +56,34 @@ def pool_images(
             f"{n_pairs} pairs need at least {images_for_pairs(n_pairs)} images"
         )
     return pool, candidates
+
+
+def baseline_images(images_cfg: Mapping[str, Any], pool_cfg: Mapping[str, Any] | None, reference_ids: Sequence[str],
+                    reference_labels: Sequence[int], seed: int) -> tuple[ImageSet, list[str]]:
+    """The natural-image baseline of the representation test: for each reference (in order), a
+    different image of the same class from the null pool (:func:`pool_images`: never a
+    reference), drawn without replacement, the same draw for every job of a study (``seed``).
+
+    Raises
+    ------
+    NullError
+        A class has fewer pool images than references (names the class and the numbers).
+    """
+    import numpy as np
+
+    pool, candidates = pool_images(images_cfg, pool_cfg, reference_ids, 1)
+    by_class: dict[int, list[str]] = {}
+    for i in candidates:
+        by_class.setdefault(int(pool.labels[i]), []).append(i)
+    wanted: dict[int, int] = {}
+    for label in reference_labels:
+        wanted[int(label)] = wanted.get(int(label), 0) + 1
+    short = {c: (n, len(by_class.get(c, []))) for c, n in wanted.items() if len(by_class.get(c, [])) < n}
+    if short:
+        listed = "; ".join(f"class {c}: {n} references, {have} pool images" for c, (n, have) in sorted(short.items()))
+        raise NullError(f"the natural-image baseline needs a pool image of each reference's class per reference; "
+                        f"the null pool {pool.name} has too few ({listed})")
+    rng = np.random.default_rng([seed, 1])
+    drawn = {c: iter(rng.permutation(np.asarray(by_class[c], dtype=object))[:n].tolist())
+             for c, n in sorted(wanted.items())}
+    return pool, [next(drawn[int(label)]) for label in reference_labels]

@@ -87,7 +87,7 @@ def _mnist_files(options: Mapping[str, Any]) -> list[Path]:
     return [_mnist_file()]
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path) -> np.ndarray:
     """An idx file (gzip) as an array."""
     with gzip.open(path, "rb") as f:
         data = f.read()
@@ -101,13 +101,28 @@ def _fashion_files(options: Mapping[str, Any]) -> list[Path]:
     return [root / name for name in FASHION_MNIST_FILES.values()]
 
 
-def _fashion_mnist(options: Mapping[str, Any]) -> TrainingData:
-    files = dict(zip(FASHION_MNIST_FILES, _fashion_files(options)))
+def fashion_mnist_files(root: str | Path, splits: tuple[str, ...] = ("train", "test"),
+                        what: str = "training set 'fashion_mnist'", key: str = "data.root") -> dict[str, Path]:
+    """The idx files of Fashion-MNIST's ``splits`` (``train``, ``test``) under ``root``
+    (``train_x``, ``train_y``, ``test_x``, ``test_y`` -> path).
+
+    Raises
+    ------
+    ImageError
+        A file is missing: the message (``what``: whose files they are) names every missing one
+        and how to install them (Debian's ``dataset-fashion-mnist``, or ``key``: another folder).
+    """
+    files = {k: Path(root) / name for k, name in FASHION_MNIST_FILES.items() if k.split("_")[0] in splits}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise ImageError(f"training set 'fashion_mnist': missing {missing} (install Debian's dataset-fashion-mnist, "
-                         f"or give data.root, a folder with {', '.join(FASHION_MNIST_FILES.values())})")
-    arrays = {k: _read_idx(p) for k, p in files.items()}
+        raise ImageError(f"{what}: missing {missing} (install Debian's dataset-fashion-mnist, "
+                         f"or give {key}, a folder with {', '.join(FASHION_MNIST_FILES.values())})")
+    return files
+
+
+def _fashion_mnist(options: Mapping[str, Any]) -> TrainingData:
+    files = fashion_mnist_files(options.get("root", FASHION_MNIST_ROOT))
+    arrays = {k: read_idx(p) for k, p in files.items()}
     return TrainingData(arrays["train_x"][:, None].copy(), arrays["train_y"].astype(np.int64),
                         arrays["test_x"][:, None].copy(), arrays["test_y"].astype(np.int64),
                         f"Fashion-MNIST from {files['train_x'].parent}")

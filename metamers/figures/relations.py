@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 #: Axis labels of the measures.
 MEASURE_LABELS = {"recognizability": "passing metamers recognized (%)", "debiased_cka": "debiased CKA",
-                  "rsa_correlation_pearson": "RSA (Pearson r of\n1 - r RDMs)", "linear_cka": "linear CKA"}
+                  "rsa_correlation_pearson": "RSA (Pearson r of\n1 - r RDMs)", "linear_cka": "linear CKA",
+                  "debiased_cka_minus_baseline": "debiased CKA,\nmetamers minus baseline",
+                  "rsa_correlation_pearson_minus_baseline": "RSA (Pearson r),\nmetamers minus baseline"}
 
 
 def bin_order(table: pd.DataFrame) -> list[str]:
@@ -24,8 +26,9 @@ def bin_order(table: pd.DataFrame) -> list[str]:
 
 def transfer_by_relation(table: pd.DataFrame) -> plt.Figure:
     """One panel per (measure, method): the measure against the depth bin of the generation
-    layer, one line per relation between generator and evaluator, with its bootstrap interval
-    over model pairs (bars); recognizability in percent."""
+    layer, one line per relation between generator and evaluator, with its crossed interval
+    over images and models (bars; none where a relation has a single generator or evaluator);
+    recognizability in percent."""
     from ..relations import RELATIONS
     from .style import plt, sns
 
@@ -55,8 +58,8 @@ def transfer_by_relation(table: pd.DataFrame) -> plt.Figure:
                 sub = sub.set_index("depth_bin").reindex([b for b in bins if b in set(sub["depth_bin"])])
                 x = np.array([bins.index(b) for b in sub.index]) + (k - (len(relations) - 1) / 2) * 0.06
                 y = scale * sub["value"].to_numpy()
-                low = scale * sub["ci_pairs_low"].to_numpy()
-                high = scale * sub["ci_pairs_high"].to_numpy()
+                low = scale * sub["ci_low"].to_numpy()
+                high = scale * sub["ci_high"].to_numpy()
                 err = np.vstack([np.where(np.isnan(low), 0, y - low), np.where(np.isnan(high), 0, high - y)])
                 ax.errorbar(x, y, yerr=err, marker="o", ms=4, lw=1.5, capsize=2, color=palette[rel],
                             label=rel.replace("_", " "))
@@ -67,6 +70,8 @@ def transfer_by_relation(table: pd.DataFrame) -> plt.Figure:
                 ax.set_xlabel("generation layer depth (0 input, 1 logits)")
             if measure == "recognizability":
                 ax.set_ylim(-3, 103)
+            if measure.endswith("_minus_baseline"):  # 0: the metamers keep no more than other images of the class
+                ax.axhline(0, color="0.5", lw=0.8, ls="--")
     handles, labels = [], []
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -75,8 +80,9 @@ def transfer_by_relation(table: pd.DataFrame) -> plt.Figure:
                 labels.append(lab)
     fig.legend(handles, labels, title="relation (generator → evaluator)", loc="center left",
                bbox_to_anchor=(1.0, 0.5), fontsize=7, title_fontsize=8)
-    fig.suptitle("Transfer of metamers by relation between models (bars: 95 % bootstrap interval over model pairs)",
-                 fontsize=9)
+    level = f"{100 * float(table['confidence'].iloc[0]):g} %" if "confidence" in table else "the"
+    fig.suptitle(f"Transfer of metamers by relation between models (bars: {level} interval over images and models "
+                 "together)", fontsize=9)
     sns.despine(fig)
     fig.tight_layout()
     return fig

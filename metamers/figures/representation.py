@@ -83,10 +83,27 @@ def representation_points(rows: pd.DataFrame, transfer: pd.DataFrame, measure: s
     return mine.merge(acc, on=keys, how="inner").dropna(subset=["representation", "accuracy_metamers_passing"])
 
 
+#: Bootstrap samples and seed of :func:`correlation_interval` (a figure reads only tables).
+CORRELATION_BOOTSTRAP, CORRELATION_SEED = 1000, 0
+
+
+def correlation_interval(points: pd.DataFrame, confidence: float = 0.95):
+    """The crossed interval (:func:`metamers.stats.crossed.crossed_interval`, Fisher's z scale) of
+    the Pearson correlation between recognizability and the representation measure over
+    ``points`` (:func:`representation_points`): generators and evaluators resampled together
+    (one factor of models when every generator is its evaluator), the images as they are."""
+    from ..stats.by_relation import model_factors
+    from ..stats.crossed import crossed_interval, weighted_pearson
+
+    values = points[["accuracy_metamers_passing", "representation"]].to_numpy(dtype=float)
+    return crossed_interval(values, model_factors(points), CORRELATION_BOOTSTRAP, confidence, CORRELATION_SEED,
+                            scale_name="fisher", statistic=weighted_pearson)
+
+
 def representation_vs_recognizability(rows: pd.DataFrame, transfer: pd.DataFrame,
                                       measure: str = "debiased_cka") -> plt.Figure:
     """The representation test against recognizability: one point per (metamer set, evaluator),
-    with their Pearson correlation."""
+    with their Pearson correlation and its crossed interval (:func:`correlation_interval`)."""
     from .style import plt, sns
 
     points = representation_points(rows, transfer, measure)
@@ -94,7 +111,11 @@ def representation_vs_recognizability(rows: pd.DataFrame, transfer: pd.DataFrame
     sns.scatterplot(points.assign(pct=100 * points["accuracy_metamers_passing"]), x="pct", y="representation",
                     hue="evaluator", style="method", ax=ax, s=40)
     r = np.corrcoef(points["accuracy_metamers_passing"], points["representation"])[0, 1] if len(points) > 2 else np.nan
-    ax.set_title(f"Pearson r = {r:.2f} over {len(points)} (metamer set, evaluator) pairs", fontsize=8)
+    interval = correlation_interval(points) if len(points) > 2 else None
+    span = (f" [{interval.low:.2f}, {interval.high:.2f}]" if interval is not None and np.isfinite(interval.low)
+            else f" (no interval: {interval.note})" if interval is not None else "")
+    ax.set_title(f"Pearson r = {r:.2f}{span} over {len(points)} (metamer set, evaluator) pairs\n"
+                 "95 % interval over generators and evaluators (images fixed)", fontsize=8)
     ax.set_xlabel("passing metamers recognized by the evaluator (% correct)")
     ax.set_ylabel(f"{measure_label(measure)}\n(mean over the evaluator's layers)")
     if len(points):

@@ -358,6 +358,18 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
             result.problems.append(f"metamer_test.n_pairs: {err}; lower n_pairs or give a larger metamer_test.pool")
         except Exception:  # noqa: BLE001 - an unreadable pool is reported above
             pass
+        if (config.get("representation") or {}).get("baseline", True):  # a pool image per reference, same class
+            from ..data.pools import baseline_images
+
+            try:
+                baseline_images(config["images"], settings.get("pool"), reference.ids,
+                                [reference.labels[i] for i in reference.ids], int(config.get("seed", 0)))
+                result.checked.append("natural-image baseline: a pool image of each reference's class")
+            except NullError as err:
+                result.problems.append(f"representation.baseline: {err}; give a larger metamer_test.pool or set "
+                                       "representation.baseline: false")
+            except Exception:  # noqa: BLE001 - an unreadable pool is reported above
+                pass
 
     if reference is not None and reference.labels:
         top = max(reference.labels.values())

@@ -21,7 +21,9 @@ from ..stats.by_relation import (
     depth_bin,
     recognizability_by_relation,
     representation_by_relation,
+    with_q_values,
 )
+from ..stats.baseline import DIFFERENCE
 from ..tables import read_tables, write_table
 
 log = logging.getLogger(__name__)
@@ -119,14 +121,16 @@ def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | 
                  .rename(columns={"size": "n_metamers_passing", "mean": "accuracy_metamers_passing"}))
         write_table(pairs[PAIR_COLUMNS], pairs_path)
     rep = read_tables([representation_path])
-    rep = rep[rep["passing_only"].astype(bool) & rep["measure"].isin(settings["measures"])]
+    measures = [m + suffix for m in settings["measures"] for suffix in ("", DIFFERENCE)]
+    rep = rep[rep["passing_only"].astype(bool) & rep["measure"].isin(measures)]
     if len(rep):
         sets = (rep.groupby(["method", "generator", "layer", "evaluator", "measure"], sort=False)
-                .agg(value=("value", "mean"), n_images=("n_images", "first")).reset_index())
+                .agg(value=("value", "mean"), n_images=("n_images", "first"),
+                     unstable=("unstable", lambda u: bool(u.astype(bool).any()))).reset_index())
         draws, n_images = set_draws(draw_paths)
         rows += representation_by_relation(_with_relation(sets, config, depth, edges), settings["n_bootstrap"],
                                            settings["confidence"], seed, draws, n_images)
-    table = pd.DataFrame(rows, columns=BY_RELATION_COLUMNS)
-    table["n_bootstrap"], table["confidence"], table["seed"] = settings["n_bootstrap"], settings["confidence"], seed
+    table = with_q_values(pd.DataFrame(rows, columns=BY_RELATION_COLUMNS))
+    table["confidence"], table["seed"] = settings["confidence"], seed
     log.info("transfer by relation: %d rows, relations %s", len(table), sorted(set(table["relation"])))
     return write_table(table.sort_values(["method", "measure", "relation", "depth_low"], kind="stable"), out_path)

@@ -16,6 +16,10 @@ statistic in the null), ``at_threshold_<statistic>`` (fraction of metamers at or
 null's threshold, by the configured comparison) and ``at_threshold_all`` (every statistic);
 their intervals are bootstrap percentile intervals over images. Set measures
 (:data:`metamers.stats.representation.MEASURES`) need at least 4 images: smaller sets give NaN.
+With ``representation.baseline`` (the default), every set measure ``M`` of the passing metamers
+also has rows ``M_baseline`` (the references against as many other natural images of their classes, from the
+null pool) and ``M_minus_baseline`` (how much more of the references' structure the metamers
+keep, with a paired swap test's p-value and, over the study, a q-value): :mod:`metamers.stats.baseline`.
 """
 
 from __future__ import annotations
@@ -35,17 +39,19 @@ from ..artifacts.draws import RepresentationDraws, write_draws
 from ..artifacts.nulls import read_nulls
 from ..artifacts.representations import EvaluatorActivations, read_activations, write_activations
 from ..config import evaluator_layers, generator_layers
-from ..data.pixels import from_uint8, to_input
+from ..data.pixels import from_uint8, quantize, to_input, to_uint8
+from ..data.pools import baseline_images
 from ..models.layers import LayerReader, layer_depth
 from ..models.loading import load_model
 from ..provenance import provenance
+from ..stats.baseline import BASELINE, DIFFERENCE, at_floor, baseline_rows, q_values
 from ..stats.comparisons import compare
 from ..stats.metamer_test import metamer_verdicts
 from ..stats.nulls import null_percentile
 from ..stats.ood import auroc, max_softmax
 from ..stats.rdm import classical_mds, rdm
 from ..stats.reduction import Reduction
-from ..stats.representation import set_measures
+from ..stats.representation import set_measures, unstable
 from ..stats.resampling import aligned_bootstrap_samples, percentile_interval
 from ..stats.statistics import STATISTICS
 from ..tables import concat_tables, read_tables, write_table
@@ -59,16 +65,23 @@ CHUNK = 256
 #: set, evaluator, evaluator layer, measure). ``n_pairs_dropped``: of the set's ``n_images (n_images - 1) / 2``
 #: pairs of images, those an RSA measure leaves out because their distance is undefined (NaN) in
 #: either RDM, e.g. the correlation distances of an image with constant activations (0 for CKA;
-#: empty for the per-image measures and for sets too small for set measures).
+#: empty for the per-image measures and for sets too small for set measures). ``q_value``: the
+#: false discovery rate of the differences from the natural-image baseline (:func:`with_q_values`);
+#: ``p_at_floor``: the permutation p-value is at its floor ``1 / (1 + n_permutations)``, so it
+#: says only ``p <= 1 / (1 + n_permutations)`` (empty for the per-image measures). ``unstable``:
+#: the row's interval is not to be read (debiased CKA over fewer than
+#: :data:`~metamers.stats.cka.MIN_STABLE_IMAGES` images, :func:`~metamers.stats.representation.unstable`;
+#: false for the per-image measures).
 REPRESENTATION_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator",
                           "evaluator_layer", "evaluator_depth", "measure", "value", "ci_low", "ci_high", "p_value",
-                          "n_images", "n_pairs_dropped", "n_permutations", "n_bootstrap", "confidence", "seed",
-                          "reduction", "stored_dim"]
+                          "q_value", "p_at_floor", "n_images", "n_pairs_dropped", "unstable", "n_permutations",
+                          "n_bootstrap", "confidence", "seed", "reduction", "stored_dim"]
 #: Columns of ``ood.csv``: one row per (method, generator, generation layer, metamer set, evaluator).
 OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator", "n_images",
                "median_msp_reference", "median_msp_metamer", "auroc"]
 #: What a row takes from :func:`~metamers.stats.representation.set_measures` (the rest is the job's).
-SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "n_images", "n_pairs_dropped")
+SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "p_at_floor", "n_images", "n_pairs_dropped",
+                "unstable")
 #: Columns of ``representation_images.csv``: one row per (method, generator, generation layer,
 #: evaluator, evaluator layer, image, set): the evaluator's maximum softmax probability on the
 #: image (the same at every evaluator layer) and the image's 2-D classical MDS coordinates among
@@ -123,6 +136,16 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
     reference["logits"] = ref_logits.numpy()
     for layer in layers:
         reductions[layer]["stored_dim"] = int(reference[layer].shape[1])
+    baseline, baseline_ids = {}, []
+    if config["representation"]["baseline"]:
+        pool, baseline_ids = baseline_images(config["images"], config["metamer_test"].get("pool"), ids, labels,
+                                             int(config["seed"]))
+        pixels = to_uint8(quantize(pool.tensor(baseline_ids, references.shape[1:]))).numpy()
+        base_full, base_logits = _read(model, reader, layers, pixels)
+        baseline = {layer: reduction(base_full[layer], f"{evaluator}/{layer}").numpy() for layer in layers}
+        baseline["logits"] = base_logits.numpy()
+        log.info("%s read %d baseline images of the references' classes from the null pool %s", evaluator,
+                 len(baseline_ids), pool.name)
     metamer, similarity = {}, {}
     for g in gen_layers:
         position = {i: k for k, i in enumerate(i for b in by_layer[g] for i in b.image_ids)}
@@ -138,9 +161,11 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
                          for layer in layers}
         log.info("%s read %d metamers of %s/%s at %s", evaluator, len(ids), generator, g, ", ".join(layers))
     job = {"method": method, "generator": generator, "evaluator": evaluator, "model": config["models"][evaluator],
-           "layers": layers, "statistics": statistics, "reduction": config["representation"]["reduction"]}
+           "layers": layers, "statistics": statistics, "reduction": config["representation"]["reduction"],
+           "baseline_ids": baseline_ids}
     data = EvaluatorActivations(
         image_ids=ids, labels=labels, reference=reference, metamer=metamer, similarity=similarity,
+        baseline=baseline, baseline_ids=baseline_ids,
         attrs={**provenance(job, reduction.seed), "method": method, "generator": generator, "evaluator": evaluator,
                "layers": json.dumps(layers), "generation_layers": json.dumps(gen_layers),
                "statistics": json.dumps(statistics), "reductions": json.dumps(reductions, sort_keys=True),
@@ -172,7 +197,7 @@ def _per_image_rows(similarity: Mapping[str, np.ndarray], nulls: Mapping[str, An
         value = float(fn(values, axis=0)) if len(values) else np.nan
         low, high = _bootstrap_interval(values, fn, samples, confidence)
         out.append({"measure": name, "value": value, "ci_low": low, "ci_high": high, "p_value": np.nan,
-                    "n_images": len(values)})
+                    "n_images": len(values), "unstable": False})
     return out
 
 
@@ -240,9 +265,20 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                     found = set_measures(data.reference[layer][mask], data.metamer[g][layer][mask],
                                          settings["measures"], settings["n_permutations"], settings["n_bootstrap"],
                                          settings["confidence"], seed, threads=int(config["threads"]), samples=samples)
+                    if data.baseline_ids and passing_only:  # the metamers that count
+                        found += baseline_rows(data.reference[layer][mask], data.metamer[g][layer][mask],
+                                               data.baseline[layer][mask], found, settings["n_permutations"],
+                                               settings["n_bootstrap"], settings["confidence"], seed,
+                                               int(config["threads"]), samples)
                 else:
+                    names = [m + suffix for m in settings["measures"]
+                             for suffix in ("", *((BASELINE, DIFFERENCE) if data.baseline_ids and passing_only
+                                                  else ()))]
                     found = [{"measure": m, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-                              "n_images": n, "n_pairs_dropped": np.nan, "draws": None} for m in settings["measures"]]
+                              "n_images": n, "n_pairs_dropped": np.nan, "unstable": unstable(m, n), "draws": None}
+                             for m in names]
+                for row in found:
+                    row["p_at_floor"] = bool(at_floor([row["p_value"]], settings["n_permutations"])[0])
                 rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
                 if passing_only:
                     draws.update({(g, layer, row["measure"]): row["draws"] if row["draws"] is not None else
@@ -278,8 +314,22 @@ def representation_table(row_paths: Sequence[str | Path], ood_paths: Sequence[st
                          rows_out: str | Path, ood_out: str | Path, image_paths: Sequence[str | Path],
                          images_out: str | Path) -> None:
     """Rule ``representation_table``: merge the per-job tables into ``representation.csv``,
-    ``ood.csv`` and ``representation_images.csv``."""
-    write_table(concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS)
-                .astype({"n_pairs_dropped": "Int64"}), rows_out)
+    ``ood.csv`` and ``representation_images.csv``; ``q_value`` (:func:`with_q_values`)."""
+    rows = concat_tables([read_tables([p], REPRESENTATION_COLUMNS) for p in row_paths], REPRESENTATION_COLUMNS)
+    write_table(with_q_values(rows).astype({"n_pairs_dropped": "Int64"}), rows_out)
     write_table(concat_tables([read_tables([p], OOD_COLUMNS) for p in ood_paths], OOD_COLUMNS), ood_out)
     write_table(concat_tables([read_tables([p], IMAGE_COLUMNS) for p in image_paths], IMAGE_COLUMNS), images_out)
+
+
+def with_q_values(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of ``representation.csv`` with ``q_value``: Benjamini-Hochberg over the family of a
+    measure's differences from the natural-image baseline (``<measure>_minus_baseline``) for the
+    passing metamers, every (method, generator, generation layer, evaluator, evaluator layer) of
+    the study; empty for every other row (their p-values test a null that is false by
+    construction, :mod:`metamers.stats.baseline`)."""
+    rows = rows.copy()
+    rows["q_value"] = np.nan
+    family = rows["passing_only"].astype(bool) & rows["measure"].astype(str).str.endswith(DIFFERENCE)
+    for _, index in rows[family].groupby("measure").groups.items():
+        rows.loc[index, "q_value"] = q_values(rows.loc[index, "p_value"].to_numpy(dtype=float))
+    return rows

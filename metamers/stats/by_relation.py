@@ -1,6 +1,7 @@
 """Transfer by relation: recognizability and the representation test aggregated over the
 (generator, evaluator) pairs of each relation (:mod:`metamers.relations`), per method and
-normalized depth of the generation layer, with bootstrap intervals over images and over pairs.
+normalized depth of the generation layer, with crossed bootstrap intervals over images and
+models together (:mod:`metamers.stats.crossed`).
 
 ``transfer_by_relation.csv`` (:data:`BY_RELATION_COLUMNS`), one row per (method, relation, depth
 bin, measure):
@@ -8,17 +9,35 @@ bin, measure):
 ``recognizability``
     The fraction of the passing metamers (pooled over every pair of the relation whose
     generation layer falls in the bin) that the evaluator assigns the reference's class. Its
-    interval over images resamples the reference images (all of an image's metamers together);
-    over pairs, the (generator, evaluator) pairs; both with replacement, percentile intervals.
+    factors: the reference images, the generators and the evaluators (one factor ``models``
+    where every generator is its evaluator, the relation ``self``); each metamer read by an
+    evaluator is a row.
 a representation measure (``debiased_cka``, ``rsa_correlation_pearson``, ...)
     Per (method, generator, generation layer, evaluator): the measure over the passing metamers
     averaged over the evaluator's layers, then the mean over the relation's sets in the bin.
-    Its interval over pairs resamples the pairs; over images, it is the percentile interval of
-    the same mean of the sets' aligned bootstrap values (sample ``b`` of every set resamples the
-    same reference images as far as the sets share them:
-    :func:`metamers.stats.resampling.aligned_bootstrap_samples`), so the references shared by
-    the sets are resampled together. ``n_images`` is then the number of reference images of the
-    universe the samples are drawn from.
+    Its factors: generators and evaluators as above, and the images resampled inside each set's
+    value: the sets' aligned bootstrap values (sample ``b`` of every set resamples the same
+    reference images as far as the sets share them:
+    :func:`metamers.stats.resampling.aligned_bootstrap_samples`). ``n_images`` is the number of
+    reference images of the universe the samples are drawn from.
+
+``<measure>_minus_baseline`` (with ``representation.baseline``)
+    The same for each set's difference from the natural-image baseline
+    (:mod:`metamers.stats.baseline`), with ``p_value``, one-sided, from the crossed interval's
+    ``t`` (``value / sqrt(variance)`` at ``ci_dof``: do metamers keep more of the references'
+    structure than other images of their classes, over images and models?), and ``q_value``,
+    Benjamini-Hochberg over the family of every row of that difference in the table
+    (:func:`with_q_values`).
+
+``ci_low``/``ci_high`` is the crossed interval (:func:`~metamers.stats.crossed.crossed_interval`,
+``t`` at ``ci_dof`` degrees of freedom); ``ci_note`` says why a row has none (one generator or
+evaluator: no interval over models) or that it rests on few models (fewer than
+:data:`~metamers.stats.crossed.FEW_LEVELS`). ``ci_images_low``/``ci_images_high``, a diagnostic,
+resamples the images alone (the models fixed). ``n_generators``, ``n_evaluators``, ``n_images``:
+the levels of each factor; ``n_pairs``: the (generator, evaluator) pairs; ``n_sets``: the
+(generator, generation layer, evaluator) sets; ``n_unstable_sets``: those whose measure is
+marked unstable (too few images for its bootstrap, :func:`metamers.stats.representation.unstable`,
+at any evaluator layer); ``n_metamers``: the passing metamers pooled.
 
 Depth bins: the generation layer's normalized depth (:func:`metamers.models.layers.layer_depth`;
 0 input, 1 the last leaf module; a joint generator's is the mean of its targets') falls in
@@ -32,12 +51,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .resampling import percentile_interval
+from scipy import stats
+
+from .baseline import DIFFERENCE, q_values
+from .crossed import CrossedInterval, InnerFactor, crossed_interval
+from .representation import MEASURES
 
 #: Columns of ``transfer_by_relation.csv``.
-BY_RELATION_COLUMNS = ["method", "relation", "depth_bin", "depth_low", "depth_high", "measure", "value",
-                       "ci_images_low", "ci_images_high", "ci_pairs_low", "ci_pairs_high", "n_pairs", "n_sets",
-                       "n_metamers", "n_images", "n_bootstrap", "confidence", "seed"]
+BY_RELATION_COLUMNS = ["method", "relation", "depth_bin", "depth_low", "depth_high", "measure", "value", "ci_low",
+                       "ci_high", "ci_dof", "ci_note", "p_value", "q_value", "ci_images_low", "ci_images_high",
+                       "n_generators",
+                       "n_evaluators", "n_images", "n_pairs", "n_sets", "n_unstable_sets", "n_metamers", "n_bootstrap",
+                       "confidence", "seed"]
 #: The label of the bin of depth 1.
 LOGITS_BIN = "1 (logits)"
 
@@ -51,38 +76,45 @@ def depth_bin(depth: float, edges: Sequence[float]) -> tuple[str, float, float]:
     return f"{edges[k]:.2f}-{edges[k + 1]:.2f}", float(edges[k]), float(edges[k + 1])
 
 
-def _ratio_interval(sums: np.ndarray, counts: np.ndarray, n_bootstrap: int, confidence: float,
-                    rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile interval of ``sum(sums) / sum(counts)`` over clusters resampled with replacement."""
-    k = len(sums)
-    if k < 2 or n_bootstrap == 0:
-        return np.nan, np.nan
-    draws = rng.integers(0, k, size=(n_bootstrap, k))
-    multiplicity = np.zeros((n_bootstrap, k))
-    np.add.at(multiplicity, (np.repeat(np.arange(n_bootstrap), k), draws.ravel()), 1)
-    return percentile_interval((multiplicity @ sums) / (multiplicity @ counts), confidence)
+def measure_bounds(measure: str) -> tuple[float, float]:
+    """The range of a representation measure's values: RSA and CKA in [-1, 1], a difference of
+    two of them in [-2, 2]; unbounded for any other name."""
+    base = measure.removesuffix(DIFFERENCE)
+    if base not in MEASURES.names():
+        return -np.inf, np.inf
+    return (-2.0, 2.0) if measure.endswith(DIFFERENCE) else (-1.0, 1.0)
 
 
-def _clusters(frame: pd.DataFrame, keys: Sequence[str], value: str) -> tuple[np.ndarray, np.ndarray]:
-    grouped = frame.groupby(list(keys), sort=True)[value]
-    return grouped.sum().to_numpy(dtype=float), grouped.size().to_numpy(dtype=float)
+def model_factors(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The model factors of a relation's rows: ``models`` when every row's generator is its
+    evaluator, else ``generators`` and ``evaluators``."""
+    if (rows["generator"] == rows["evaluator"]).all():
+        return {"models": rows["generator"].to_numpy()}
+    return {"generators": rows["generator"].to_numpy(), "evaluators": rows["evaluator"].to_numpy()}
+
+
+def _interval_columns(result: CrossedInterval, rows: pd.DataFrame, n_bootstrap: int) -> dict:
+    images = result.one_factor.get("images", (np.nan, np.nan))
+    return {"value": result.value, "ci_low": result.low, "ci_high": result.high, "ci_dof": result.dof,
+            "ci_note": result.note, "ci_images_low": images[0], "ci_images_high": images[1],
+            "n_generators": rows["generator"].nunique(), "n_evaluators": rows["evaluator"].nunique(),
+            "n_images": result.levels.get("images", np.nan),
+            "n_pairs": int(rows.groupby(["generator", "evaluator"]).ngroups), "n_bootstrap": n_bootstrap}
 
 
 def recognizability_by_relation(rows: pd.DataFrame, n_bootstrap: int, confidence: float, seed: int) -> list[dict]:
     """Rows of ``recognizability`` from the passing metamers ``rows`` (columns method, relation,
-    depth_bin, depth_low, depth_high, generator, evaluator, image_id, correct)."""
+    depth_bin, depth_low, depth_high, generator, layer, evaluator, image_id, correct)."""
     out = []
     keys = ["method", "relation", "depth_bin", "depth_low", "depth_high"]
     for key, group in rows.groupby(keys, sort=False):
-        rng = np.random.default_rng(seed)
-        images = _clusters(group, ["image_id"], "correct")
-        pairs = _clusters(group, ["generator", "evaluator"], "correct")
-        lo_i, hi_i = _ratio_interval(*images, n_bootstrap, confidence, rng)
-        lo_p, hi_p = _ratio_interval(*pairs, n_bootstrap, confidence, rng)
-        out.append({**dict(zip(keys, key)), "measure": "recognizability", "value": float(group["correct"].mean()),
-                    "ci_images_low": lo_i, "ci_images_high": hi_i, "ci_pairs_low": lo_p, "ci_pairs_high": hi_p,
-                    "n_pairs": len(pairs[0]), "n_sets": int(group.groupby(["generator", "layer", "evaluator"]).ngroups),
-                    "n_metamers": len(group), "n_images": len(images[0])})
+        factors = {"images": group["image_id"].to_numpy(), **model_factors(group)}
+        result = crossed_interval(group["correct"].to_numpy(dtype=float), factors, n_bootstrap, confidence, seed,
+                                  bounds=(0.0, 1.0), scale_name="logit")
+        out.append({**dict(zip(keys, key)), "measure": "recognizability",
+                    **_interval_columns(result, group, n_bootstrap),
+                    "n_sets": int(group.groupby(["generator", "layer", "evaluator"]).ngroups),
+                    "n_unstable_sets": 0, "n_metamers": len(group)})
     return out
 
 
@@ -94,20 +126,37 @@ def representation_by_relation(sets: pd.DataFrame, n_bootstrap: int, confidence:
     (columns method, relation, depth_bin, depth_low, depth_high, generator, layer, evaluator,
     measure, value, n_images). ``draws`` maps the same key ``(method, generator, layer,
     evaluator, measure)`` to the set's aligned bootstrap values (averaged over the evaluator's
-    layers) for the interval over images; ``n_images`` is the size of their universe."""
+    layers), the images' factor; ``n_images`` is the size of their universe. Without draws (or
+    with a set missing from them) a row has no interval and its note says so; with them, their
+    number of samples replaces ``n_bootstrap``."""
     out = []
     keys = ["method", "relation", "depth_bin", "depth_low", "depth_high", "measure"]
     for key, group in sets.dropna(subset=["value"]).groupby(keys, sort=False):
-        rng = np.random.default_rng(seed)
-        pairs = _clusters(group, ["generator", "evaluator"], "value")
-        lo_p, hi_p = _ratio_interval(*pairs, n_bootstrap, confidence, rng)
-        lo_i = hi_i = np.nan
-        if draws:
-            mine = [draws.get((r.method, r.generator, r.layer, r.evaluator, r.measure)) for r in group.itertuples()]
-            if all(d is not None for d in mine) and len(mine[0]):
-                lo_i, hi_i = percentile_interval(np.mean(np.stack(mine), axis=0), confidence)
-        out.append({**dict(zip(keys, key)), "value": float(group["value"].mean()), "ci_images_low": lo_i,
-                    "ci_images_high": hi_i, "ci_pairs_low": lo_p, "ci_pairs_high": hi_p, "n_pairs": len(pairs[0]),
+        mine = [(draws or {}).get((r.method, r.generator, r.layer, r.evaluator, r.measure)) for r in group.itertuples()]
+        values = group["value"].to_numpy(dtype=float)
+        if all(d is not None for d in mine) and n_images:
+            inner = InnerFactor("images", np.stack(mine, axis=1), int(n_images))
+            result = crossed_interval(values, model_factors(group), inner.draws.shape[0], confidence, seed, inner,
+                                      measure_bounds(key[-1]))
+            boot = inner.draws.shape[0]
+        else:
+            result = CrossedInterval(float(values.mean()), np.nan, np.nan, np.nan, np.nan, {},
+                                     "no bootstrap values of the sets' images: no interval")
+            boot = 0
+        p = float(stats.t.sf(result.value / np.sqrt(result.variance), result.dof)) \
+            if key[-1].endswith(DIFFERENCE) and result.variance > 0 else np.nan
+        out.append({**dict(zip(keys, key)), **_interval_columns(result, group, boot), "p_value": p,
                     "n_sets": len(group), "n_metamers": int(group["n_images"].sum()),
-                    "n_images": n_images if draws else np.nan})
+                    "n_unstable_sets": int(group["unstable"].astype(bool).sum()) if "unstable" in group else 0})
     return out
+
+
+def with_q_values(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``q_value``: Benjamini-Hochberg over each family of a measure's differences
+    from the natural-image baseline (every method, relation and depth bin of the table)."""
+    table = table.copy()
+    table["q_value"] = np.nan
+    family = table["measure"].astype(str).str.endswith(DIFFERENCE)
+    for _, index in table[family].groupby("measure").groups.items():
+        table.loc[index, "q_value"] = q_values(table.loc[index, "p_value"].to_numpy(dtype=float))
+    return table

@@ -22,6 +22,14 @@ An RSA measure compares the pairs of images whose distance is defined in both RD
 correlation distance of an image with constant activations is undefined (NaN), and its pairs are
 dropped, as rsatoolbox drops them (:mod:`.rsa`; every resample drops its own). A row's
 ``n_pairs_dropped`` counts the pairs the value leaves out (of the ``n (n - 1) / 2``; 0 for CKA).
+
+A bootstrap sample repeats some images: every measure leaves out what compares two copies of one
+image, or of one pair of images, with each other (:mod:`.rsa`, :mod:`.cka`), so that a sample's
+value is the statistic of distinct images weighted by their multiplicities (counted, such
+comparisons pulled the samples of close metamer sets away from the estimate, which their
+intervals then missed). A row's ``unstable`` says that its interval is not to be read: debiased
+CKA over fewer than :data:`~.cka.MIN_STABLE_IMAGES` images, whose bootstrap values are
+heavy-tailed (:attr:`Measure.min_stable_images`, :func:`unstable`).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ class Measure:
     method: str             # the comparison or CKA measure's name
     rdm_kind: str | None    # the RDM kind, for "rsa"
     label: str
+    min_stable_images: int = 0  # below this many images its interval is unstable (0: never)
 
 
 #: Measure name -> :class:`Measure`.
@@ -55,12 +64,23 @@ for _kind in RDM_KINDS:
         MEASURES.register(f"rsa_{_kind}_{_comparison}",
                           Measure("rsa", _comparison, _kind, f"{_impl.label} ({RDM_KINDS[_kind].label})"))
 for _name, _impl in CKA_MEASURES.items():
-    MEASURES.register(_name, Measure("cka", _name, None, _impl.label))
+    MEASURES.register(_name, Measure("cka", _name, None, _impl.label, _impl.min_stable_images))
 
 #: Columns of :func:`set_measures`' rows. ``n_pairs_dropped``: the pairs of images an RSA
 #: measure's value leaves out because their distance is undefined (NaN) in either RDM (0 for CKA).
+#: ``unstable``: the interval is unstable at this number of images (:func:`unstable`).
 SET_MEASURE_COLUMNS = ["measure", "value", "ci_low", "ci_high", "p_value", "n_images", "n_pairs_dropped",
-                       "n_permutations", "n_bootstrap", "confidence", "seed"]
+                       "unstable", "n_permutations", "n_bootstrap", "confidence", "seed"]
+
+
+def unstable(measure: str, n_images: int) -> bool:
+    """Whether the bootstrap interval of ``measure`` over ``n_images`` images is unstable
+    (:attr:`Measure.min_stable_images`). ``measure`` is a name of :data:`MEASURES`, or one made
+    from it by a suffix ``_<suffix>`` (a row derived from the measure's over the same images,
+    such as the natural-image baseline's)."""
+    base = max((name for name in MEASURES.names() if measure == name or measure.startswith(name + "_")),
+               key=len, default=measure)
+    return n_images < MEASURES.lookup(base, "representation.measures: ").min_stable_images
 
 
 class SetGrams:
@@ -87,17 +107,18 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
     and the metamers' activations (arrays ``(n, ...)`` or :class:`SetGrams`, images in the same
     order): one row per measure with ``value``, ``p_value`` (``n_permutations`` permutations;
     0 permutations give NaN), the ``confidence`` bootstrap interval ``ci_low``/``ci_high``
-    (``n_bootstrap`` samples; 0 give NaN), the number of images and ``n_pairs_dropped`` (pairs
-    with an undefined distance, left out of an RSA measure). ``threads``: threads for
-    the comparisons that loop over resamples (Kendall's tau-a). ``samples`` ``(B, n)`` replaces the
-    seeded bootstrap samples (aligned ones: :func:`~.resampling.aligned_bootstrap_samples`); each
-    row's ``draws`` holds its bootstrap values (None without samples)."""
+    (``n_bootstrap`` samples; 0 give NaN), the number of images, ``n_pairs_dropped`` (pairs
+    with an undefined distance, left out of an RSA measure) and ``unstable`` (:func:`unstable`).
+    ``threads``: threads for the comparisons that loop over resamples (Kendall's tau-a, and
+    Spearman's bootstrap). ``samples`` ``(B, n)`` replaces the seeded bootstrap samples (aligned
+    ones: :func:`~.resampling.aligned_bootstrap_samples`); each row's ``draws`` holds its
+    bootstrap values (None without samples)."""
     ref = reference if isinstance(reference, SetGrams) else SetGrams(reference)
     met = metamer if isinstance(metamer, SetGrams) else SetGrams(metamer)
     if len(ref) != len(met):
         raise ValueError(f"{len(ref)} references but {len(met)} metamers: the sets must pair image by image")
     names = list(measures) if measures is not None else MEASURES.names()
-    chosen = {name: MEASURES.lookup(name, "representation.measures") for name in names}
+    chosen = {name: MEASURES.lookup(name, "representation.measures: ") for name in names}
     n = len(ref)
     rng = np.random.default_rng(seed)
     perms = permutations(n, n_permutations, rng) if n_permutations else None
@@ -126,6 +147,7 @@ def set_measures(reference, metamer, measures: Sequence[str] | None = None, n_pe
         low, high = percentile_interval(boot, confidence) if boot is not None else (np.nan, np.nan)
         rows.append({"measure": name, "value": value, "ci_low": low, "ci_high": high,
                      "p_value": p_value(value, null) if null is not None else np.nan, "n_images": n,
-                     "n_pairs_dropped": dropped, "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
+                     "n_pairs_dropped": dropped, "unstable": n < m.min_stable_images,
+                     "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
                      "confidence": confidence, "seed": seed, "draws": boot})
     return rows

@@ -13,12 +13,40 @@ compared on their upper triangles (:func:`metamers.stats.rdm.upper`):
 ``cosine``
     Cosine similarity of the distance vectors (rsatoolbox ``compare_cosine``).
 
-Every comparison has three forms that agree to rounding (tests check each against rsatoolbox):
-the value of two RDMs, the values under permutations of the second RDM's images (rows and
-columns together, :mod:`.resampling`), and the values in bootstrap samples of images, computed as
+Every comparison has three forms: the value of two RDMs, the values under permutations of the
+second RDM's images (rows and columns together, :mod:`.resampling`), both equal to rsatoolbox's
+to rounding (tests check them), and the values in bootstrap samples of images, computed as
 weights on the original pairs (:func:`.resampling.pair_weights`; a self-pair that a sample
 creates is dropped). The permuted and bootstrap forms are vectorized: the first set's ranks and
 order are computed once, and a sample's ranks come from cumulative weights, not from sorting.
+
+**Copies in bootstrap samples.** In a bootstrap sample, the distance of pair ``p = (i, j)`` of the
+original images is there ``w_p = m_i m_j`` times (``m`` the multiplicities), once for each draw
+of ``i`` with each draw of ``j``. Two of them are *copies* of one measurement: tied in both RDMs
+by construction, whether or not they share a draw. A statistic that compares the sample's
+distances with each other leaves out every comparison of two copies, as the self-pairs are left
+out; two distances of different pairs of images stay compared (tied or not). With every
+multiplicity 1 each form is the value of the two RDMs, and each equals the statistic of the
+explicitly repeated distances with those comparisons dropped (tests enumerate them):
+
+``pearson``, ``cosine``
+    weighted moments ``sum_p w_p f(x_p, y_p)``, which compare no two distances (the values of
+    rsatoolbox's ``subsample_pattern``);
+``kendall_tau_a``
+    ``sum_{p<q} w_p w_q sign(x_p - x_q) sign(y_p - y_q) / ((N^2 - sum_p w_p^2) / 2)``,
+    ``N = sum_p w_p``: the pairs of the sample's distances less the ``sum_p w_p (w_p - 1) / 2``
+    pairs of copies. Counted as ties (as rsatoolbox's ``subsample_pattern`` does), they shrank
+    every bootstrap value toward 0, and the intervals of close metamer sets missed their own
+    estimate;
+``spearman``
+    the correlation of average ranks is ``sum_a S_x(a) S_y(a) / sqrt(sum_a S_x(a)^2 sum_a
+    S_y(a)^2)``, ``S(a) = sum_b sign(d_a - d_b)`` over the sample's distances (twice the
+    deviation of ``a``'s average rank from the mean rank): a sum over triples ``(a, b, c)`` of
+    ``sign(x_a - x_b) sign(y_a - y_c)``. The triples whose ``b`` and ``c`` are two different
+    copies of one distance are left out (``b = c`` stays, once for each copy), as linear CKA
+    leaves out the products of two copies of one image (:mod:`.cka`). Kept, they add Kendall-type
+    terms, whose mean is further from 1 than rho is when the RDMs nearly agree, and the intervals
+    of close metamer sets missed their estimate (:func:`_bootstrap_spearman`).
 
 **Undefined distances.** A distance can be undefined (NaN): the correlation distance of an image
 whose activations are constant (:mod:`.rdm`). Every comparison drops, pairwise, the pairs whose
@@ -127,15 +155,28 @@ def _scatter(vector: np.ndarray, n: int, i: np.ndarray, j: np.ndarray) -> np.nda
 # ---- correlation-type comparisons: pearson, cosine, spearman -------------------------------
 
 def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: int,
-                        keep: np.ndarray | None = None) -> np.ndarray:
-    """Spearman's rho in bootstrap samples, from the sample's average ranks computed in the
-    order of each RDM (cumulative weights, no sorting). A sample of ``N`` distances with tie
-    groups of sizes ``t`` has rank mean ``(N + 1) / 2`` and rank sum of squares about it
-    ``(N^3 - N - sum(t^3 - t)) / 12``, so only the cross product needs the ranks. ``keep``: the
-    pairs defined in both RDMs (None: all)."""
+                        keep: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    """Spearman's rho in bootstrap samples, copies' terms left out (module docstring).
+
+    The sums over the sample's distances come from its average ranks computed in the order of
+    each RDM (cumulative weights, no sorting). A sample of ``N`` distances with tie groups of
+    sizes ``t`` has rank mean ``(N + 1) / 2`` and rank sum of squares about it
+    ``(N^3 - N - sum(t^3 - t)) / 12``, so only the cross product needs the ranks. The copies'
+    terms are, with ``v_q = w_q (w_q - 1)``, ``sum_{p,q} w_p v_q s_x(p, q) s_y(p, q)`` (a count of
+    concordances, :meth:`_JointOrder.bilinear`) in the cross product and
+    ``sum_{p,q} w_p v_q |s_x(p, q)|`` (from the weights of the tie groups) in a sum of squares,
+    both in units of ``S = 2 (rank - mean rank)``: a quarter of each comes off the sums of ranks.
+    ``keep``: the pairs defined in both RDMs (None: all)."""
     i, j = _pairs(n, keep)
     if keep is not None:
         x, y = x[keep], y[keep]
+    joint = _JointOrder(x, y, i, j)
+
+    def copies_cross(sample: np.ndarray) -> float:
+        w = joint.weights(np.bincount(sample, minlength=n))
+        return float(joint.bilinear(w, w * (w - 1)))
+
+    copies_xy = np.array(_map(copies_cross, samples, threads), dtype=np.float64) / 4
     order_x, order_y = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
     position_in_y = np.empty_like(order_y)
     position_in_y[order_y] = np.arange(len(y))
@@ -159,11 +200,29 @@ def _bootstrap_spearman(x: np.ndarray, y: np.ndarray, samples: np.ndarray, n: in
         rx, tx = _sorted_ranks(wx, ties_x, copies)
         ry, ty = _sorted_ranks(wy, ties_y, copies)
         mean = (total + 1) / 2
-        cross = np.einsum("bp,bp,bp->b", wx, rx, ry[:, y_to_x]) - total * mean * mean
+        cross = np.einsum("bp,bp,bp->b", wx, rx, ry[:, y_to_x]) - total * mean * mean - copies_xy[s]
         scale = (total**3 - total) / 12
+        sxx = scale - tx - _copies_in_squares(wx, ties_x)
+        syy = scale - ty - _copies_in_squares(wy, ties_y)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[s] = cross / np.sqrt((scale - tx) * (scale - ty))
+            out[s] = cross / np.sqrt(sxx * syy)
     return out
+
+
+def _copies_in_squares(ws: np.ndarray, ties) -> np.ndarray:
+    """``sum_{p,q} w_p v_q |s(p, q)| / 4``, ``v = w (w - 1)``, of sorted values repeated
+    ``ws (B, P)`` times (tie groups ``ties``, :func:`_tie_groups`): all products less those
+    within a tie group."""
+    vs = ws * (ws - 1)
+    within = (ws * vs).sum(axis=1) if ties is None else (_group_sums(ws, ties) * _group_sums(vs, ties)).sum(axis=1)
+    return (ws.sum(axis=1) * vs.sum(axis=1) - within) / 4
+
+
+def _group_sums(ws: np.ndarray, ties) -> np.ndarray:
+    """``(B, G)`` sums of sorted weights ``ws (B, P)`` over each of the ``G`` tie groups."""
+    _, first, last = ties
+    cum = np.cumsum(ws, axis=1)
+    return cum[:, last] - cum[:, first] + ws[:, first]
 
 
 def _permuted_spearman_undefined(x: np.ndarray, y_matrix: np.ndarray, perms: np.ndarray) -> np.ndarray:
@@ -293,7 +352,7 @@ class _CorrelationType:
         if keep is not None and not keep.any():
             return np.full(len(samples), np.nan)
         if self.ranked:
-            return _bootstrap_spearman(x, y, samples, n, keep)
+            return _bootstrap_spearman(x, y, samples, n, keep, threads)
         # A sample's sum over its pairs of f is sum_{i<j} m_i m_j f_ij = m^T F m / 2 (F symmetric,
         # zero diagonal): the weighted moments are quadratic forms of the multiplicities m.
         # Centring on the unweighted means first keeps them accurate. An undefined pair is not
@@ -337,18 +396,38 @@ def _tie_pairs(counts: np.ndarray) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-def _tau_a_sorted(xd: np.ndarray, yd: np.ndarray) -> float:
-    """tau-a of dense ranks sorted by ``(x, y)`` (NaN for fewer than 2 values)."""
+def _tau_a_ratio(score: int, tot: int) -> float:
+    """``score / tot`` clipped to [-1, 1] (NaN when ``tot`` is 0: no pair to compare)."""
+    return float(np.clip(score / tot, -1.0, 1.0)) if tot > 0 else float("nan")
+
+
+def _score_sorted(xd: np.ndarray, yd: np.ndarray) -> int:
+    """Concordant minus discordant pairs of values, ``sum_{a<b} sign(x_a - x_b) sign(y_a - y_b)``,
+    of dense ranks sorted by ``(x, y)`` (a pair tied in either counts 0)."""
     size = len(xd)
     if size < 2:
-        return float("nan")
+        return 0
     dis = int(_kendall_dis()(np.ascontiguousarray(xd), np.ascontiguousarray(yd)))
     boundary = np.r_[True, (xd[1:] != xd[:-1]) | (yd[1:] != yd[:-1]), True]
     joint = _tie_pairs(np.diff(np.flatnonzero(boundary)))
     xtie = _tie_pairs(np.bincount(xd))
     ytie = _tie_pairs(np.bincount(yd))
-    tot = size * (size - 1) // 2
-    return float(np.clip((tot - xtie - ytie + joint - 2 * dis) / tot, -1.0, 1.0))
+    return size * (size - 1) // 2 - xtie - ytie + joint - 2 * dis
+
+
+def _tau_a_sorted(xd: np.ndarray, yd: np.ndarray) -> float:
+    """tau-a of dense ranks sorted by ``(x, y)`` (NaN for fewer than 2 values)."""
+    return _tau_a_ratio(_score_sorted(xd, yd), len(xd) * (len(xd) - 1) // 2)
+
+
+def _repeated_score(xs: np.ndarray, ys: np.ndarray, counts: np.ndarray, untied: bool) -> int:
+    """:func:`_score_sorted` of dense ranks sorted by ``(x, y)``, each repeated ``counts`` times.
+    ``untied``: no two values of ``xs``, nor of ``ys``, are equal, so that only the copies of one
+    value are tied (in both), and no tie needs counting."""
+    xe, ye = np.repeat(xs, counts), np.repeat(ys, counts)
+    if not untied or len(xe) < 2:
+        return _score_sorted(xe, ye)
+    return len(xe) * (len(xe) - 1) // 2 - _tie_pairs(counts) - 2 * int(_kendall_dis()(xe, ye))
 
 
 def _map(fn, items, threads: int) -> list:
@@ -359,10 +438,38 @@ def _map(fn, items, threads: int) -> list:
         return list(pool.map(fn, items))
 
 
+class _JointOrder:
+    """The pairs of images ``(i, j)`` of distances ``x``, ``y``, sorted by ``(x, y)``, for the
+    concordance of bootstrap samples, whose distances are the pairs' copies."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray) -> None:
+        xd, yd = _dense(x), _dense(y)
+        order = np.lexsort((yd, xd))
+        self.xs, self.ys = xd[order], yd[order]
+        self.i, self.j = i[order], j[order]
+        self.untied = len(np.unique(xd)) == len(xd) and len(np.unique(yd)) == len(yd)
+
+    def weights(self, m: np.ndarray) -> np.ndarray:
+        """How many copies of each pair, in the order of ``(x, y)``, a sample of multiplicities
+        ``m (n,)`` holds: ``m_i m_j``."""
+        return (m[self.i] * m[self.j]).astype(np.intp)
+
+    def score(self, w: np.ndarray) -> int:
+        """``sum_{p<q} w_p w_q sign(x_p - x_q) sign(y_p - y_q)`` (``w`` in the order of ``(x, y)``):
+        the concordant minus discordant pairs of distances among ``w_p`` copies of each pair ``p``."""
+        return _repeated_score(self.xs, self.ys, w, self.untied)
+
+    def bilinear(self, w: np.ndarray, v: np.ndarray) -> int:
+        """``sum_{p, q} w_p v_q sign(x_p - x_q) sign(y_p - y_q)``, from the scores of ``w``, ``v``
+        and ``w + v`` (the score is half the quadratic form of the signs' products)."""
+        return self.score(w + v) - self.score(w) - self.score(v)
+
+
 class _KendallTauA:
     """Kendall's tau-a. Without ties among the distances of either RDM (the usual case for
     real-valued distances) the tie counts are known without counting: none under a permutation,
-    and only copies of one pair in a bootstrap sample."""
+    and only copies of one pair in a bootstrap sample, which are not pairs of the sample
+    (module docstring)."""
 
     @staticmethod
     def value(x: np.ndarray, y: np.ndarray) -> float:
@@ -412,25 +519,12 @@ class _KendallTauA:
         i, j = _pairs(n, keep)
         if keep is not None:
             x, y = x[keep], y[keep]
-        xd, yd = _dense(x), _dense(y)
-        order = np.lexsort((yd, xd))
-        xs, ys = xd[order], yd[order]
-        untied = len(np.unique(xd)) == len(xd) and len(np.unique(yd)) == len(yd)
-        io, jo = i[order], j[order]
-        dis = _kendall_dis()
+        joint = _JointOrder(x, y, i, j)
 
         def one(sample: np.ndarray) -> float:
-            m = np.bincount(sample, minlength=n)
-            counts = (m[io] * m[jo]).astype(np.intp)  # the sample's distances, sorted by (x, y)
-            xe, ye = np.repeat(xs, counts), np.repeat(ys, counts)
-            if len(xe) < 2:  # a sample of copies of one image has no pair of distinct images
-                return float("nan")
-            if not untied:
-                return _tau_a_sorted(xe, ye)
-            size = len(xe)
-            tot = size * (size - 1) // 2
-            copies = _tie_pairs(counts)  # pairs of copies of one distance: tied in x, in y and in both
-            return float(np.clip((tot - copies - 2 * int(dis(xe, ye))) / tot, -1.0, 1.0))
+            w = joint.weights(np.bincount(sample, minlength=n))
+            pairs = int(w.sum()) * (int(w.sum()) - 1) // 2 - _tie_pairs(w)  # less the pairs of copies
+            return _tau_a_ratio(joint.score(w), pairs)
 
         return np.array(_map(one, samples, threads))
 
@@ -449,7 +543,8 @@ class RDMComparison:
     bootstrap
         ``(x (P,), y (P,), samples (B, n), threads=1) -> (B,)``: the comparison in each bootstrap sample of
         images (indices drawn with replacement; a pair is counted as often as it is in the sample,
-        :func:`.resampling.pair_weights`, and self-pairs are dropped).
+        :func:`.resampling.pair_weights`, self-pairs are dropped, and so are the comparisons of two
+        copies of one pair, module docstring).
     label
         What the value is, for tables and figures.
 
