@@ -11,13 +11,17 @@ fraction of replications whose interval ``[ci_low, ci_high]`` holds the populati
 Designs (``kind``): ``crossed`` (G generators, G other evaluators, every pair: standard ->
 robust), ``self`` (G models, each its own evaluator), ``seeds`` (G models, every ordered pair of
 two different ones: another seed). Effects (``effects``), standard deviations of the image,
-generator, evaluator and pair effects, and of each observation:
+generator, evaluator, pair, metamer (image x generator, shared by every evaluator of the
+metamer) and observation effects: a model's generator and evaluator effects correlate
+(:data:`ROLE_CORRELATION`), and so do a pair's two directions ``g -> e`` and ``e -> g``
+(:data:`PAIR_CORRELATION`), as they may in a zoo where every model both generates and evaluates:
 
-* recognizability: ``correct ~ Bernoulli(expit(mu + a_i + b_g + c_e + d_ge + e_ige))``, one
-  metamer in ten missing (it failed the metamer test); the population value is
-  ``E[expit(mu + Z)]`` over all effects (Gauss-Hermite quadrature);
+* recognizability: ``correct ~ Bernoulli(expit(mu + a_i + b_g + c_e + d_ge + u_ig + e_ige))``,
+  one metamer in ten missing for every evaluator (it failed the metamer test); the population
+  value is ``E[expit(mu + Z)]`` over all effects of the design's kind of pair (Gauss-Hermite
+  quadrature; for ``self``, ``b_g`` and ``c_g`` of one model add their covariance);
 * representation: a set's value is the mean over its images of
-  ``mu + a_i + b_g + c_e + d_ge + e_ige``; the population value is ``mu``.
+  ``mu + a_i + b_g + c_e + d_ge + u_ig + e_ige``; the population value is ``mu``.
 
 Target (issue 26): coverage between 0.93 and 0.975 for nominal 0.95 over the designs with at
 least 5 generators and 5 evaluators; smaller designs are printed for information. Coverage of
@@ -57,11 +61,14 @@ sys.path.insert(0, str(REPO))
 from metamers.stats.by_relation import recognizability_by_relation, representation_by_relation  # noqa: E402
 from metamers.stats.resampling import aligned_bootstrap_samples  # noqa: E402
 
-#: Effect sizes: standard deviations of (images, generators, evaluators, pairs, observations) and mu.
+#: Effect sizes: standard deviations of (images, generators, evaluators, pairs, metamers,
+#: observations) and mu.
 EFFECTS = {
-    "large": {"sd": (1.0, 1.0, 1.0, 0.5, 1.0), "mu": 1.5},
-    "small": {"sd": (0.5, 0.3, 0.3, 0.2, 0.5), "mu": 2.5},
+    "large": {"sd": (1.0, 1.0, 1.0, 0.5, 0.5, 1.0), "mu": 1.5},
+    "small": {"sd": (0.5, 0.3, 0.3, 0.2, 0.2, 0.5), "mu": 2.5},
 }
+#: Correlation of a model's generator and evaluator effects, and of a pair's two directions.
+ROLE_CORRELATION, PAIR_CORRELATION = 0.5, 0.5
 #: Designs (kind, G) of the full run; the target covers G >= 5.
 DESIGNS = [("crossed", 2), ("crossed", 3), ("crossed", 6), ("seeds", 3), ("seeds", 6), ("self", 6)]
 FAST_DESIGNS = [("crossed", 6), ("self", 3)]
@@ -93,52 +100,66 @@ class Design:
         return self.models
 
 
-def population_recognizability(effects: str) -> float:
-    """``E[expit(mu + Z)]``, ``Z`` normal with the effects' total variance."""
+def population_recognizability(effects: str, kind: str) -> float:
+    """``E[expit(mu + Z)]``, ``Z`` normal with the total variance of a pair of kind ``kind``."""
     sd, mu = EFFECTS[effects]["sd"], EFFECTS[effects]["mu"]
+    variance = float(np.sum(np.square(sd)))
+    if kind == "self":  # one model's generator and evaluator effects covary
+        variance += 2 * ROLE_CORRELATION * sd[1] * sd[2]
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
-    return float(np.sum(weights * expit(mu + np.sqrt(np.sum(np.square(sd))) * nodes)) / np.sqrt(2 * np.pi))
+    return float(np.sum(weights * expit(mu + np.sqrt(variance) * nodes)) / np.sqrt(2 * np.pi))
 
 
-def _effects(design: Design, rng: np.random.Generator) -> tuple[np.ndarray, dict, np.ndarray]:
-    sd_i, sd_g, sd_e, sd_d, sd_o = EFFECTS[design.effects]["sd"]
+def _effects(design: Design, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[str, str]], np.ndarray]:
+    """The latent value of every (image, pair), the pairs, and which (image, pair) is kept."""
+    sd_i, sd_g, sd_e, sd_d, sd_u, sd_o = EFFECTS[design.effects]["sd"]
     pairs = design.pairs()
     models = sorted({m for p in pairs for m in p})
-    gen = dict(zip(models, rng.normal(0, sd_g, len(models))))
-    ev = dict(zip(models, rng.normal(0, sd_e, len(models))))
+    gen_raw = rng.normal(size=len(models))
+    ev_raw = ROLE_CORRELATION * gen_raw + np.sqrt(1 - ROLE_CORRELATION ** 2) * rng.normal(size=len(models))
+    gen, ev = dict(zip(models, sd_g * gen_raw)), dict(zip(models, sd_e * ev_raw))
+    shared = {frozenset(p): rng.normal() for p in pairs}  # a pair's component common to both directions
     image = rng.normal(0, sd_i, design.images)
-    pair = np.array([gen[g] + ev[e] + rng.normal(0, sd_d) for g, e in pairs])
-    latent = EFFECTS[design.effects]["mu"] + image[:, None] + pair[None, :] + \
-        rng.normal(0, sd_o, (design.images, len(pairs)))
-    return latent, {"pairs": pairs}, image
+    pair = np.array([gen[g] + ev[e] + sd_d * (np.sqrt(PAIR_CORRELATION) * shared[frozenset((g, e))]
+                                              + np.sqrt(1 - PAIR_CORRELATION) * rng.normal()) for g, e in pairs])
+    generators = sorted({g for g, _ in pairs})
+    metamer = dict(zip(generators, rng.normal(0, sd_u, (len(generators), design.images))))
+    failed = {g: rng.random(design.images) < MISSING for g in generators}  # for every evaluator of g
+    latent = (EFFECTS[design.effects]["mu"] + image[:, None] + pair[None, :]
+              + np.stack([metamer[g] for g, _ in pairs], axis=1) + rng.normal(0, sd_o, (design.images, len(pairs))))
+    keep = ~np.stack([failed[g] for g, _ in pairs], axis=1)
+    return latent, pairs, keep
 
 
 def simulate_recognizability(design: Design, rng: np.random.Generator) -> pd.DataFrame:
-    latent, info, _ = _effects(design, rng)
+    latent, pairs, keep = _effects(design, rng)
     correct = (rng.random(latent.shape) < expit(latent)).astype(float)
-    keep = rng.random(latent.shape) >= MISSING
     rows = [{"method": "m", "relation": design.kind, "depth_bin": "b", "depth_low": 0.0, "depth_high": 0.5,
              "generator": g, "layer": "l", "evaluator": e, "image_id": f"i{i}", "correct": correct[i, k]}
-            for k, (g, e) in enumerate(info["pairs"]) for i in range(design.images) if keep[i, k]]
+            for k, (g, e) in enumerate(pairs) for i in range(design.images) if keep[i, k]]
     return pd.DataFrame(rows)
 
 
 def simulate_representation(design: Design, rng: np.random.Generator, n_bootstrap: int, seed: int
                             ) -> tuple[pd.DataFrame, dict, int]:
-    latent, info, _ = _effects(design, rng)
-    samples = aligned_bootstrap_samples(np.arange(design.images), design.images, n_bootstrap, seed)
+    """Each set's value is the mean over its generator's passing metamers; its image draws are
+    aligned bootstrap samples of those (as the representation jobs draw them)."""
+    latent, pairs, keep = _effects(design, rng)
     sets, draws = [], {}
-    for k, (g, e) in enumerate(info["pairs"]):
+    for k, (g, e) in enumerate(pairs):
+        members = np.flatnonzero(keep[:, k])
+        samples = aligned_bootstrap_samples(members, design.images, n_bootstrap, seed)
+        values = latent[members, k]
         sets.append({"method": "m", "relation": design.kind, "depth_bin": "b", "depth_low": 0.0,
                      "depth_high": 0.5, "generator": g, "layer": "l", "evaluator": e, "measure": "mean",
-                     "value": float(latent[:, k].mean()), "n_images": design.images})
-        draws[("m", g, "l", e, "mean")] = latent[samples, k].mean(axis=1)
+                     "value": float(values.mean()), "n_images": len(members)})
+        draws[("m", g, "l", e, "mean")] = values[samples].mean(axis=1)
     return pd.DataFrame(sets), draws, design.images
 
 
 def coverage(design: Design, measure: str, reps: int, n_bootstrap: int, seed: int) -> dict:
     """Coverage, the fraction of replications without an interval, and the mean width."""
-    truth = population_recognizability(design.effects) if measure == "recognizability" \
+    truth = population_recognizability(design.effects, design.kind) if measure == "recognizability" \
         else EFFECTS[design.effects]["mu"]
     hits, missing, widths = 0, 0, []
     for rep in range(reps):

@@ -152,10 +152,30 @@ def test_a_correlations_interval_uses_the_weighted_pearson_on_fishers_scale():
     assert -1 < r.low < r.value < r.high < 1
 
 
-def test_a_proportion_at_zero_keeps_its_estimate_inside_its_interval():
-    # every metamer wrong: the log-odds are taken half a row inside, the interval is extended to 0
+def test_rows_that_do_not_vary_have_no_interval_and_a_proportion_near_zero_keeps_its_estimate():
+    # every metamer wrong (or right): no resample differs, so there is nothing to infer from
     factors = {"images": np.arange(6) % 3, "generators": np.arange(6) // 3, "evaluators": np.arange(6) % 2}
-    r = crossed_interval(np.zeros(6), factors, 200, 0.95, 0, bounds=(0.0, 1.0), scale_name="logit")
-    assert r.value == 0.0 and r.low == 0.0 and 0.0 <= r.high <= 1.0
-    r = crossed_interval(np.ones(6), factors, 200, 0.95, 0, bounds=(0.0, 1.0), scale_name="logit")
-    assert r.value == 1.0 and r.high == 1.0 and 0.0 <= r.low <= 1.0
+    for constant in (0.0, 1.0):
+        r = crossed_interval(np.full(6, constant), factors, 200, 0.95, 0, bounds=(0.0, 1.0), scale_name="logit")
+        assert r.value == constant and np.isnan(r.low) and r.note == "the rows do not vary: no interval"
+    # one right of 24: the log-odds interval holds the estimate and stays in [0, 1]
+    big = {"images": np.arange(24) % 6, "generators": np.arange(24) // 12, "evaluators": (np.arange(24) // 6) % 2}
+    r = crossed_interval(np.eye(24)[0], big, 300, 0.95, 0, bounds=(0.0, 1.0), scale_name="logit")
+    assert 0.0 <= r.low <= r.value == 1 / 24 <= r.high <= 1.0
+
+
+def test_a_model_in_both_roles_is_one_factor_resampled_once_per_draw():
+    from metamers.stats.crossed import _row_weights
+
+    m = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, 0.0]])
+    codes = np.array([[0, 1], [1, 0], [0, 2], [2, 2]])  # g -> e rows, the last a model on itself
+    np.testing.assert_array_equal(_row_weights(m, codes), [[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    # by_relation: another seed (models in both roles) is one factor of pairs; disjoint roles are two
+    import pandas as pd
+
+    from metamers.stats.by_relation import model_factors
+
+    seeds = model_factors(pd.DataFrame({"generator": ["a", "b", "c"], "evaluator": ["b", "c", "a"]}))
+    assert list(seeds) == ["models"] and seeds["models"].shape == (3, 2)
+    assert list(model_factors(pd.DataFrame({"generator": ["a", "b"], "evaluator": ["x", "y"]}))) == [
+        "generators", "evaluators"]

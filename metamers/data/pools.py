@@ -58,11 +58,17 @@ def pool_images(
     return pool, candidates
 
 
+#: The random stream of the baseline's draw (``default_rng([seed, BASELINE_STREAM])``), apart
+#: from the aligned bootstrap samples' ``[seed, k]`` for small ``k``.
+BASELINE_STREAM = 0x62617365
+
+
 def baseline_images(images_cfg: Mapping[str, Any], pool_cfg: Mapping[str, Any] | None, reference_ids: Sequence[str],
                     reference_labels: Sequence[int], seed: int) -> tuple[ImageSet, list[str]]:
     """The natural-image baseline of the representation test: for each reference (in order), a
     different image of the same class from the null pool (:func:`pool_images`: never a
-    reference), drawn without replacement, the same draw for every job of a study (``seed``).
+    reference), drawn without replacement, the same draw for every job of a study (``seed``) and
+    whatever the order of the references (each class's references take the draw in id order).
 
     Raises
     ------
@@ -83,7 +89,9 @@ def baseline_images(images_cfg: Mapping[str, Any], pool_cfg: Mapping[str, Any] |
         listed = "; ".join(f"class {c}: {n} references, {have} pool images" for c, (n, have) in sorted(short.items()))
         raise NullError(f"the natural-image baseline needs a pool image of each reference's class per reference; "
                         f"the null pool {pool.name} has too few ({listed})")
-    rng = np.random.default_rng([seed, 1])
-    drawn = {c: iter(rng.permutation(np.asarray(by_class[c], dtype=object))[:n].tolist())
-             for c, n in sorted(wanted.items())}
-    return pool, [next(drawn[int(label)]) for label in reference_labels]
+    rng = np.random.default_rng([seed, BASELINE_STREAM])
+    chosen: dict[str, str] = {}
+    for c in sorted(wanted):  # each class's references in id order: the draw does not depend on their order
+        refs = sorted(i for i, label in zip(reference_ids, reference_labels) if int(label) == c)
+        chosen.update(zip(refs, rng.permutation(np.asarray(by_class[c], dtype=object))[:len(refs)].tolist()))
+    return pool, [chosen[i] for i in reference_ids]

@@ -19,7 +19,7 @@ their intervals are bootstrap percentile intervals over images. Set measures
 With ``representation.baseline`` (the default), every set measure ``M`` of the passing metamers
 also has rows ``M_baseline`` (the references against as many other natural images of their classes, from the
 null pool) and ``M_minus_baseline`` (how much more of the references' structure the metamers
-keep, with a paired swap test's p-value and, over the study, a q-value): :mod:`metamers.stats.baseline`.
+keep, with a bootstrap p-value and, over the study, a q-value): :mod:`metamers.stats.baseline`.
 """
 
 from __future__ import annotations
@@ -266,8 +266,8 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                                          settings["measures"], settings["n_permutations"], settings["n_bootstrap"],
                                          settings["confidence"], seed, threads=int(config["threads"]), samples=samples)
                     if data.baseline_ids and passing_only:  # the metamers that count
-                        found += baseline_rows(data.reference[layer][mask], data.metamer[g][layer][mask],
-                                               data.baseline[layer][mask], found, settings["n_permutations"],
+                        found += baseline_rows(data.reference[layer][mask], data.baseline[layer][mask], found,
+                                               settings["n_permutations"],
                                                settings["n_bootstrap"], settings["confidence"], seed,
                                                int(config["threads"]), samples)
                 else:
@@ -277,8 +277,10 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                     found = [{"measure": m, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
                               "n_images": n, "n_pairs_dropped": np.nan, "unstable": unstable(m, n), "draws": None}
                              for m in names]
-                for row in found:
-                    row["p_at_floor"] = bool(at_floor([row["p_value"]], settings["n_permutations"])[0])
+                for row in found:  # a difference's p-value is a bootstrap test's, the others permutation tests'
+                    resamples = settings["n_bootstrap"] if row["measure"].endswith(DIFFERENCE) \
+                        else settings["n_permutations"]
+                    row["p_at_floor"] = bool(at_floor([row["p_value"]], resamples)[0])
                 rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
                 if passing_only:
                     draws.update({(g, layer, row["measure"]): row["draws"] if row["draws"] is not None else

@@ -12,17 +12,19 @@ references ``r`` with metamers ``m`` (:func:`baseline_rows`):
     ``M(r, b)``: the measure between the references and the baseline images (with its own
     permutation p-value and bootstrap interval, as :func:`~.representation.set_measures` gives).
 ``<M>_minus_baseline``
-    ``D = M(r, m) - M(r, b)``; its interval is the percentile interval of the paired bootstrap
-    differences (the same image samples for both terms); its p-value is one-sided, from a
-    **paired swap test**: under the null hypothesis that each metamer and its baseline image
-    are exchangeable in how they relate to the references, swapping ``m_j`` and ``b_j`` for a
-    random subset of the images leaves the distribution of ``D`` unchanged, so
-    ``p = (1 + #{D_s >= D}) / (1 + S)`` over ``S`` random swap patterns ``s`` (each image
-    swapped with probability 1/2). Both sets' RDMs and Gram matrices of a pattern are read from
-    those of the ``2n`` metamers and baseline images together (a distance between two images
-    does not depend on the other images), so a pattern costs two comparisons.
+    ``D = M(r, m) - M(r, b)``. Its interval is the percentile interval of the paired bootstrap
+    differences ``D_b`` (the same image samples for both terms), and its p-value the one-sided
+    bootstrap test of ``D <= 0`` (:func:`bootstrap_p_value`: ``(1 + #{D_b <= 0}) / (1 + B)``, the
+    level at which the one-sided percentile interval would first reach 0).
 
-A p-value at its floor ``1 / (1 + S)`` says only ``p <= 1 / (1 + S)``: rows say so
+Why not a permutation test that swaps each metamer with its baseline image at random: a
+swapped set mixes metamers and natural images in one RDM, whose metamer-to-image distances
+never occur in the observed statistic; when metamers differ from natural images as a group (a
+shared offset of their activations, which leaves their own RDM unchanged) such a test rejects
+a true null far more often than its level says (a simulation in the review of 0.13.0). The
+bootstrap compares the two sets only through their own matrices.
+
+A p-value at its floor ``1 / (1 + B)`` says only that ``p <= 1 / (1 + B)``: rows say so
 (``p_at_floor``). :func:`q_values` controls the false discovery rate (Benjamini-Hochberg) over a
 family of such p-values.
 """
@@ -32,110 +34,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import false_discovery_control, rankdata
+from scipy.stats import false_discovery_control
 
-from .cka import CKA_MEASURES
-from .rdm import RDM_KINDS, upper
-from .representation import MEASURES, SetGrams, set_measures
+from .representation import SetGrams, set_measures
 from .resampling import percentile_interval
-from .rsa import RDM_COMPARISONS
 
 #: Suffixes of the baseline's measure names.
 BASELINE, DIFFERENCE = "_baseline", "_minus_baseline"
 
 
-def swap_patterns(n: int, n_swaps: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_swaps, n)`` booleans: which images swap metamer and baseline image in each pattern."""
-    return rng.random((n_swaps, n)) < 0.5
-
-
-class _Joint:
-    """The references and the ``2n`` metamers and baseline images of one set at one layer."""
-
-    def __init__(self, reference: SetGrams, metamer: np.ndarray, baseline: np.ndarray) -> None:
-        self.reference = reference
-        self.n = len(metamer)
-        self.grams = SetGrams(np.concatenate([np.asarray(metamer), np.asarray(baseline)]))
-
-    def value(self, name: str, index: np.ndarray) -> float:
-        """Measure ``name`` between the references and the images ``index`` of the joint set."""
-        m = MEASURES.lookup(name, "representation.measures")
-        sub = np.ix_(index, index)
-        if m.family == "rsa":
-            return RDM_COMPARISONS[m.method].value(upper(self.reference.rdm(m.rdm_kind)),
-                                                   upper(self.grams.rdm(m.rdm_kind)[sub]))
-        return CKA_MEASURES[m.method].value(self.reference.gram, self.grams.gram[sub])
-
-    def difference(self, name: str, swapped: np.ndarray) -> float:
-        """``M(r, one side) - M(r, the other)`` with the images ``swapped`` exchanged."""
-        own = np.arange(self.n) + self.n * swapped
-        other = np.arange(self.n) + self.n * ~swapped
-        return self.value(name, own) - self.value(name, other)
-
-    def differences(self, name: str, patterns: np.ndarray) -> np.ndarray:
-        """:meth:`difference` for every pattern of ``patterns (S, n)``: vectorized for Pearson,
-        cosine and Spearman RSA over defined distances, one pattern at a time otherwise."""
-        m = MEASURES.lookup(name, "representation.measures")
-        if m.family == "rsa" and m.method in VECTORIZED:
-            x = upper(self.reference.rdm(m.rdm_kind))
-            joint = self.grams.rdm(m.rdm_kind)
-            if not (np.isnan(x).any() or np.isnan(joint).any()):
-                i, j = np.triu_indices(self.n, 1)
-                sides = [np.arange(self.n) + self.n * side for side in (patterns, ~patterns)]
-                own, other = (_rowwise(m.method, x, joint[idx[:, i], idx[:, j]]) for idx in sides)
-                return own - other
-        return np.array([self.difference(name, s) for s in patterns])
-
-
-#: RSA comparisons whose swap null :meth:`_Joint.differences` computes for all patterns at once.
-VECTORIZED = ("pearson", "cosine", "spearman")
-
-
-def _rowwise(method: str, x: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Comparison ``method`` of vector ``x`` with each row of ``ys`` (no undefined entries)."""
-    if method == "spearman":
-        x, ys = rankdata(x), rankdata(ys, axis=1)
-    if method in ("pearson", "spearman"):
-        x, ys = x - x.mean(), ys - ys.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ys @ x / np.sqrt((ys * ys).sum(axis=1) * (x @ x))
-
-
-def swap_p_value(observed: float, null: np.ndarray) -> float:
-    """One-sided ``(1 + #{null >= observed}) / (1 + len(null))`` (NaN observed: NaN; NaN null
-    values count as not exceeding it)."""
-    if not np.isfinite(observed):
+def bootstrap_p_value(draws: np.ndarray | None) -> float:
+    """One-sided bootstrap p-value of ``D <= 0`` from the bootstrap differences ``draws``:
+    ``(1 + #{D_b <= 0}) / (1 + B)`` over the defined samples (none: NaN)."""
+    if draws is None:
         return float("nan")
-    return float((1 + np.count_nonzero(np.asarray(null) >= observed)) / (1 + len(null)))
+    draws = np.asarray(draws, dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    if not len(draws):
+        return float("nan")
+    return float((1 + np.count_nonzero(draws <= 0)) / (1 + len(draws)))
 
 
-def baseline_rows(reference, metamer: np.ndarray, baseline: np.ndarray, metamer_rows: Sequence[dict],
-                  n_permutations: int, n_bootstrap: int, confidence: float, seed: int, threads: int = 1,
+def baseline_rows(reference, baseline: np.ndarray, metamer_rows: Sequence[dict], n_permutations: int,
+                  n_bootstrap: int, confidence: float, seed: int, threads: int = 1,
                   samples: np.ndarray | None = None) -> list[dict]:
     """Rows ``<M>_baseline`` and ``<M>_minus_baseline`` (module docstring) for every measure of
     ``metamer_rows`` (:func:`~.representation.set_measures`' rows of the same references and
-    metamers, with the same ``samples``, so that the differences are paired); ``n_permutations``
-    swap patterns give the difference's p-value. Each row has the keys of ``set_measures``'
-    rows (``draws``: the bootstrap values, or the paired differences)."""
+    their metamers, with the same ``samples``, so that the differences are paired). Each row has
+    the keys of ``set_measures``' rows (``draws``: the bootstrap values, or the paired
+    differences)."""
     ref = reference if isinstance(reference, SetGrams) else SetGrams(reference)
     names = [row["measure"] for row in metamer_rows]
     base_rows = set_measures(ref, baseline, names, n_permutations, n_bootstrap, confidence, seed, threads,
                              samples=samples)
-    joint = _Joint(ref, metamer, baseline)
-    patterns = swap_patterns(len(metamer), n_permutations, np.random.default_rng([seed, 2])) \
-        if n_permutations else None
     out = []
     for met, base in zip(metamer_rows, base_rows):
         name = met["measure"]
         out.append({**base, "measure": name + BASELINE})
-        value = met["value"] - base["value"]
         draws = met["draws"] - base["draws"] if met["draws"] is not None and base["draws"] is not None else None
         low, high = percentile_interval(draws, confidence) if draws is not None else (np.nan, np.nan)
-        p = np.nan
-        if patterns is not None:
-            p = swap_p_value(value, joint.differences(name, patterns))
-        out.append({**met, "measure": name + DIFFERENCE, "value": value, "ci_low": low, "ci_high": high,
-                    "p_value": p, "draws": draws,
+        out.append({**met, "measure": name + DIFFERENCE, "value": met["value"] - base["value"], "ci_low": low,
+                    "ci_high": high, "p_value": bootstrap_p_value(draws), "draws": draws,
                     "n_pairs_dropped": max(met["n_pairs_dropped"], base["n_pairs_dropped"])})
     return out
 
@@ -154,9 +93,10 @@ def q_values(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
-def at_floor(p_values: Sequence[float], n_permutations: Sequence[int] | int) -> np.ndarray:
-    """Whether each p-value is at its permutation floor ``1 / (1 + n_permutations)``."""
+def at_floor(p_values: Sequence[float], n_resamples: Sequence[int] | int) -> np.ndarray:
+    """Whether each p-value is at its floor ``1 / (1 + n_resamples)`` (permutations, or bootstrap
+    samples for a difference from the baseline)."""
     p = np.asarray(p_values, dtype=np.float64)
-    floor = 1.0 / (1.0 + np.asarray(n_permutations, dtype=np.float64))
+    floor = 1.0 / (1.0 + np.asarray(n_resamples, dtype=np.float64))
     with np.errstate(invalid="ignore"):
         return np.isfinite(p) & (p <= floor * (1 + 1e-9))

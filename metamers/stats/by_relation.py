@@ -9,9 +9,9 @@ bin, measure):
 ``recognizability``
     The fraction of the passing metamers (pooled over every pair of the relation whose
     generation layer falls in the bin) that the evaluator assigns the reference's class. Its
-    factors: the reference images, the generators and the evaluators (one factor ``models``
-    where every generator is its evaluator, the relation ``self``); each metamer read by an
-    evaluator is a row.
+    factors: the reference images and the models (:func:`model_factors`: generators and
+    evaluators, or one factor of models in both roles where a model is both, as in ``self`` and
+    another seed); each metamer read by an evaluator is a row.
 a representation measure (``debiased_cka``, ``rsa_correlation_pearson``, ...)
     Per (method, generator, generation layer, evaluator): the measure over the passing metamers
     averaged over the evaluator's layers, then the mean over the relation's sets in the bin.
@@ -86,11 +86,13 @@ def measure_bounds(measure: str) -> tuple[float, float]:
 
 
 def model_factors(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The model factors of a relation's rows: ``models`` when every row's generator is its
-    evaluator, else ``generators`` and ``evaluators``."""
-    if (rows["generator"] == rows["evaluator"]).all():
-        return {"models": rows["generator"].to_numpy()}
-    return {"generators": rows["generator"].to_numpy(), "evaluators": rows["evaluator"].to_numpy()}
+    """The model factors of a relation's rows (:mod:`metamers.stats.crossed`): one factor
+    ``models`` of two roles (``(N, 2)``: generator, evaluator) when some model is both a
+    generator and an evaluator of the rows, else ``generators`` and ``evaluators``."""
+    generators, evaluators = rows["generator"].to_numpy(), rows["evaluator"].to_numpy()
+    if set(generators) & set(evaluators):
+        return {"models": np.stack([generators, evaluators], axis=1)}
+    return {"generators": generators, "evaluators": evaluators}
 
 
 def _interval_columns(result: CrossedInterval, rows: pd.DataFrame, n_bootstrap: int) -> dict:

@@ -8,12 +8,15 @@ evaluators were drawn) and from their interactions; an interval from one factor 
 the others (nominal 95 % intervals covered 65-73 % in the review of issue 26).
 
 **Factors.** Each observation (a row: one metamer read by one evaluator, or one metamer set's
-value) carries a level of every factor: ``images``, ``generators``, ``evaluators``. Pairs that
-share a generator share its metamers: resampling generators resamples all their pairs
-together, and likewise for evaluators and images. When every row's generator is its evaluator
-(the relation ``self``), the two are one factor, ``models``. A generator that also evaluates
-in another pair of the relation (another seed of one architecture) is a level of both factors,
-and the two roles are resampled independently.
+value) carries a level of every factor: ``images``, and the models. Pairs that share a generator
+share its metamers: resampling models resamples all their pairs together, and likewise for
+images. The models are one factor ``models`` whose levels play two roles in a row (generator and
+evaluator: a row's weight is ``m_g * m_e``, or ``m_g`` when the generator is its evaluator, the
+relation ``self``) whenever some model is both a generator and an evaluator of the rows (another
+seed of one architecture): its generator and evaluator effects, and the pairs ``g -> e`` and
+``e -> g``, are then resampled together, as they may be correlated. Only when no model plays
+both roles are ``generators`` and ``evaluators`` two independent factors
+(:func:`metamers.stats.by_relation.model_factors`).
 
 **Bootstrap.** For every non-empty subset ``S`` of the factors, ``n_bootstrap`` samples
 resample the factors in ``S`` with replacement (independently; multiplicities ``m``) and keep
@@ -33,7 +36,12 @@ estimate of the variance of the mean in the random-effects model is then
 
     V = sum over non-empty T of (-1)^(|T|+1) * prod_{f in T} n_f / (n_f - 1) * u_T,
 
-at least the largest ``n_f / (n_f - 1) V_f`` (no factor's variance can be less). For two
+at least the largest ``n_f / (n_f - 1) V_f`` (whose expectation is at most the true variance:
+the floor makes the estimate conservative, not unbiased). This holds exactly for a balanced,
+complete grid of independent factors; rows missing from the grid (failed metamers), a factor of
+two roles and a statistic other than the mean make it an approximation, whose coverage
+``bench/coverage.py`` measures. Bootstrap samples where the statistic is undefined (no row keeps
+a weight) are left out. For two
 factors this is rsatoolbox's small-sample formula (``_dual_bootstrap``; Schuett et al. 2023,
 eLife, "Statistical inference on representational geometries"), which ``tests/test_crossed.py``
 checks against rsatoolbox itself; for three, against the random-effects ANOVA's unbiased
@@ -44,12 +52,15 @@ cap is not applied here.
 
 The interval is ``estimate +- t * sqrt(V)`` with Student's ``t`` at ``dof`` degrees of freedom:
 the Welch-Satterthwaite combination of the factors' corrected one-factor variances, each with
-``n_f - 1`` (so an interval resting on few models is wider, as it should be). A proportion
+``n_f - 1`` (so an interval resting on few models is wider, as it should be; an approximation
+that leaves out the interactions' subtracted parts). A proportion
 (recognizability) takes its interval on the log-odds scale (``scale_name="logit"``: the
 variances are those of the samples' log-odds, and the bounds are transformed back), which keeps
 it inside [0, 1] and follows the skew of a proportion near 0 or 1; ``bounds`` clip any interval
 to the measure's range, and every interval holds its estimate (a proportion of 0 or 1, whose
-log-odds are taken half a row inside, is extended to it). Coverage is measured by ``bench/coverage.py`` (not by a timed test).
+log-odds are taken half a row inside, is extended to it). Rows that do not vary at all (every
+metamer recognized) give no interval, and the note says so: a bootstrap has nothing to resample
+there. Coverage is measured by ``bench/coverage.py`` (not by a timed test).
 
 A factor with a single level has no variance to estimate: the result then has no interval
 (NaN bounds) and a ``note`` naming the factor.
@@ -66,6 +77,9 @@ from scipy import stats
 
 #: Fewer levels than this in a factor: a row's note says its interval rests on few of them.
 FEW_LEVELS = 5
+#: The random stream of the factors' multiplicities (``default_rng([seed, CROSSED_STREAM])``),
+#: apart from the aligned bootstrap samples' ``[seed, k]`` for small ``k``.
+CROSSED_STREAM = 0x63726f73
 
 
 @dataclass(frozen=True)
@@ -94,9 +108,21 @@ class CrossedInterval:
 
 
 def factor_codes(labels: Sequence) -> tuple[np.ndarray, int]:
-    """Integer codes ``0..k-1`` of ``labels`` and ``k``."""
-    uniques, codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
-    return codes.astype(np.int64), len(uniques)
+    """Integer codes ``0..k-1`` of ``labels`` (``(N,)``, or ``(N, 2)`` for a factor whose levels
+    play two roles in a row) and ``k``."""
+    labels = np.asarray(labels, dtype=object).astype(str)
+    uniques, codes = np.unique(labels.ravel(), return_inverse=True)
+    return codes.reshape(labels.shape).astype(np.int64), len(uniques)
+
+
+def _row_weights(multiplicities: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``(B, N)`` each row's weight from its levels' multiplicities: ``m[level]``, or for a row of
+    two levels of one factor ``m[a] * m[b]`` (two draws of one level are not a pair: ``m[a]``
+    when ``a == b``)."""
+    if codes.ndim == 1:
+        return multiplicities[:, codes]
+    first, second = codes[:, 0], codes[:, 1]
+    return multiplicities[:, first] * np.where(first == second, 1.0, multiplicities[:, second])
 
 
 def _multiplicities(n_levels: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
@@ -174,7 +200,8 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def weighted_pearson(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Pearson's r between the columns of ``values (N, 2)`` weighted by ``weights (..., N)``."""
-    x, y = values[:, 0], values[:, 1]
+    values = np.asarray(values, dtype=np.float64)
+    x, y = values[:, 0] - values[:, 0].mean(), values[:, 1] - values[:, 1].mean()  # centred: no cancellation
     with np.errstate(invalid="ignore", divide="ignore"):
         total = weights.sum(axis=-1)
         mx, my = (weights * x).sum(axis=-1) / total, (weights * y).sum(axis=-1) / total
@@ -198,8 +225,9 @@ def subset_estimates(values: np.ndarray, factors: Mapping[str, np.ndarray], n_bo
         levels[inner.name] = int(inner.n_levels)
         if inner.draws.shape != (n_bootstrap, len(values)):
             raise ValueError(f"inner draws of shape {inner.draws.shape}, expected {(n_bootstrap, len(values))}")
-    rng = np.random.default_rng(seed)
-    row_weights = {name: _multiplicities(k, n_bootstrap, rng)[:, codes] for name, (codes, k) in coded.items()}
+    rng = np.random.default_rng([seed, CROSSED_STREAM])
+    row_weights = {name: _row_weights(_multiplicities(k, n_bootstrap, rng), codes)
+                   for name, (codes, k) in coded.items()}
     out = {}
     for k in range(1, len(levels) + 1):
         for subset in itertools.combinations(levels, k):
@@ -274,6 +302,10 @@ def crossed_interval(values: np.ndarray, factors: Mapping[str, np.ndarray], n_bo
     scale = SCALES[scale_name]
     variances = {subset: float(np.var(scale.forward(est, len(values)))) for subset, est in estimates.items()}
     variance = corrected_variance(variances, levels)
+    spread = max(float(np.ptp(est)) for est in estimates.values())
+    if spread <= 1e-12 * max(1.0, abs(value)):  # every resample gives the estimate (all recognized, say)
+        return CrossedInterval(value, np.nan, np.nan, 0.0, np.nan, levels,
+                               "the rows do not vary: no interval", _one_factor(estimates, confidence))
     dof = satterthwaite_dof(variances, levels)
     centre = scale.forward(np.array([value]), len(values))[0]
     half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * np.sqrt(variance)
