@@ -19,8 +19,8 @@ from metamers.stats.pairs import NullError
 from metamers.stats.representation import set_measures
 from metamers.stats.resampling import bootstrap_samples
 
-MEASURES = ["rsa_correlation_pearson", "rsa_euclidean_spearman", "rsa_correlation_cosine", "rsa_euclidean_kendall_tau_a",
-            "linear_cka", "debiased_cka"]
+MEASURES = ["rsa_correlation_pearson", "rsa_euclidean_spearman", "rsa_correlation_cosine",
+            "rsa_euclidean_kendall_tau_a", "linear_cka", "debiased_cka"]
 
 
 def _sets(n=12, seed=0, shift=0.0):
