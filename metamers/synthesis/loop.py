@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from ..data.pixels import quantize, to_uint8
 from ..models.classifier import Classifier, weights_digest
-from .objective import Objective, Target
+from .methods import resolve_method
+from .objective import Objective, Target, method_target
 from .gauss_newton import MAX_OUTPUTS, check_outputs, residual_jacobian
 from .optimizers import OPTIMIZERS, make_optimizer
 from .parameterizations import make_parameterization
@@ -68,7 +69,8 @@ class MetamerSynthesis:
         Reference images ``(N, C, H, W)`` in [0, 1]. They are quantised to 8 bits, so that the
         target, the in-loop test and the recorded test all use the reference that other models see.
     method
-        Full method settings (:func:`metamers.synthesis.methods.resolve_method`).
+        A preset name, or full method settings (:func:`metamers.synthesis.methods.resolve_method`,
+        used as they are; :func:`~.methods.method_settings` checks a dict and resolves overrides).
     seed
         Base seed: image ``i`` starts from :func:`~.starts.start_seed` ``(seed, image_ids[i])``.
     image_ids
@@ -96,7 +98,7 @@ class MetamerSynthesis:
         self,
         targets: Sequence[Target],
         reference: torch.Tensor,
-        method: Mapping[str, Any],
+        method: str | Mapping[str, Any],
         seed: int,
         image_ids: Sequence[str] | None = None,
         comparison: str = "at_least",
@@ -114,7 +116,7 @@ class MetamerSynthesis:
                 f"{tuple(reference.shape)} (the input of model {first.name!r})"
             )
         device = self.targets[0].model.device
-        self.method = dict(method)
+        self.method = resolve_method(method) if isinstance(method, str) else dict(method)
         self.seed = int(seed)
         n = len(reference)
         self.image_ids = list(image_ids) if image_ids is not None else [str(i) for i in range(n)]
@@ -425,13 +427,15 @@ class MetamerSynthesis:
         model: Classifier,
         layer: str,
         reference: torch.Tensor,
-        method: Mapping[str, Any],
+        method: str | Mapping[str, Any],
         seed: int,
         image_ids: Sequence[str] | None = None,
-        fake_relu: bool = False,
+        fake_relu: bool | None = None,
         thresholds: Mapping[str, float] | None = None,
         **options: Any,
     ) -> MetamerSynthesis:
-        """Synthesis at one (model, layer): ``cls([Target(model, layer, 1.0, fake_relu, thresholds)], ...)``."""
-        target = Target(model, layer, fake_relu=fake_relu, thresholds=dict(thresholds or {}))
-        return cls([target], reference, method, seed, image_ids, **options)
+        """Synthesis at one (model, layer): the method's target (:func:`~.objective.method_target`,
+        which applies its straight-through ReLU rule; ``fake_relu`` True or False overrides it)."""
+        settings = resolve_method(method) if isinstance(method, str) else dict(method)
+        target = method_target(model, layer, settings, fake_relu=fake_relu, thresholds=thresholds)
+        return cls([target], reference, settings, seed, image_ids, **options)

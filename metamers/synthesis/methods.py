@@ -149,6 +149,43 @@ def resolve_method(name: str, entry: Mapping[str, Any] | None = None) -> dict[st
     return settings
 
 
+def method_settings(method: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Full, checked settings of ``method``: a preset name (``"feather2023"``), a preset's
+    overrides naming it (``{"preset": "adam", "lr": 0.05}``), or settings already complete
+    (:func:`resolve_method`'s, which are checked again and returned as they are).
+
+    Raises
+    ------
+    MethodError
+        An unknown preset, a dict that names no preset, or a key that the method would not use.
+
+    Examples
+    --------
+    >>> from metamers.synthesis.methods import method_settings
+    >>> method_settings("feather2023")["iterations"]
+    24000
+    >>> method_settings({"preset": "adam_cosine", "iterations": 200})["lr"]
+    0.1
+    """
+    if isinstance(method, str):
+        return resolve_method(method)
+    if not isinstance(method, Mapping):
+        raise MethodError(f"a method is a preset name ({', '.join(METHOD_PRESETS)}) or a dict of settings, got "
+                          f"{type(method).__name__}")
+    if "preset" not in method:
+        raise MethodError(
+            f"a method dict names the preset it overrides under 'preset' (one of {', '.join(METHOD_PRESETS)}), "
+            f"for example {{'preset': 'adam', 'lr': 0.05}}; got keys {sorted(method)}")
+    if all(key in method for key in ("optimizer", "iterations", *_PUBLISHED)):  # complete: check it as it is
+        settings = copy.deepcopy(dict(method))
+        METHOD_PRESETS.lookup(settings["preset"], f"method {settings['preset']!r}: ")
+        _part(OPTIMIZERS, settings["optimizer"], f"method {settings['preset']!r}: ")
+        _check_keys(settings["preset"], {}, settings)
+        return settings
+    entry = dict(method)
+    return resolve_method(str(entry["preset"]), entry)
+
+
 def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
     """Raise :class:`MethodError` for any key that the resolved method would not use."""
     context = f"method {name!r}: "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from ..data.pixels import to_input
 from ..labels import ClassMap, decide
 from ..models.classifier import Classifier
-from ..models.layers import LayerReader
+from ..models.layers import LayerReader, uses_fake_relu
 from ..stats.comparisons import passes
 from ..stats.statistics import STATISTICS
 from .losses import LOSSES, RESIDUALS
@@ -56,6 +57,27 @@ class Target:
     def name(self) -> str:
         """``model/layer``."""
         return f"{self.model.name}/{self.layer}"
+
+
+def method_target(
+    model: Classifier,
+    layer: str,
+    method: Mapping[str, Any],
+    weight: float = 1.0,
+    fake_relu: bool | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    class_map: ClassMap | None = None,
+) -> Target:
+    """The :class:`Target` that ``method`` makes of ``(model, layer)``: the one place where a
+    method's straight-through ReLU rule is applied (the generation and inversion jobs, the
+    benchmarks and the library API all call it).
+
+    ``fake_relu`` is the layer's own setting (a generator's layer entry ``{name, fake_relu}``);
+    None leaves it to the method's ``fake_relu`` (default true, as published), which applies at
+    ReLU stages only (:func:`~metamers.models.layers.uses_fake_relu`).
+    """
+    fake = uses_fake_relu(model, layer, bool(method.get("fake_relu", True)), fake_relu)
+    return Target(model, layer, float(weight), fake, dict(thresholds or {}), class_map)
 
 
 def model_input(x: torch.Tensor, model: Classifier) -> torch.Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from .base import SOURCES, ModelLoadError, Source, classifier, load_weights, require_keys
+from .base import SOURCES, ModelLoadError, Source, classifier, load_weights, missing_package, require_keys
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -26,7 +26,7 @@ def advertorch_weights_dir() -> Path:
     ``advertorch`` itself does not import with current torch, and its examples have side effects)."""
     spec = importlib.util.find_spec("advertorch_examples")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("source 'advertorch' needs the advertorch package: pip install advertorch==0.2.3")
+        raise missing_package("source 'advertorch'", "advertorch")
     return Path(list(spec.submodule_search_locations)[0]) / "trained_models"
 
 

