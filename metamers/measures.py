@@ -38,7 +38,8 @@ def metamer_test(model: Classifier, layer: str, images: Any, reference: Any, nul
     ``layer``: one row per image with each statistic's value, whether it reaches the null's
     threshold (``<statistic>_passed``; a tie passes, as published, unless ``comparison`` is
     ``"greater"``), whether the model gives both the same class (``class_pass``) and ``passed``
-    (all of them). Images are read in 8 bits, as the saved metamers are.
+    (all of them). Images are read in 8 bits, as the saved metamers are. The class is the highest
+    logit (the workflow's class maps, such as the 16-way ImageNet decision, are not applied here).
 
     Raises
     ------
@@ -58,8 +59,9 @@ def metamer_test(model: Classifier, layer: str, images: Any, reference: Any, nul
     >>> metamer_test(model, "1", references, references, null)["passed"].tolist()  # an image is its own metamer
     [True, True, True]
     """
-    if (null.model, null.layer) != (model.name, layer):
-        raise ValueError(f"the null is that of {null.model}/{null.layer}, not of {model.name}/{layer}")
+    if not null.belongs_to(model, layer):
+        raise ValueError(f"the null is that of {null.model}/{null.layer} (weights {null.weights[:12]}), not of "
+                         f"{model.name}/{layer}: compute the null on the model under test")
     x = _eight_bit(images, model, "images")
     r = _eight_bit(reference, model, "references")
     if len(x) != len(r):

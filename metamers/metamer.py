@@ -11,6 +11,7 @@ metamer test's verdicts; it saves to and loads from the workflow's HDF5 metamer 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,12 +26,17 @@ from .data.image_set import ImageSet
 from .data.inputs import as_images
 from .models.classifier import Classifier
 from .null import Null
-from .stats.distances import DISTANCES
+from .stats.comparisons import COMPARISONS
+from .stats.distances import DISTANCES, gaussian_window
 from .stats.metamer_test import metamer_test_rows
 from .synthesis.batch import metamer_batch
 from .synthesis.loop import MetamerSynthesis
 from .synthesis.methods import method_settings
 from .synthesis.objective import Target, method_target
+
+
+#: The smallest image side the SSIM's Gaussian window fits in (11 pixels).
+SSIM_MIN_SIZE = len(gaussian_window())
 
 
 def _targets(model: Classifier | None, layer: str | None, targets: Sequence[tuple] | None
@@ -50,14 +56,22 @@ def _targets(model: Classifier | None, layer: str | None, targets: Sequence[tupl
             raise TypeError(f"targets[{k}]: the model is a {type(t[0]).__name__}; make it a Classifier with "
                             "metamers.as_model(net, input_shape=..., mean=..., std=...) or metamers.load_model")
         out.append((t[0], str(t[1]), float(t[2]) if len(t) == 3 else 1.0))
+    bad = [k for k, (*_, w) in enumerate(out) if not (w > 0 and math.isfinite(w))]
+    if bad:
+        raise ValueError(f"targets{bad}: a target's weight must be a positive number")
+    named = {}
+    for m, layer_, _ in out:
+        if named.setdefault(m.name, m) is not m:
+            raise ValueError(f"two different models are named {m.name!r}; name each (as_model(..., name=...))")
+    pairs = [(m.name, layer_) for m, layer_, _ in out]
+    if len(set(pairs)) != len(pairs):
+        raise ValueError(f"a (model, layer) target is given twice: {pairs}")
     total = sum(w for *_, w in out)
-    if total <= 0:
-        raise ValueError("the targets' weights must sum to a positive number")
     return [(m, layer_, w / total) for m, layer_, w in out]
 
 
 def _null_of(nulls: Sequence[Null], model: Classifier, layer: str) -> Null | None:
-    found = [n for n in nulls if (n.model, n.layer) == (model.name, layer)]
+    found = [n for n in nulls if n.belongs_to(model, layer)]
     return found[0] if found else None
 
 
@@ -82,8 +96,9 @@ class Metamer:
         The :class:`~metamers.null.Null` of each target (one, or a list): the metamer test of the
         result, and the in-loop test of a method with ``check_every``.
     labels, image_ids
-        The references' labels (default: unknown, -1) and ids (default ``"0"``, ``"1"``, ...;
-        each id seeds its image's starting point).
+        The references' labels (default: unknown, -1) and distinct ids (default ``"0"``, ``"1"``,
+        ...; each id seeds its image's starting point). The class test takes each model's highest
+        logit (the workflow's class maps, such as the 16-way ImageNet decision, are not applied).
     seed
         Base seed of the starting points.
     comparison, batch_invariant
@@ -145,10 +160,25 @@ class Metamer:
         self.labels = [-1] * n if labels is None else [int(v) for v in labels]
         if len(self.image_ids) != n or len(self.labels) != n:
             raise ValueError(f"{n} references, but {len(self.image_ids)} image ids and {len(self.labels)} labels")
+        if len(set(self.image_ids)) != n:
+            raise ValueError("image ids must be distinct (each seeds its image's starting point and names its rows)")
+        if min(first.input_shape[1:]) < SSIM_MIN_SIZE:
+            raise ValueError(f"images of {first.input_shape[1]} x {first.input_shape[2]} pixels: a result records "
+                             f"each metamer's SSIM to its reference, which needs at least {SSIM_MIN_SIZE} x "
+                             f"{SSIM_MIN_SIZE}")
+        if comparison not in COMPARISONS:
+            raise ValueError(f"unknown comparison {comparison!r}; valid: {', '.join(COMPARISONS)}")
         base = {"preset": method} if isinstance(method, str) else dict(method)
         self.settings = method_settings({**base, **overrides})
-        self.method = str(self.settings["preset"]) if isinstance(method, str) or not overrides else "custom"
+        preset = str(self.settings["preset"])
+        #: the method's name in the result: its preset's, or ``custom_<preset>`` when the settings differ
+        self.method = preset if self.settings == method_settings(preset) else f"custom_{preset}"
         self.nulls = [] if null is None else [null] if isinstance(null, Null) else list(null)
+        stray = [f"{n.model}/{n.layer}" for n in self.nulls
+                 if not any(n.belongs_to(m, layer_) for m, layer_, _ in chosen)]
+        if stray:
+            raise ValueError(f"null(s) of {stray} belong to no target (a null serves the model it was computed on); "
+                             f"targets: {[f'{m.name}/{layer_}' for m, layer_, _ in chosen]}")
         built = []
         for m, layer_, weight in chosen:
             found = _null_of(self.nulls, m, layer_)
@@ -235,7 +265,8 @@ class MetamerResult:
                 raise ValueError(f"no null for target {t.name}; compute one with metamers.compute_null and pass "
                                  "it as null=")
             frames.append(metamer_test_rows(t.model, self.batch, {t.layer: null.distributions}, [t.layer],
-                                            self.batch.attrs["comparison"], class_map=t.class_map))
+                                            self.batch.attrs["comparison"], [self.batch.attrs["layer"]],
+                                            class_map=t.class_map))
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> pd.DataFrame:

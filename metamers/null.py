@@ -19,7 +19,8 @@ import torch
 
 from .data.inputs import as_images, load_images
 from .data.image_set import ImageSet
-from .models.classifier import Classifier
+from .data.pixels import quantize
+from .models.classifier import Classifier, weights_digest
 from .stats.nulls import NullDistribution, compute_nulls
 from .stats.pairs import n_possible_pairs, weak_null_reason
 
@@ -48,6 +49,9 @@ class Null:
         Pool images the pairs were drawn from.
     weak
         Why the null is weak, or None.
+    weights
+        The model's :func:`~metamers.models.classifier.weights_digest`: a null serves only the
+        model it was computed on, whatever its name.
     """
 
     model: str
@@ -55,6 +59,12 @@ class Null:
     distributions: dict[str, NullDistribution]
     n_pool: int
     weak: str | None
+    weights: str = ""
+
+    def belongs_to(self, model: Classifier, layer: str) -> bool:
+        """Whether this is the null of ``layer`` of ``model`` (its name, and its weights when recorded)."""
+        return (self.model, self.layer) == (model.name, layer) and (
+            not self.weights or self.weights == weights_digest(model))
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -90,9 +100,11 @@ def compute_null(
         A :class:`~metamers.models.classifier.Classifier` (:func:`metamers.as_model`,
         :func:`metamers.load_model`) and one of its layers.
     pool
-        Natural images that are not references: a tensor or array ``(K, C, H, W)`` (float in
-        [0, 1] or uint8), an :class:`~metamers.data.image_set.ImageSet`, a folder or an image set
-        type (:func:`metamers.load_images`).
+        Natural images that are not references (the workflow's pools are training images, never
+        a reference; here that is the caller's to ensure): a tensor or array ``(K, C, H, W)``
+        (float in [0, 1], read in 8 bits as image files are, or uint8), an
+        :class:`~metamers.data.image_set.ImageSet`, a folder or an image set type
+        (:func:`metamers.load_images`).
     n_pairs
         Distinct pairs drawn (default: 1,000,000 as published, or every pair of a smaller pool).
     seed, threshold
@@ -123,9 +135,13 @@ def compute_null(
         k = len(ids)
         images: Any = lambda a, b: pool.tensor(ids[a:b], model.input_shape)  # noqa: E731 - loaded in chunks
     else:
-        x = as_images(pool, model.input_shape, "the null pool")
+        x = quantize(as_images(pool, model.input_shape, "the null pool"))
         k = len(x)
         images = x
+    if threshold != "max" and not (isinstance(threshold, (int, float)) and 0 < float(threshold) < 1):
+        raise ValueError(f"threshold is 'max' (published) or a quantile in (0, 1), got {threshold!r}")
+    if n_pairs is not None and int(n_pairs) < 1:
+        raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
     if k < 2:
         raise ValueError(f"the null pool has {k} image(s); a null needs pairs of different images")
     n_pairs = min(PUBLISHED_PAIRS, n_possible_pairs(k)) if n_pairs is None else int(n_pairs)
@@ -137,4 +153,4 @@ def compute_null(
     if weak:
         warnings.warn(f"the null of {model.name}/{layer} is weak: {weak}; metamers pass its maximum more easily "
                       "than the published null's (1,000,000 pairs of training images)", WeakNullWarning, stacklevel=2)
-    return Null(model.name, layer, nulls, k, weak)
+    return Null(model.name, layer, nulls, k, weak, weights_digest(model))

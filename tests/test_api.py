@@ -57,7 +57,7 @@ def test_readme_quickstart_runs_verbatim(repo, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "metamers.png").stat().st_size > 10_000
     result = metamers.MetamerResult.load(tmp_path / "metamers.h5")
-    assert len(result.batch.image_ids) == 10 and result.batch.attrs["method"] == "adam_cosine"
+    assert len(result.batch.image_ids) == 10 and result.batch.attrs["method"] == "custom_adam_cosine"  # checks added
     assert (result.batch.pass_iteration >= 0).all()  # each digit stopped at its first pass
 
 
@@ -159,12 +159,13 @@ def test_a_raw_module_is_refused_naming_as_model():
 
 
 def test_the_null_is_the_maximum_over_every_pair_by_scipy(linear):
-    """A pool of 40 images, all 780 pairs: each threshold is the maximum of scipy's statistic over
-    the pairs (Spearman, Pearson; snr_db by its formula), and the null warns that it is weak."""
+    """A pool of 40 images (read in 8 bits), all 780 pairs: each threshold is the maximum of scipy's
+    statistic over the pairs (Spearman, Pearson; snr_db by its formula), and the null warns that it
+    is weak."""
     pool = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(3))
     with pytest.warns(metamers.WeakNullWarning, match="40 pool images"):
         null = metamers.compute_null(linear, "2", pool)
-    acts = LayerReader(linear, ["2"])(pool)["2"].double().numpy()
+    acts = LayerReader(linear, ["2"])(torch.round(pool * 255) / 255)["2"].double().numpy()  # read in 8 bits
     pairs = list(itertools.combinations(range(40), 2))
     assert null.n_pairs == len(pairs)
     spearman = max(stats.spearmanr(acts[i], acts[j]).statistic for i, j in pairs)
@@ -240,3 +241,86 @@ def test_the_docs_quickstart_is_the_readmes(repo):
     page = (repo / "docs" / "getting-started.md").read_text()
     match = re.search(r"```python\n(.*?)```", page[page.index("## Python quickstart"):], re.S)
     assert match and match.group(1) == _quickstart((repo / "README.md").read_text())
+
+
+def test_in_place_and_nested_functional_relus_keep_the_values_and_the_state_dict():
+    """An in-place ReLU's later readers read its output; a module's own functional ReLU becomes its
+    child; unused members and every state-dict name stay; dropout is traced in eval mode."""
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return F.relu(self.c(x)) + x
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.block, self.fc2, self.unused = nn.Linear(6, 6), Block(), nn.Linear(6, 3), nn.Linear(2, 2)
+
+        def forward(self, x):
+            x = self.fc1(torch.flatten(x, 1))
+            x.relu_()
+            x = F.dropout(x, 0.5, training=self.training)
+            return self.fc2(self.block(x))
+
+    torch.manual_seed(0)
+    net = Net()
+    names = sorted(net.state_dict())
+    x = torch.randn(4, 6)
+    want = net.eval()(x)
+    model = metamers.as_model(net, input_shape=(1, 1, 6))
+    assert torch.equal(model.net(x), want) and torch.equal(model.net(x), model.net(x))
+    assert sorted(model.net.state_dict()) == names
+    assert relu_layers(model) == ["relu_", "block.relu"]
+
+
+def test_torchvision_densenet_keeps_its_layers():
+    """DenseNet applies its last ReLU as a function: it becomes the module ``relu``; every block stays
+    readable and the state dict keeps its names."""
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.densenet121(weights=None).eval()
+    names = sorted(net.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    want = net(x)
+    model = metamers.as_model(net, input_shape=(3, 64, 64))
+    assert sorted(model.net.state_dict()) == names and torch.allclose(model.net(x), want, atol=1e-5)
+    read = LayerReader(model, ["features.denseblock1", "relu"], fake_relu=["relu"])(x)
+    assert read["relu"].shape == (1, 1024, 2, 2)
+
+
+def test_joint_targets_and_nulls_of_other_models(linear, tmp_path):
+    """Two models at once: the test runs at each target with its own null; a null computed on
+    another model of the same name is refused."""
+    torch.manual_seed(1)
+    other = metamers.as_model(nn.Sequential(nn.Flatten(), nn.Linear(144, 5), nn.ReLU(), nn.Linear(5, 3)),
+                              input_shape=(1, 12, 12), name="other")
+    pool = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", metamers.WeakNullWarning)
+        nulls = [metamers.compute_null(m, layer, pool) for m, layer in ((linear, "2"), (other, "1"))]
+        impostor = metamers.compute_null(metamers.as_model(nn.Sequential(nn.Flatten(), nn.Linear(144, 6), nn.ReLU(),
+                                                                         nn.Linear(6, 3)), input_shape=(1, 12, 12),
+                                                           name="linear"), "2", pool)
+    reference = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    result = metamers.Metamer(reference, targets=[(linear, "2"), (other, "1")], method="adam", iterations=20,
+                              null=nulls).synthesize(progress=False)
+    rows = result.test()
+    assert sorted(set(zip(rows["measured_model"], rows["measured_layer"]))) == [("linear", "2"), ("other", "1")]
+    assert "passed" in result.summary()
+    with pytest.raises(ValueError, match="belong to no target"):
+        metamers.Metamer(reference, linear, "2", method="adam", null=impostor)
+    with pytest.raises(ValueError, match="compute the null on the model under test"):
+        metamers.metamer_test(linear, "2", reference, reference, impostor)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_ids": ["a", "a"]}, "image ids must be distinct"),
+    ({"comparison": "bogus"}, "unknown comparison 'bogus'"),
+])
+def test_metamer_arguments_are_checked(linear, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        metamers.Metamer(torch.rand(2, 1, 12, 12), linear, "2", method="adam", **kwargs)

@@ -88,6 +88,8 @@ def as_images(images: Any, input_shape: Sequence[int] | None = None, what: str =
     if images.dim() != 4:
         hint = " (one image: add a batch dimension, images[None])" if images.dim() == 3 else ""
         raise InputError(f"{what}: expected a batch (N, C, H, W), got shape {tuple(images.shape)}{hint}")
+    if len(images) == 0:
+        raise InputError(f"{what}: the batch is empty")
     if input_shape is not None and tuple(images.shape[1:]) != tuple(input_shape):
         raise InputError(f"{what}: expected shape (N, {', '.join(map(str, input_shape))}), the model's input, got "
                          f"{tuple(images.shape)}")

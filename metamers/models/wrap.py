@@ -22,20 +22,19 @@ _RELU_FUNCTIONS = (F.relu, torch.relu, torch.relu_, F.relu_)
 _RELU_METHODS = ("relu", "relu_")
 
 
-def _trace(net: nn.Module):
+class RewriteWarning(UserWarning):
+    """A module applies ReLUs as functions but torch.fx cannot trace it: they stay functions."""
+
+
+def _own_graph(module: nn.Module):
+    """The torch.fx graph of ``module``'s own forward, every child module a leaf (called, not traced into)."""
     import torch.fx
 
-    return torch.fx.symbolic_trace(net)
+    class OwnOps(torch.fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:  # noqa: ARG002
+            return True
 
-
-def functional_relus(net: nn.Module) -> list[str]:
-    """The torch.fx node names of the ReLUs ``net`` applies as functions or methods ([] when it
-    applies none, or cannot be traced)."""
-    try:
-        graph = _trace(net).graph
-    except Exception:  # noqa: BLE001 - a network torch.fx cannot trace has no graph to rewrite
-        return []
-    return [n.name for n in graph.nodes if _is_functional_relu(n)]
+    return OwnOps().trace(module)
 
 
 def _is_functional_relu(node) -> bool:
@@ -43,20 +42,101 @@ def _is_functional_relu(node) -> bool:
         node.op == "call_method" and node.target in _RELU_METHODS)
 
 
+def _in_place(node) -> bool:
+    """Whether the ReLU of ``node`` overwrites its input (``relu_``, ``F.relu(x, inplace=True)``)."""
+    if node.target in (torch.relu_, F.relu_, "relu_"):
+        return True
+    return node.target is F.relu and bool(node.kwargs.get("inplace", node.args[1] if len(node.args) > 1 else False))
+
+
+def _calls_relu_function(module: nn.Module) -> bool:
+    """Whether the source of ``module``'s forward names a ReLU function (for a module torch.fx cannot trace)."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(type(module).forward)
+    except (OSError, TypeError):
+        return False
+    return bool(re.search(r"\b(F|functional|torch)\.relu_?\(|\)\.relu_?\(|\b(?!self\b)\w+\.relu_?\(\)", source))
+
+
+def _rewrite(module: nn.Module, path: str) -> nn.Module:
+    """``module`` with the ReLUs of its own forward as ``nn.ReLU`` children (itself when it has none)."""
+    import torch.fx
+
+    if type(module).__module__.startswith("torch.nn."):  # torch's own layers (nn.ReLU calls F.relu itself)
+        return module
+    try:
+        graph = _own_graph(module)
+    except Exception as err:  # noqa: BLE001 - torch.fx raises many kinds of error
+        if _calls_relu_function(module):
+            import warnings
+
+            warnings.warn(f"module {path or '(the network)'!r} ({type(module).__name__}) applies ReLUs as functions, "
+                          f"and torch.fx cannot trace it ({type(err).__name__}: {err}); they stay functions, where "
+                          "the straight-through ReLU cannot apply (use nn.ReLU modules)", RewriteWarning, stacklevel=3)
+        return module
+    nodes = [n for n in graph.nodes if _is_functional_relu(n)]
+    if not nodes:
+        return module
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    taken = {name for name, _ in module.named_children()} | {name for name, _ in module.named_parameters(recurse=False)} \
+        | {name for name, _ in module.named_buffers(recurse=False)} | set(vars(module))
+    added = {}
+    for node in nodes:
+        name = node.name
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        added[name] = nn.ReLU()
+        source = node.args[0]
+        with graph.inserting_after(node):
+            new = graph.call_module(name, (source,))
+        if _in_place(node):  # later reads of the overwritten tensor read the ReLU's output
+            for user in list(source.users):
+                if user is not node and user is not new and order.get(user, -1) > order[node]:
+                    user.replace_input_with(source, new)
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+    holder = nn.Module()
+    for name, child in module.named_children():
+        holder.add_module(name, child)
+    for name, relu in added.items():
+        holder.add_module(name, relu)
+    for name, param in module.named_parameters(recurse=False):
+        holder.register_parameter(name, param)
+    for name, buffer in module.named_buffers(recurse=False):
+        holder.register_buffer(name, buffer)
+    graph.lint()
+    rewritten = torch.fx.GraphModule(holder, graph, class_name=type(module).__name__)
+    # every child (used or not, so the state dict keeps its names), in the order the forward runs them
+    ran = [str(n.target).split(".")[0] for n in graph.nodes if n.op in ("call_module", "get_attr")]
+    children = OrderedDict((name, holder._modules[name]) for name in dict.fromkeys(ran) if name in holder._modules)
+    children.update((name, m) for name, m in holder._modules.items() if name not in children)
+    rewritten._modules = children
+    for name, param in module.named_parameters(recurse=False):
+        if name not in rewritten._parameters:
+            rewritten.register_parameter(name, param)
+    for name, buffer in module.named_buffers(recurse=False):
+        if name not in rewritten._buffers:
+            rewritten.register_buffer(name, buffer)
+    return rewritten
+
+
 def relu_modules(net: nn.Module) -> nn.Module:
-    """``net`` with each ReLU it applies as a function replaced by an ``nn.ReLU`` module named after
-    its torch.fx node (``relu``, ``relu_1``, ...: the layer names of those graph nodes), so that a
-    straight-through ReLU can replace it; ``net`` itself when it applies none.
+    """``net`` with each ReLU that a module applies as a function (``F.relu``, ``torch.relu``,
+    ``x.relu()``, in place or not) replaced by an ``nn.ReLU`` child of that module named after its
+    torch.fx node (``relu``, ``relu_1``, ...; ``block.relu`` inside ``block``), so that a
+    straight-through ReLU can replace it; ``net`` itself when no module applies one.
 
-    The rewritten network computes the same values (the same operations, not in place); its
-    top-level modules are ordered by first use in the forward pass, which is the order that
-    :func:`~.layers.layer_depth` reads.
-
-    Raises
-    ------
-    TypeError
-        ``net`` applies ReLUs as functions but torch.fx cannot trace it (data-dependent control
-        flow, say); the message gives torch.fx's reason and the remedy (use ``nn.ReLU`` modules).
+    Each module is rewritten on its own, its children called as they are, so modules without
+    functional ReLUs keep their class and code, and every parameter, buffer and child keeps its
+    name (the state dict is unchanged). A rewritten module computes the same values (the same
+    operations; an in-place ReLU's later readers read its output); its children are ordered by
+    first use in its forward, the order that :func:`~.layers.layer_depth` reads. The network is
+    traced in eval mode (the mode :func:`~.classifier.freeze` leaves it in). A module torch.fx
+    cannot trace keeps its functional ReLUs, with a :class:`RewriteWarning`.
 
     Examples
     --------
@@ -70,50 +150,16 @@ def relu_modules(net: nn.Module) -> nn.Module:
     >>> [name for name, _ in relu_modules(Net()).named_children()]
     ['fc1', 'relu', 'fc2']
     """
-    import torch.fx
-
-    try:
-        traced = _trace(net)
-    except Exception as err:  # noqa: BLE001 - torch.fx raises many kinds of error
-        if _applies_relu_functionally(net):
-            raise TypeError(
-                f"the network applies ReLUs as functions, and torch.fx cannot trace it to make them modules "
-                f"({type(err).__name__}: {err}); use nn.ReLU modules for the straight-through ReLU") from None
-        return net
-    nodes = [n for n in traced.graph.nodes if _is_functional_relu(n)]
-    if not nodes:
-        return net
-    taken = {name for name, _ in traced.named_modules()}
-    for node in nodes:
-        name = node.name
-        while name in taken:
-            name += "_"
-        taken.add(name)
-        traced.add_submodule(name, nn.ReLU())
-        with traced.graph.inserting_after(node):
-            new = traced.graph.call_module(name, (node.args[0],))
-        node.replace_all_uses_with(new)
-        traced.graph.erase_node(node)
-    traced.graph.lint()
-    traced.recompile()
-    order = [str(n.target).split(".")[0] for n in traced.graph.nodes if n.op in ("call_module", "get_attr")]
-    children = traced._modules
-    ordered = OrderedDict((name, children[name]) for name in dict.fromkeys(order) if name in children)
-    ordered.update((name, m) for name, m in children.items() if name not in ordered)
-    traced._modules = ordered
-    assert isinstance(traced, torch.fx.GraphModule)
-    return traced
-
-
-def _applies_relu_functionally(net: nn.Module) -> bool:
-    """Whether the source of ``net``'s forward calls a ReLU function (for the error of an untraceable net)."""
-    import inspect
-
-    try:
-        source = inspect.getsource(type(net).forward)
-    except (OSError, TypeError):
-        return False
-    return any(f in source for f in ("F.relu", "torch.relu", ".relu(", "functional.relu"))
+    net.eval()
+    for path, module in sorted(net.named_modules(), key=lambda item: -item[0].count(".") if item[0] else 1):
+        if path == "":
+            continue
+        rewritten = _rewrite(module, path)
+        if rewritten is not module:
+            parent_path, _, name = path.rpartition(".")
+            parent = net.get_submodule(parent_path) if parent_path else net
+            parent._modules[name] = rewritten
+    return _rewrite(net, "")
 
 
 def as_model(
