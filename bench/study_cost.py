@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metamers.config import generator_layers, load_config, layer_options  # noqa: E402
+from metamers.config import load_config  # noqa: E402
 from metamers.data import load_image_set  # noqa: E402
 from metamers.models.classifier import Classifier  # noqa: E402
 from metamers.models.layers import LayerReader  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> None:
             print(f"skipping joint generator {generator!r} (the sum of its members' costs)", file=sys.stderr)
             continue
         model, stood_in = model_for_timing(config, generator)
-        for layer in generator_layers(config, generator):
+        for layer in config.generator_layers(generator):
             # no in-loop test: without check_every, on_success is an error (resolve_method)
             entry = {k: v for k, v in config["methods"][first_method].items() if k != "on_success"}
             settings = resolve_method(first_method, {**entry, "iterations": args.iterations, "check_every": 0})
@@ -131,7 +131,7 @@ def main() -> None:
             tick = time.perf_counter()
             # the method's straight-through ReLU rule, or the layer's own fake_relu (method_target)
             result = MetamerSynthesis.single(model, layer, reference, settings, seed=0,
-                                             fake_relu=layer_options(config, generator, layer).get("fake_relu"),
+                                             fake_relu=config.layer_options(generator, layer).get("fake_relu"),
                                              batch_invariant=False).synthesize(progress=False)
             wall = time.perf_counter() - tick
             rows.append({"generator": generator, "layer": layer, "stand_in": stood_in,

@@ -7,15 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ConfigError, generator_models, is_joint, load_config
+from .config import ConfigError, load_config
 
 
 def _models(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     roles = {name: [] for name in config["models"]}
     for name in config["generators"]:
-        if is_joint(config, name):
-            for member in generator_models(config, name):
+        if config.is_joint(name):
+            for member in config.generator_models(name):
                 if f"member({name})" not in roles[member]:
                     roles[member].append(f"member({name})")
         else:

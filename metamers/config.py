@@ -1,8 +1,10 @@
-"""Loading and checking the workflow config.
+"""Parsing and checking the workflow config: the one way to a :class:`~metamers.study.Study`.
 
 The schema (``metamers/schemas/config.schema.yaml``) is the one description of what a
-config may hold; :func:`validate_config` checks it, fills in its defaults and then checks
-what a schema cannot (that generators and evaluators are configured models).
+config may hold; :func:`validate_config` checks it, fills in its defaults, checks what a
+schema cannot (that generators and evaluators are configured models, unsafe names, values
+that are not finite) and returns the read-only :class:`~metamers.study.Study`, whose methods
+answer the study's questions. This module only parses and validates.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -21,6 +22,7 @@ import jsonschema
 import yaml
 
 from .registry import lookup
+from .study import Study, layer_name, member_model, trained_model_path
 from .synthesis.methods import resolve_method
 
 
@@ -190,8 +192,9 @@ def _unsafe_values(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``config`` against the schema and the models it names; return it with defaults.
+def validate_config(config: Mapping[str, Any]) -> Study:
+    """Check ``config`` against the schema and the models it names; return the read-only
+    :class:`~metamers.study.Study` with its defaults.
 
     Raises
     ------
@@ -199,6 +202,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         Naming every offending key and the reason.
     """
     config = copy.deepcopy(dict(config))
+    provisional = Study(config, _frozen=False)  # answers questions while defaults are filled in
     validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     unsafe = _unsafe_values(config)
@@ -231,11 +235,12 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         config["evaluators"] = _evaluator_layers(config)
     for name, entry in config["methods"].items():
         check(f"methods.{name}", resolve_method, name, entry)
-    check("inversion.method", inversion_method, config)
+    check("inversion.method", provisional.inversion_method)
     for name in config["inversion"].get("layers", {}):
         check("inversion.layers", lookup, config["evaluators"], name, "evaluator", KeyError, "configured")
     if not problems and "layers" not in config["inversion"]:
-        config["inversion"]["layers"] = {name: evaluator_layers(config, name) for name in representation_evaluators(config)}
+        config["inversion"]["layers"] = {name: provisional.evaluator_layers(name)
+                                         for name in provisional.representation_evaluators()}
     for name, gen in config["generators"].items():
         layers = [layer_name(item) for item in gen["layers"]]
         dupes = sorted({n for n in layers if layers.count(n) > 1})
@@ -245,23 +250,13 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if any(b <= a for a, b in zip(edges, edges[1:])):
         problems.append(f"  relations.depth_bins: {edges} must increase")
     for name, layer in config["figures"].get("null_layers", {}).items():
-        check(f"figures.null_layers.{name}", layer_options, config, name, layer)
+        check(f"figures.null_layers.{name}", provisional.layer_options, name, layer)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
-    return config
+    return Study(config)
 
 
-def inversion_method(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The full settings of ``inversion.method`` (a :class:`KeyError` when they are invalid: an
-    inversion has no null, so it cannot run the metamer test during synthesis)."""
-    settings = resolve_method("inversion", config["inversion"]["method"])
-    if settings.get("check_every", 0):
-        raise KeyError(f"check_every is {settings['check_every']}, but an inversion runs no metamer test "
-                       "(there is no null to pass); remove it")
-    return settings
-
-
-def load_config(path: str | Path) -> dict[str, Any]:
+def load_config(path: str | Path) -> Study:
     """Read a YAML config and :func:`validate_config` it."""
     path = Path(path)
     if not path.is_file():
@@ -275,11 +270,6 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return validate_config(raw)
 
 
-def trained_model_path(config: Mapping[str, Any], name: str) -> str:
-    """Where rule ``train_model`` writes the checkpoint of trained model ``name``."""
-    return f"{config['results']}/models/{name}.pt"
-
-
 def _trained_model_problems(config: Mapping[str, Any], name: str, spec: dict[str, Any]) -> list[str]:
     """What is wrong with a ``source: train`` entry (an unknown architecture, style or training
     set, an unused key, a mismatch of input and images); fills in its checkpoint ``path``."""
@@ -289,7 +279,7 @@ def _trained_model_problems(config: Mapping[str, Any], name: str, spec: dict[str
         resolve_training(name, spec)
     except TrainingError as err:
         return [str(err)]
-    path = trained_model_path(config, name)
+    path = trained_model_path(config["results"], name)
     if spec.setdefault("path", path) != path:
         return [f"path {spec['path']!r}: a trained model's checkpoint is written by rule train_model to {path!r}; "
                 "remove the key"]
@@ -321,129 +311,14 @@ def _generator_problems(config: Mapping[str, Any], name: str, gen: Mapping[str, 
     return problems
 
 
-def member_model(item: str | Mapping[str, Any]) -> str:
-    """The model of a joint generator's member entry (a name, or ``{model, weight}``)."""
-    return item if isinstance(item, str) else item["model"]
-
-
-def layer_name(item: str | Mapping[str, Any]) -> str:
-    return item if isinstance(item, str) else item["name"]
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """One (model, layer) that a generator's metamers match at one of its layers.
-
-    Attributes
-    ----------
-    model, layer
-        The configured model and its layer.
-    weight
-        The term's weight in the objective (1 for a single generator; a joint generator's
-        weights sum to 1).
-    fake_relu
-        The layer entry's ``fake_relu`` (None: the method's setting applies).
-    """
-
-    model: str
-    layer: str
-    weight: float = 1.0
-    fake_relu: bool | None = None
-
-
-def is_joint(config: Mapping[str, Any], generator: str) -> bool:
-    """Whether ``generator`` is a joint generator (several models optimized together)."""
-    return "members" in lookup(config["generators"], generator, "generator", listed="configured")
-
-
-def generator_models(config: Mapping[str, Any], generator: str) -> list[str]:
-    """The models a generator runs: its members, or the generator itself."""
-    entry = lookup(config["generators"], generator, "generator", listed="configured")
-    return [member_model(m) for m in entry["members"]] if "members" in entry else [generator]
-
-
-def generator_targets(config: Mapping[str, Any], generator: str, layer: str) -> list[TargetSpec]:
-    """The (model, layer) targets that ``generator``'s metamers match at its layer ``layer``:
-    one for a single generator, one per member for a joint one. Unknown names list the
-    configured ones."""
-    options = layer_options(config, generator, layer)
-    entry = config["generators"][generator]
-    if "members" not in entry:
-        return [TargetSpec(generator, layer, 1.0, options["fake_relu"])]
-    weights = [1.0 if isinstance(m, str) else float(m.get("weight", 1.0)) for m in entry["members"]]
-    mapped = options.get("members", {})
-    return [TargetSpec(member_model(m), mapped.get(member_model(m), layer), w / sum(weights), options["fake_relu"])
-            for m, w in zip(entry["members"], weights)]
-
-
-def null_targets(config: Mapping[str, Any], generators: Sequence[str] | None = None) -> dict[str, list[str]]:
-    """Model -> the layers whose nulls the study needs, in config order: every target of every
-    layer of ``generators``; by default of all generators, and every evaluator layer (the
-    representation test's per-image similarity is a percentile of the evaluator's own null)."""
-    out: dict[str, list[str]] = {}
-    for gen in config["generators"] if generators is None else generators:
-        for layer in generator_layers(config, gen):
-            for t in generator_targets(config, gen, layer):
-                if t.layer not in out.setdefault(t.model, []):
-                    out[t.model].append(t.layer)
-    if generators is None and isinstance(config["evaluators"], Mapping):
-        for name, entry in config["evaluators"].items():
-            for layer in entry["layers"]:
-                if layer not in out.setdefault(name, []):
-                    out[name].append(layer)
-    return out
-
-
 def _evaluator_layers(config: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
     """``evaluators`` in mapping form, each with its layers: given, or every layer some generator
     matches the model at (none for a model no generator matches: it classifies metamers, and the
     representation test does not read it unless its layers are given)."""
     given = config["evaluators"]
     given = {name: {} for name in given} if not isinstance(given, Mapping) else given
-    matched = null_targets(config, list(config["generators"]))
+    matched = Study(config, _frozen=False).null_targets(list(config["generators"]))
     return {name: {"layers": list(entry.get("layers") or matched.get(name, []))} for name, entry in given.items()}
-
-
-def evaluator_layers(config: Mapping[str, Any], evaluator: str) -> list[str]:
-    """The layers at which the representation test reads ``evaluator`` (a validated config;
-    empty when it does not read it)."""
-    return list(lookup(config["evaluators"], evaluator, "evaluator", listed="configured")["layers"])
-
-
-def representation_evaluators(config: Mapping[str, Any]) -> list[str]:
-    """The evaluators the representation test reads (those with layers), in config order."""
-    return [name for name, entry in config["evaluators"].items() if entry["layers"]]
-
-
-def inversion_layers(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Evaluator -> the layers its representations are inverted at (a validated config; empty
-    when ``inversion.images`` is 0)."""
-    settings = config["inversion"]
-    return {name: list(layers) for name, layers in settings["layers"].items()} if settings["images"] else {}
-
-
-def generator_layers(config: Mapping[str, Any], generator: str) -> list[str]:
-    """The layers of ``generator``, in the configured (early to late) order."""
-    return [layer_name(item) for item in config["generators"][generator]["layers"]]
-
-
-def layer_options(config: Mapping[str, Any], generator: str, layer: str) -> dict[str, Any]:
-    """Per-layer options of a generator's layer: ``fake_relu`` (None when the layer does not set
-    it: the method's setting applies). An unknown generator or layer is a :class:`KeyError`
-    that lists the configured ones."""
-    entry = lookup(config["generators"], generator, "generator", listed="configured")
-    layers = {layer_name(item): item for item in entry["layers"]}
-    item = lookup(layers, layer, "layer", listed="configured", context=f"generator {generator!r}: ")
-    return {"fake_relu": None} if isinstance(item, str) else {"fake_relu": None, **item}
-
-
-def null_layers(config: Mapping[str, Any]) -> dict[str, str]:
-    """Single generator -> the layer whose null histograms are drawn (``figures.null_layers``, else
-    its last layer); joint generators have no nulls of their own (their members' are drawn where
-    the members are generators too)."""
-    chosen = config["figures"].get("null_layers", {})
-    return {gen: chosen.get(gen, generator_layers(config, gen)[-1]) for gen in config["generators"]
-            if not is_joint(config, gen)}
 
 
 def schema_enums() -> dict[str, list[str]]:

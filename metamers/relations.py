@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .config import generator_models, is_joint
 
 #: Training tags.
 TRAININGS = ("standard", "robust")
@@ -82,8 +81,8 @@ def model_relation(config: Mapping[str, Any], generator_model: str, evaluator: s
 
 def relation(config: Mapping[str, Any], generator: str, evaluator: str) -> str:
     """The relation of generator ``generator``'s metamers to ``evaluator`` (:data:`RELATIONS`)."""
-    members = generator_models(config, generator)
-    if is_joint(config, generator):
+    members = config.generator_models(generator)
+    if config.is_joint(generator):
         if evaluator in members:
             return "self"
         found = {model_relation(config, m, evaluator) for m in members}
@@ -94,10 +93,9 @@ def relation(config: Mapping[str, Any], generator: str, evaluator: str) -> str:
 def model_order(config: Mapping[str, Any]) -> list[str]:
     """The study's models ordered by family, then training (standard first), then instance, for
     matrices whose neighbours should be related."""
-    from .models.loading import study_models
 
     def key(name: str) -> tuple:
         tags = model_tags(config, name)
         return tags["family"], TRAININGS.index(tags["training"]), tags["instance"]
 
-    return sorted(study_models(config), key=key)
+    return sorted(config.study_models(), key=key)

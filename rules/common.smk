@@ -13,10 +13,10 @@ from snakemake.logging import logger
 
 from metamers.artifacts.files import SCHEMA_VERSIONS
 from metamers.artifacts.metamers import metamer_index_path, metamer_path
-from metamers.config import ConfigError, evaluator_layers, generator_layers, generator_models, generator_targets, inversion_layers, inversion_method, null_targets, representation_evaluators, validate_config
+from metamers.config import ConfigError, validate_config
 from metamers.data import ImageError, batch_ids, grid_selection, load_image_set
 from metamers.figures import FIGURES, study_figures
-from metamers.models.loading import existing_weight_files, study_models
+from metamers.models.loading import existing_weight_files
 from metamers.synthesis.methods import resolve_method
 
 try:
@@ -57,8 +57,8 @@ def runtime(name):
 #: Models the workflow trains (with train_model): their checkpoints are inputs whether or not
 #: they exist yet, so that every rule that loads one waits for (and reruns after) its training.
 TRAINED = [name for name, spec in CONFIG["models"].items() if spec.get("source") == "train"]
-WEIGHTS = {name: [CONFIG["models"][name]["path"]] if name in TRAINED else existing_weight_files(CONFIG, [name])
-           for name in study_models(CONFIG)}
+WEIGHTS = {name: [CONFIG["models"][name]["path"]] if name in TRAINED else existing_weight_files(CONFIG["models"], [name])
+           for name in CONFIG.study_models()}
 PREFLIGHT = f"{RESULTS}/preflight.txt"
 
 
@@ -71,7 +71,7 @@ def model_weights(*names):
 
 def generator_weights(wildcards):
     """The weight files of the models a generator runs (a joint generator's members)."""
-    return model_weights(*generator_models(CONFIG, wildcards.generator))
+    return model_weights(*CONFIG.generator_models(wildcards.generator))
 
 
 def null_weights(wildcards):
@@ -91,10 +91,10 @@ BATCH_IDS = batch_ids(IMAGES.ids, CONFIG["images_per_job"])
 BATCHES = list(BATCH_IDS)
 GRID_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["figures"]["grid_images"])
 GRID_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(GRID_IDS)]
-LAYERS = {gen: generator_layers(CONFIG, gen) for gen in CONFIG["generators"]}
+LAYERS = {gen: CONFIG.generator_layers(gen) for gen in CONFIG["generators"]}
 #: Evaluator -> its inversion layers; the references inverted (one per class first, as the grid
 #: chooses) and the batches that hold them (metamers.jobs.inversion.inversion_ids).
-INVERSION = inversion_layers(CONFIG)
+INVERSION = CONFIG.inversion_layers()
 INVERSION_IDS = grid_selection(IMAGES.ids, [IMAGES.labels[i] for i in IMAGES.ids], CONFIG["inversion"]["images"])
 INVERSION_BATCHES = [b for b, ids in BATCH_IDS.items() if set(ids) & set(INVERSION_IDS)]
 #: The figures this study draws (an optional stage's figure only when the stage runs).
@@ -115,7 +115,7 @@ def null_file(generator, layer):
 
 
 #: Model -> the layers whose nulls the study needs (every target of every generator layer).
-NULL_TARGETS = null_targets(CONFIG)
+NULL_TARGETS = CONFIG.null_targets()
 
 
 def all_nulls():
@@ -124,7 +124,7 @@ def all_nulls():
 
 def target_nulls(generator, layers):
     """The nulls of every (model, layer) target of `generator` at `layers`, each once."""
-    files = [null_file(t.model, t.layer) for layer in layers for t in generator_targets(CONFIG, generator, layer)]
+    files = [null_file(t.model, t.layer) for layer in layers for t in CONFIG.generator_targets(generator, layer)]
     return list(dict.fromkeys(files))
 
 
@@ -191,26 +191,15 @@ def test_params(wildcards):
 
 
 def generation_params(wildcards):
-    """What a generation job depends on in the config, so that editing it re-runs the job."""
-    return json.dumps(
-        {
-            "method": CONFIG["methods"][wildcards.method],
-            "models": {m: CONFIG["models"][m] for m in generator_models(CONFIG, wildcards.generator)},
-            "layers": CONFIG["generators"][wildcards.generator],
-            "images": CONFIG["images"],
-            "images_per_job": CONFIG["images_per_job"],
-            "batch_invariant": CONFIG["batch_invariant"],
-            "seed": CONFIG["seed"],
-            "comparison": CONFIG["metamer_test"]["comparison"] if METHODS[wildcards.method]["check_every"] else None,
-            "schema": SCHEMA_VERSIONS["generate"],
-        },
-        sort_keys=True,
-    )
+    """The generation job's key (`Study.generation_key`: also its provenance and resume fingerprint)
+    and its artifact's schema version, so that editing either re-runs the job."""
+    key = CONFIG.generation_key(wildcards.method, wildcards.generator, wildcards.layer, wildcards.batch)
+    return json.dumps({**key, "schema": SCHEMA_VERSIONS["generate"]}, sort_keys=True)
 
 
 def evaluator_nulls(wildcards):
     """The nulls of an evaluator's representation layers (the null rule's `generator` is a model)."""
-    return [null_file(wildcards.evaluator, layer) for layer in evaluator_layers(CONFIG, wildcards.evaluator)]
+    return [null_file(wildcards.evaluator, layer) for layer in CONFIG.evaluator_layers(wildcards.evaluator)]
 
 
 def representation_activation_params(wildcards):
@@ -218,7 +207,7 @@ def representation_activation_params(wildcards):
     return json.dumps(
         {
             "model": CONFIG["models"][wildcards.evaluator],
-            "layers": evaluator_layers(CONFIG, wildcards.evaluator),
+            "layers": CONFIG.evaluator_layers(wildcards.evaluator),
             "statistics": CONFIG["metamer_test"]["statistics"],
             "reduction": CONFIG["representation"]["reduction"],
             "baseline": {"images": CONFIG["images"], "pool": CONFIG["metamer_test"].get("pool"), "seed": CONFIG["seed"]}
@@ -246,7 +235,7 @@ def representation_tables(kind, ext="csv"):
         f"{RESULTS}/tables/{kind}/{method}/{gen}/{evaluator}.{ext}"
         for method in CONFIG["methods"]
         for gen in CONFIG["generators"]
-        for evaluator in representation_evaluators(CONFIG)
+        for evaluator in CONFIG.representation_evaluators()
     ]
 
 
@@ -267,7 +256,7 @@ def inversion_params(wildcards):
         {
             "model": CONFIG["models"][wildcards.evaluator],
             "layers": INVERSION[wildcards.evaluator],
-            "method": inversion_method(CONFIG),
+            "method": CONFIG.inversion_method(),
             "images": INVERSION_IDS,
             "batch_invariant": CONFIG["inversion"]["batch_invariant"],
             "seed": CONFIG["seed"],
@@ -322,7 +311,7 @@ def preflight_check():
     with open(log_path, "w") as log:
         done = subprocess.run(
             [sys.executable, "-m", "metamers", "check", "--config", "-", "--report", PREFLIGHT],
-            input=json.dumps(CONFIG), text=True, stdout=log, stderr=subprocess.STDOUT, env=env,
+            input=json.dumps(CONFIG.to_dict()), text=True, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     if done.returncode != 0:
         with open(log_path) as log:

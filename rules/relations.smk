@@ -1,7 +1,7 @@
 rule layer_depths:
     """The normalized depth of every layer the study matches or reads (0 input, 1 the last module)."""
     input:
-        weights=lambda wildcards: model_weights(*study_models(CONFIG)),
+        weights=lambda wildcards: model_weights(*CONFIG.study_models()),
     output:
         f"{RESULTS}/tables/layer_depths.csv",
     log:
@@ -9,7 +9,7 @@ rule layer_depths:
     benchmark:
         f"{RESULTS}/benchmarks/layer_depths.tsv"
     params:
-        models=json.dumps({name: CONFIG["models"][name] for name in study_models(CONFIG)}, sort_keys=True),
+        models=json.dumps({name: CONFIG["models"][name] for name in CONFIG.study_models()}, sort_keys=True),
     resources:
         mem_mb=CONFIG["resources"]["evaluate_mem_mb"],
         runtime=10,
@@ -36,7 +36,7 @@ rule transfer_by_relation:
         f"{RESULTS}/benchmarks/transfer_by_relation.tsv"
     params:
         settings=json.dumps({**CONFIG["relations"], "seed": CONFIG["seed"]}, sort_keys=True),
-        tags=json.dumps({name: CONFIG["models"][name].get("tags", {}) for name in study_models(CONFIG)}, sort_keys=True),
+        tags=json.dumps({name: CONFIG["models"][name].get("tags", {}) for name in CONFIG.study_models()}, sort_keys=True),
     resources:
         mem_mb=2000,
         runtime=10,

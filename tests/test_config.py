@@ -6,8 +6,6 @@ import pytest
 
 from metamers.config import (
     ConfigError,
-    generator_layers,
-    layer_options,
     load_config,
     validate_config,
 )
@@ -24,7 +22,7 @@ def test_default_config_is_valid_and_gets_defaults(repo):
     assert all(config["evaluators"][name]["layers"] == [] for name in trained)  # they only classify
     assert set(config["generators"]) == {"lenet5_standard", "lenet5_robust", "lenets_joint"}
     for gen in ("lenet5_standard", "lenet5_robust"):
-        assert len(generator_layers(config, gen)) == 4
+        assert len(config.generator_layers(gen)) == 4
     assert config["generators"]["lenets_joint"]["members"] == ["lenet5_standard", "lenet5_robust"]
     assert set(config["methods"]) == {"feather2023", "polyak_priors"}
 
@@ -67,11 +65,11 @@ def test_every_error_is_reported_at_once(config):
 def test_layer_options(config):
     config["generators"]["lenet5_robust"]["layers"][2] = {"name": "relu3", "fake_relu": True}
     config = validate_config(config)
-    assert generator_layers(config, "lenet5_robust") == ["relu1", "relu2", "relu3", "linear2"]
-    assert layer_options(config, "lenet5_robust", "relu3") == {"name": "relu3", "fake_relu": True}
-    assert layer_options(config, "lenet5_robust", "relu1") == {"fake_relu": None}  # the method decides
+    assert config.generator_layers("lenet5_robust") == ["relu1", "relu2", "relu3", "linear2"]
+    assert config.layer_options("lenet5_robust", "relu3") == {"name": "relu3", "fake_relu": True}
+    assert config.layer_options("lenet5_robust", "relu1") == {"fake_relu": None}  # the method decides
     with pytest.raises(KeyError, match="configured: relu1, relu2, relu3, linear2"):
-        layer_options(config, "lenet5_robust", "conv1")
+        config.layer_options("lenet5_robust", "conv1")
 
 
 def test_unreadable_config_files(tmp_path):

@@ -38,6 +38,8 @@ def test_artifact_holds_what_the_job_computed(tiny, tmp_path):
     assert art.start_seed.tolist() == [start_seed(0, i) for i in art.image_ids]
     job = json.loads(art.attrs["job_config"])
     assert job["method_settings"]["iterations"] == 8 and job["layer"] == "relu2"
+    key = tiny.generation_key("feather2023", "lenet5_robust", "relu2", "b000")  # the one key of the job
+    assert {k: job[k] for k in key} == json.loads(json.dumps(key)) and job["device"] == "cpu"
     np.testing.assert_array_equal(art.metamer_uint8, np.round(art.metamer * 255).astype(np.uint8))
     model = load_model(tiny["models"], "lenet5_robust")
     reader = LayerReader(model, ["relu2"])
@@ -67,7 +69,9 @@ def test_artifact_holds_what_the_job_computed(tiny, tmp_path):
 
 
 def test_other_class_start_is_a_training_digit_of_another_class(tiny, tmp_path):
+    tiny = tiny.to_dict()  # a study is read-only: change a copy and validate it again
     tiny["methods"]["adam"]["init"] = {"type": "other_class"}
+    tiny = validate_config(tiny)
     art = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", "relu3", "b000", tmp_path / "a.h5",
                                             progress=False))
     pool = load_image_set({"type": "mnist"})  # the null pool of the held-out test digits: training digits
@@ -91,7 +95,9 @@ def test_bad_job_keys_name_the_valid_choices(tiny, tmp_path):
         generate_batch(tiny, "adam", "lenet5_standard", "relu1", "b007", out)
     with pytest.raises(KeyError, match="unknown method 'lbfgs'; configured: feather2023, adam"):
         generate_batch(tiny, "lbfgs", "lenet5_standard", "relu1", "b000", out)
+    tiny = tiny.to_dict()
     tiny["generators"]["lenet5_standard"]["layers"].append("conv9")
+    tiny = validate_config(tiny)
     with pytest.raises(LayerError, match="valid layers: conv1, relu1, maxpool1, conv2"):
         generate_batch(tiny, "adam", "lenet5_standard", "conv9", "b000", out)
     assert not out.exists()
@@ -129,8 +135,9 @@ def test_images_per_job_changes_no_metamer(config, tmp_path, method, layer):
 
 
 def test_relu_layers_use_the_straight_through_relu_by_default(tiny, tmp_path):
-    layers = tiny["generators"]["lenet5_standard"]["layers"]
-    layers[1] = {"name": "relu2", "fake_relu": False}
+    tiny = tiny.to_dict()
+    tiny["generators"]["lenet5_standard"]["layers"][1] = {"name": "relu2", "fake_relu": False}
+    tiny = validate_config(tiny)
     used = {}
     for layer in ("relu1", "relu2", "linear2"):
         art = read_metamer_batch(generate_batch(tiny, "adam", "lenet5_standard", layer, "b000",
@@ -138,6 +145,7 @@ def test_relu_layers_use_the_straight_through_relu_by_default(tiny, tmp_path):
         used[layer] = art.attrs["fake_relu"]
         assert json.loads(art.attrs["job_config"])["fake_relu"] == bool(used[layer])
     assert used == {"relu1": 1, "relu2": 0, "linear2": 0}
+    tiny = tiny.to_dict()
     tiny["methods"]["adam"]["fake_relu"] = False
     off = read_metamer_batch(generate_batch(validate_config(tiny), "adam", "lenet5_standard", "relu1", "b000",
                                             tmp_path / "off.h5", progress=False))

@@ -15,7 +15,7 @@ import torch
 from metamers.artifacts.files import ArtifactError
 from metamers.artifacts.inversions import read_inversions
 from metamers.artifacts.metamers import read_metamer_batch
-from metamers.config import ConfigError, inversion_layers, inversion_method, validate_config
+from metamers.config import ConfigError, validate_config
 from metamers.data import load_image_set, quantize
 from metamers.figures import study_figures
 from metamers.figures.inversion import inversion_panels, panel_layout
@@ -87,12 +87,12 @@ def test_an_inversion_runs_no_metamer_test(digits, study_config):
 
 def test_inversion_config_defaults_and_errors(study_config):
     config = validate_config(study_config)
-    assert inversion_layers(config) == {name: entry["layers"] for name, entry in config["evaluators"].items()}
-    assert config["inversion"]["images"] == 1 and inversion_method(config)["priors"] == [
+    assert config.inversion_layers() == {name: entry["layers"] for name, entry in config["evaluators"].items()}
+    assert config["inversion"]["images"] == 1 and config.inversion_method()["priors"] == [
         {"type": "total_variation", "weight": 1.0, "beta": 2.0}, {"type": "alpha_norm", "weight": 1.0, "alpha": 6.0}]
     assert "inversion_panels" in study_figures(config)
     off = validate_config({**copy.deepcopy(study_config), "inversion": {"images": 0}})
-    assert inversion_layers(off) == {} and "inversion_panels" not in study_figures(off)
+    assert off.inversion_layers() == {} and "inversion_panels" not in study_figures(off)
     bad = {**copy.deepcopy(study_config), "inversion": {"layers": {"lenet5_nope": ["relu1"]}}}
     with pytest.raises(ConfigError, match=r"inversion.layers: unknown evaluator 'lenet5_nope'; configured: "
                                           r"lenet5_standard, lenet5_robust"):
@@ -156,7 +156,7 @@ def test_stored_inversions_equal_a_direct_inversion_and_their_mismatch(study):
     data = read_inversions(study.out["lenet5_robust"])
     model = load_model(study.config["models"], "lenet5_robust")
     x = torch.from_numpy(data.source).float() / 255
-    result = invert(model, "relu2", x, inversion_method(study.config), 0, [f"inversion/{i}" for i in data.rows["image_id"]],
+    result = invert(model, "relu2", x, study.config.inversion_method(), 0, [f"inversion/{i}" for i in data.rows["image_id"]],
                     batch_invariant=False)  # inversion.batch_invariant's default: one pass for all images
     assert study.config["inversion"]["batch_invariant"] is False
     np.testing.assert_array_equal(data.inverted["relu2"], result.inverted)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from metamers.artifacts import read_metamer_batch
-from metamers.config import ConfigError, generator_models, generator_targets, null_targets, validate_config
+from metamers.config import ConfigError, validate_config
 from metamers.data.pixels import to_input
 from metamers.jobs.generate import generate
 from metamers.jobs.metamer_test import metamer_test
@@ -36,8 +36,8 @@ def joint_config(config):
 
 
 def test_targets_of_a_joint_generator_have_normalized_weights_and_mapped_layers(joint_config):
-    assert generator_models(joint_config, "lenets") == ["lenet5_standard", "lenet5_robust"]
-    assert [(t.model, t.layer, t.weight) for t in generator_targets(joint_config, "lenets", "relu2")] == [
+    assert joint_config.generator_models("lenets") == ["lenet5_standard", "lenet5_robust"]
+    assert [(t.model, t.layer, t.weight) for t in joint_config.generator_targets("lenets", "relu2")] == [
         ("lenet5_standard", "relu2", 0.5), ("lenet5_robust", "relu2", 0.5)]
     config = dict(joint_config)
     config["generators"] = {"lenets": {"members": [{"model": "lenet5_standard", "weight": 3},
@@ -45,10 +45,10 @@ def test_targets_of_a_joint_generator_have_normalized_weights_and_mapped_layers(
                                        "layers": [{"name": "deep", "members": {"lenet5_standard": "relu3",
                                                                                "lenet5_robust": "linear2"}}]}}
     config = validate_config(config)
-    assert [(t.model, t.layer, t.weight) for t in generator_targets(config, "lenets", "deep")] == [
+    assert [(t.model, t.layer, t.weight) for t in config.generator_targets("lenets", "deep")] == [
         ("lenet5_standard", "relu3", 0.75), ("lenet5_robust", "linear2", 0.25)]
     # the nulls the study needs: every (model, layer) target once, single generators' included
-    assert null_targets(joint_config) == {"lenet5_standard": ["relu1", "relu2", "linear2"],
+    assert joint_config.null_targets() == {"lenet5_standard": ["relu1", "relu2", "linear2"],
                                           "lenet5_robust": ["relu2", "linear2"]}
 
 
@@ -98,7 +98,7 @@ def test_each_member_sees_the_image_at_its_own_input_size():
 
 def test_joint_job_matches_both_members_and_is_tested_by_each(joint_config, tmp_path):
     null_paths = []
-    for model, layers in null_targets(joint_config).items():
+    for model, layers in joint_config.null_targets().items():
         for layer in layers:
             null_paths.append(null_distribution(joint_config, model, layer, tmp_path / "nulls" / f"{model}-{layer}.h5"))
     relu2 = [p for p in null_paths if p.name.endswith("relu2.h5")]

@@ -15,6 +15,7 @@ from PIL import Image
 import metamers.jobs.preflight as preflight_module
 import metamers.models.loading as registry
 from metamers.config import validate_config
+from metamers.study import Study
 from metamers.jobs.preflight import PreflightError, check_study, preflight, run_preflight
 from metamers.models import (
     ModelLoadError,
@@ -180,6 +181,7 @@ def test_an_unknown_evaluator_layer_is_reported_before_any_job(tmp_path, imgs):
     problems = preflight(config)
     assert len(problems) == 1 and problems[0].startswith(
         "evaluator 'rob', layers ['relu2', 'relu9']: model 'rob' has no layer(s) ['relu9']; valid layers: conv1")
+    config = config.to_dict()  # a study is read-only: change a copy and validate it again
     config["evaluators"]["rob"]["layers"] = ["relu2"]
     config["inversion"].pop("layers")  # filled in from the evaluators' layers when the config was loaded
     report = check_study(validate_config(config))
@@ -214,7 +216,7 @@ def test_a_gauss_newton_method_at_a_wide_layer_is_reported_before_any_job(imgs):
         evaluators=["std"],
         images={"type": "folder", "root": str(imgs)},
         methods={"adam": {"iterations": 5}, "gn": {"preset": "gauss_newton", "max_outputs": 16}},
-    )
+    ).to_dict()
     config["generators"]["both"] = {"members": ["std", "rob"], "layers": ["linear2"]}
     problems = preflight(validate_config(config))
     assert problems == [
@@ -316,7 +318,7 @@ def test_existing_weight_files_lists_only_existing_files_of_study_models(tmp_pat
         "evaluators": ["std_again", "rob", "gone", "keyless"],
     }
     weights = advertorch_weights_dir()
-    assert existing_weight_files(config) == sorted(
+    assert existing_weight_files(config["models"], Study(config).study_models()) == sorted(
         [str(weights / "mnist_lenet5_clntrained.pt"), str(weights / "mnist_lenet5_advtrained.pt"), str(there)]
     )
 
@@ -344,7 +346,7 @@ def test_weight_files_are_named_without_reading_them(tmp_path):
     models = {"adv": {"source": "advertorch", "weights": "clntrained"},
               "ck": {"source": "checkpoint", "architecture": "lenet5", "path": str(there)}}
     files = [str(p) for name in models for p in weight_files(models, name)]
-    existing = existing_weight_files({"models": models, "generators": {"adv": {}}, "evaluators": ["ck"]})
+    existing = existing_weight_files(models, Study({"generators": {"adv": {}}, "evaluators": ["ck"]}).study_models())
     adv = str(advertorch_weights_dir() / "mnist_lenet5_clntrained.pt")
     assert files == [adv, str(there)] and existing == sorted([adv, str(there)])
     with pytest.raises(ModelLoadError, match="cannot read weight file"):  # loading does read it

@@ -15,7 +15,7 @@ import torch
 from metamers.artifacts.draws import read_draws
 from metamers.artifacts.nulls import read_nulls
 from metamers.artifacts.representations import read_activations
-from metamers.config import evaluator_layers, null_targets, representation_evaluators, validate_config
+from metamers.config import validate_config
 from metamers.jobs.representation import IMAGE_COLUMNS, OOD_COLUMNS, REPRESENTATION_COLUMNS
 from metamers.models import load_model
 from metamers.models.layers import LayerReader
@@ -42,7 +42,7 @@ def study(study_config, tmp_path_factory):
                               "pool": {"type": "mnist", "per_class": 3}}
     config["representation"] = {"n_permutations": 50, "n_bootstrap": 40, "reduction": {"max_dim": 1000, "seed": 3}}
     config = validate_config(config)
-    nulls = {(m, layer): tmp / "nulls" / m / f"{layer}.h5" for m, ls in null_targets(config).items() for layer in ls}
+    nulls = {(m, layer): tmp / "nulls" / m / f"{layer}.h5" for m, ls in config.null_targets().items() for layer in ls}
     for (m, layer), path in nulls.items():
         rule("null_distribution", config, tmp, output=Files([str(path)]), generator=m, layer=layer)
     artifacts = [tmp / "metamers" / f"{layer}.h5" for layer in LAYERS]
@@ -62,7 +62,7 @@ def study(study_config, tmp_path_factory):
              output=Files([str(tmp / "metamers" / "index.json")]), method="adam", generator="lenet5_standard")
         rule("representation_activations", config, tmp, input=Files(index=str(tmp / "metamers" / "index.json")),
              output=Files([str(acts)]), method="adam", generator="lenet5_standard", evaluator=evaluator)
-        own = [str(nulls[(evaluator, layer)]) for layer in evaluator_layers(config, evaluator)]
+        own = [str(nulls[(evaluator, layer)]) for layer in config.evaluator_layers(evaluator)]
         rule("representation", config, tmp, input=Files(activations=str(acts), metamer_test=str(test), nulls=own),
              output=Files(rows=str(rows), ood=str(ood), images=str(images), draws=str(draws)), method="adam",
              generator="lenet5_standard", evaluator=evaluator)
@@ -79,16 +79,16 @@ def study(study_config, tmp_path_factory):
 def test_evaluator_layers_default_to_the_generator_layers_and_need_nulls(study, study_config):
     assert study.config["evaluators"] == {"lenet5_standard": {"layers": LAYERS},
                                           "lenet5_robust": {"layers": ["relu2", "linear2"]}}
-    assert null_targets(study.config) == {"lenet5_standard": LAYERS, "lenet5_robust": ["relu2", "linear2"]}
+    assert study.config.null_targets() == {"lenet5_standard": LAYERS, "lenet5_robust": ["relu2", "linear2"]}
     config = copy.deepcopy(study_config)
     config["generators"] = {"lenet5_standard": {"layers": LAYERS}}
     config["evaluators"] = ["lenet5_standard", "lenet5_robust"]  # the robust LeNet is matched by no generator:
     loaded = validate_config(config)                              # it classifies, but is not read
     assert loaded["evaluators"]["lenet5_robust"] == {"layers": []}
-    assert representation_evaluators(loaded) == ["lenet5_standard"]
+    assert loaded.representation_evaluators() == ["lenet5_standard"]
     assert validate_config(loaded) == loaded  # the mapping form is valid as it is
     with pytest.raises(KeyError, match="unknown evaluator 'vgg'; configured: lenet5_standard, lenet5_robust"):
-        evaluator_layers(study.config, "vgg")
+        study.config.evaluator_layers("vgg")
 
 
 def _activations(model, layers, images_uint8):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import TEST_CONFIG
 
-from metamers.config import generator_layers, inversion_layers, load_config, representation_evaluators
+from metamers.config import load_config
 from metamers.data import batch_ids, load_image_set
 from metamers.figures import FIGURES, study_figures
 from metamers.stats.metamer_test import METAMER_TEST_COLUMNS
@@ -57,20 +57,20 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
     out = snakemake(repo, "-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(repo / "config.yaml"))
     assert out.returncode == 0, out.stdout
     methods, generators = len(config["methods"]), len(config["generators"])
-    layers = sum(len(generator_layers(config, g)) for g in config["generators"])
+    layers = sum(len(config.generator_layers(g)) for g in config["generators"])
     batches = len(batch_ids(load_image_set(config["images"]).ids, config["images_per_job"]))
     # one null per (model, layer) matched: a single generator's layers, and each member of a joint
     # generator at the layer of the same name (the shipped joint generator maps none otherwise)
     nulls = {(member, layer) for g, entry in config["generators"].items()
-             for member in entry.get("members", [g]) for layer in generator_layers(config, g)}
+             for member in entry.get("members", [g]) for layer in config.generator_layers(g)}
     assert job_counts(out.stdout) == {
         "generate": methods * layers * batches, "null_distribution": len(nulls), "null_tables": 1,
         "metamer_test": methods * generators, "metamer_test_table": 1, "recognizability": methods * generators,
         "transfer_table": 1, "grid_images": 1, "figure": len(study_figures(config)), "all": 1,
         "metamer_index": methods * generators,
-        "representation_activations": methods * generators * len(representation_evaluators(config)),
-        "representation": methods * generators * len(representation_evaluators(config)), "representation_table": 1,
-        "inversion": len(inversion_layers(config)), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
+        "representation_activations": methods * generators * len(config.representation_evaluators()),
+        "representation": methods * generators * len(config.representation_evaluators()), "representation_table": 1,
+        "inversion": len(config.inversion_layers()), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
         **({"train_model": trained} if (trained := sum(m["source"] == "train" for m in config["models"].values())) else {}),
     }
 
@@ -113,7 +113,7 @@ import json, sys, yaml
 from metamers.models.loading import weight_files
 from metamers.synthesis.methods import resolve_method
 config = validate_config(yaml.safe_load(open({str(TEST_CONFIG)!r})))
-files = [str(p) for m in study_models(config) for p in weight_files(config["models"], m)]
+files = [str(p) for m in config.study_models() for p in weight_files(config["models"], m)]
 methods = [resolve_method(m, e)["optimizer"] for m, e in config["methods"].items()]
 tables = [t for f in FIGURES for t in FIGURES[f].tables] + [str(FIGURES[f].options(config)) for f in FIGURES]
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "pandas", "matplotlib", "seaborn"}})

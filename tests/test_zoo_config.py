@@ -24,7 +24,7 @@ import pytest
 import yaml
 from conftest import REPO, read_idx
 
-from metamers.config import generator_layers, load_config, validate_config
+from metamers.config import load_config, validate_config
 from metamers.data import default_pool, load_image_set
 from metamers.data.fashion_mnist import FASHION_MNIST_CLASSES
 from metamers.data.pixels import ImageError
@@ -143,7 +143,7 @@ def _depths(config) -> dict[tuple[str, str], float]:
             spec = ARCHITECTURES[arch]
             nets[arch] = Classifier(build_architecture(arch), mean=spec["mean"], std=spec["std"],
                                     input_shape=spec["input_shape"], num_classes=10, name=arch)
-        for layer in generator_layers(config, generator):
+        for layer in config.generator_layers(generator):
             assert layer in nets[arch].layer_names(), (generator, layer)
             depths[(generator, layer)] = layer_depth(nets[arch], layer)
     return depths
@@ -169,7 +169,7 @@ def test_the_zoo_is_replicated_and_every_relation_rests_on_several_models():
     assert list(config["generators"]) == list(models) and list(config["evaluators"]) == list(models)
     depths = _depths(config)
     for generator in config["generators"]:
-        mine = [depths[(generator, layer)] for layer in generator_layers(config, generator)]
+        mine = [depths[(generator, layer)] for layer in config.generator_layers(generator)]
         assert len(mine) == 3 and mine == sorted(set(mine)) and mine[-1] == 1.0, (generator, mine)
     assert config["images"] == {"type": "fashion_mnist_test", "per_class": 6, "seed": 0}  # 60 held-out images
     assert config["metamer_test"]["pool"]["type"] == "fashion_mnist"  # training images

@@ -56,15 +56,13 @@ class Figure:
 
 
 def _null_layers(config: Mapping[str, Any]) -> dict[str, Any]:
-    from ..config import null_layers
 
-    return {"layers": null_layers(config)}
+    return {"layers": config.null_layers()}
 
 
 def _inverts(config: Mapping[str, Any]) -> bool:
-    from ..config import inversion_layers
 
-    return bool(inversion_layers(config))
+    return bool(config.inversion_layers())
 
 
 def _model_order(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,7 +80,6 @@ def joint_vs_single(transfer: pd.DataFrame, joints: Sequence[Mapping[str, Any]] 
 
 def joint_sets(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every (joint generator, layer) of a validated config with its members' (model, layer) targets."""
-    from ..config import generator_layers, generator_targets, is_joint
 
-    return [{"generator": g, "layer": layer, "members": [[t.model, t.layer] for t in generator_targets(config, g, layer)]}
-            for g in config["generators"] if is_joint(config, g) for layer in generator_layers(config, g)]
+    return [{"generator": g, "layer": layer, "members": [[t.model, t.layer] for t in config.generator_targets(g, layer)]}
+            for g in config["generators"] if config.is_joint(g) for layer in config.generator_layers(g)]

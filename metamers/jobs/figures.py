@@ -8,7 +8,6 @@ from typing import Any
 
 from ..artifacts.files import read_npz, write_npz
 from ..artifacts.metamers import read_metamer_batch
-from ..config import generator_layers
 
 #: The rule that writes each ``.npz`` table (the remedy a bad one's error names).
 NPZ_TABLE_RULES = {"metamer_grid.npz": "grid_images", "inversions.npz": "inversion_table"}
@@ -20,7 +19,7 @@ def grid_images(config: Mapping[str, Any], artifact_paths: Sequence[str | Path],
     (:func:`~metamers.artifacts.files.write_npz`)."""
     from ..figures.grid import grid_images as table
 
-    order = {gen: generator_layers(config, gen) for gen in config["generators"]}
+    order = {gen: config.generator_layers(gen) for gen in config["generators"]}
     grid = table([read_metamer_batch(p, activations=False) for p in artifact_paths],
                  config["figures"]["grid_images"], order)
     return write_npz(out_path, grid, compressed=True)

@@ -11,13 +11,11 @@ import numpy as np
 
 from ..artifacts.metamers import write_metamer_batch
 from ..artifacts.nulls import read_nulls
-from ..config import generator_targets, layer_options
 from ..data import batch_ids, load_image_set, quantize
-from ..models.loading import load_model, model_spec
+from ..models.loading import load_model
 from ..registry import lookup
 from ..synthesis.batch import metamer_batch
 from ..synthesis.loop import MetamerSynthesis
-from ..synthesis.methods import resolve_method
 from ..synthesis.objective import method_target
 from ..synthesis.record import remove_checkpoint
 from ..synthesis.starts import STARTS, StartData
@@ -54,20 +52,21 @@ def generate(
     Parameters
     ----------
     config
-        A validated config (:func:`metamers.config.validate_config`).
+        The study (:func:`metamers.config.validate_config`).
     method, generator, layer, batch
-        The job's key: a configured method, a configured generator (a model, or a joint
-        generator of several) and one of its layers, and a batch name from
-        :func:`metamers.data.batch_ids`.
+        The job: a configured method, a configured generator (a model, or a joint generator of
+        several) and one of its layers, and a batch name from :func:`metamers.data.batch_ids`;
+        its key (:meth:`metamers.study.Study.generation_key`) is the provenance and part of the
+        checkpoint's fingerprint, as it is the rule's params.
     out_path
         The HDF5 artifact to write (atomically).
     null_paths
-        The null files of the job's (model, layer) targets (:func:`metamers.config.generator_targets`);
+        The null files of the job's (model, layer) targets (:meth:`metamers.study.Study.generator_targets`);
         needed when the method checks the metamer test during synthesis (``check_every > 0``).
     """
-    settings = resolve_method(method, lookup(config["methods"], method, "method", listed="configured"))
-    options = layer_options(config, generator, layer)
-    specs = generator_targets(config, generator, layer)
+    key = config.generation_key(method, generator, layer, batch)  # params, provenance and fingerprint
+    settings = key["method_settings"]
+    specs = config.generator_targets(generator, layer)
     device = job_device(config)
     ids, images = job_images(config, batch)
     models = {spec.model: load_model(config["models"], spec.model, device) for spec in specs}
@@ -106,26 +105,12 @@ def generate(
         start_data = StartData(labels, pool.tensor(pool_ids, model.input_shape), [pool.labels[i] for i in pool_ids])
         log.info("starting points from the null pool %s (%d images)", pool.name, len(pool_ids))
     synth = MetamerSynthesis(targets, reference, settings, seed, ids, comparison=comparison,
-                             batch_invariant=config["batch_invariant"], start_data=start_data)
+                             batch_invariant=config["batch_invariant"], start_data=start_data, job_key=key)
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
                               checkpoint_every=int(config.get("checkpoint_every", 0)))
 
-    job_config = {
-        "method": method,
-        "method_settings": settings,
-        "generator": generator,
-        "model": dict(model_spec(config["models"], specs[0].model)) if len(specs) == 1 else
-        {s.model: dict(model_spec(config["models"], s.model)) for s in specs},
-        "layer": layer,
-        "layer_options": options,
-        "batch": batch,
-        "images": dict(config["images"]),
-        "images_per_job": config["images_per_job"],
-        "batch_invariant": config["batch_invariant"],
-        "device": str(device),
-        "base_seed": config["seed"],
-    }
+    job_config = {**key, "device": str(device)}
     artifact = metamer_batch(synth, result, labels, method, generator, layer, batch, job_config, images.held_out)
     path = write_metamer_batch(out_path, artifact)
     remove_checkpoint(checkpoint)  # and its sidecar

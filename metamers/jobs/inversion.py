@@ -29,7 +29,6 @@ import torch
 from ..artifacts.files import write_npz
 from ..artifacts.inversions import Inversions, read_inversions, write_inversions
 from ..artifacts.metamers import read_metamer_batch
-from ..config import generator_layers, inversion_layers, inversion_method
 from ..data import grid_selection, load_image_set, to_input, to_uint8
 from ..models.loading import load_model
 from ..provenance import provenance
@@ -82,7 +81,7 @@ def _sources(config: Mapping[str, Any], ids: Sequence[str], artifact_paths: Sequ
         add(i, "reference", ("", "", ""), *references[i])
         for method in config["methods"]:
             for generator in config["generators"]:
-                for layer in generator_layers(config, generator):
+                for layer in config.generator_layers(generator):
                     if i not in found.get((method, generator, layer), {}):
                         raise ValueError(f"no artifact of {method}/{generator}/{layer} among the inputs holds the "
                                          f"metamer of image {i!r}")
@@ -95,11 +94,11 @@ def inversion(config: Mapping[str, Any], evaluator: str, artifact_paths: Sequenc
     """Rule ``inversion``: invert ``evaluator``'s representations of the inversion references and
     of their metamers (in ``artifact_paths``) at every inversion layer of the evaluator; write the
     artifact (:mod:`metamers.artifacts.inversions`) to ``out_path``."""
-    layers = inversion_layers(config).get(evaluator)
+    layers = config.inversion_layers().get(evaluator)
     if not layers:
         raise ValueError(f"evaluator {evaluator!r} has no inversion layers; evaluators with some: "
-                         f"{', '.join(inversion_layers(config)) or '(none)'}")
-    method = inversion_method(config)
+                         f"{', '.join(config.inversion_layers()) or '(none)'}")
+    method = config.inversion_method()
     ids = inversion_ids(config)
     rows, labels, pixels = _sources(config, ids, artifact_paths)
     model = load_model(config["models"], evaluator, job_device(config))

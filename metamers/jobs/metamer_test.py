@@ -10,7 +10,6 @@ from typing import Any
 
 from ..artifacts.metamers import read_metamer_batch
 from ..artifacts.nulls import read_nulls
-from ..config import generator_layers, null_targets
 from ..models.loading import load_model
 from ..stats.metamer_test import METAMER_TEST_COLUMNS, metamer_test_rows, summarize
 from ..tables import concat_tables, read_tables, write_table
@@ -25,8 +24,8 @@ def metamer_test(config: Mapping[str, Any], generator: str, artifact_paths: Sequ
     by every model the generator runs (itself, or each member of a joint generator) at each of
     that model's layers that the generator matches, against the nulls in ``null_paths`` (one per
     (model, layer)), by the configured statistics and comparison; write the rows to ``out_path``."""
-    layers = generator_layers(config, generator)
-    measured = null_targets(config, [generator])  # model -> its target layers over all the generator's layers
+    layers = config.generator_layers(generator)
+    measured = config.null_targets([generator])  # model -> its target layers over all the generator's layers
     settings = config["metamer_test"]
     nulls: dict[tuple[str, str], dict] = {}
     for path in null_paths:

@@ -9,7 +9,6 @@ from typing import Any
 
 from ..artifacts.nulls import null_tables as read_null_tables
 from ..artifacts.nulls import write_nulls
-from ..config import null_targets
 from ..data import load_image_set
 from ..data.pools import pool_images
 from ..models.loading import load_model
@@ -26,7 +25,7 @@ def null_distribution(config: Mapping[str, Any], generator: str, layer: str, out
     """Rule ``null_distribution``: the nulls of every configured statistic at one (model, layer)
     that a generator matches (``generator`` is the model: a single generator, or a member of a
     joint one)."""
-    needed = null_targets(config)  # an unknown model or layer lists the valid ones
+    needed = config.null_targets()  # an unknown model or layer lists the valid ones
     layers = lookup(needed, generator, "generator", listed="configured")
     lookup(dict.fromkeys(layers), layer, "layer", listed="configured", context=f"generator {generator!r}: ")
     settings = config["metamer_test"]

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.files import atomic_path
-from ..config import generator_layers, generator_models, generator_targets, is_joint
 from ..data import (
     ImageError,
     ImageSet,
@@ -39,7 +38,7 @@ from ..data import (
 )
 from ..data.image_set import ImageListError
 from ..labels import decides_through_map, image_label_space, load_class_map, model_label_space
-from ..models.loading import load_model, study_models, weight_files
+from ..models.loading import load_model, weight_files
 from ..models.sources import ModelLoadError
 from ..stats.pairs import weak_null_reason
 
@@ -91,7 +90,7 @@ def _check_model(
     """Check the weight files of model ``name`` and load it on the CPU; ``None`` if it fails."""
     models = config["models"]
     source = models.get(name, {}).get("source")
-    generators = [m for gen in config["generators"] for m in generator_models(config, gen)]
+    generators = [m for gen in config["generators"] for m in config.generator_models(gen)]
     roles = [r for r, members in (("generator", generators), ("evaluator", config["evaluators"])) if name in members]
     if source == "train":
         return _check_trained_model(config, name, roles, result)
@@ -199,14 +198,14 @@ def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any
         if OPTIMIZERS[settings["optimizer"]].residual:
             residual_methods[method] = int(settings.get("max_outputs", MAX_OUTPUTS))
     ok = []
-    for layer in generator_layers(config, name):
-        targets = generator_targets(config, name, layer)
+    for layer in config.generator_layers(name):
+        targets = config.generator_targets(name, layer)
         fine, sizes = [], []
         for t in targets:
             model = loaded[t.model]
             fake = bool(t.fake_relu)
             where = f"generator {name!r}, layer {layer!r}" + (
-                f" (member {t.model!r}, layer {t.layer!r})" if is_joint(config, name) else "")
+                f" (member {t.model!r}, layer {t.layer!r})" if config.is_joint(name) else "")
             try:
                 reader = LayerReader(model, [t.layer], fake_relu=[t.layer] if fake else [])
                 with torch.no_grad():
@@ -221,7 +220,7 @@ def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any
             except TooManyOutputs as err:
                 result.problems.append(f"method {method!r}, generator {name!r}, layer {layer!r}: {err}")
         if len(fine) == len(targets):
-            ok.append(fine[0] if not is_joint(config, name) else
+            ok.append(fine[0] if not config.is_joint(name) else
                       f"{layer} ({', '.join(f'{t.model}/{f}' for t, f in zip(targets, fine))})")
     return ok
 
@@ -305,7 +304,7 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
     result = PreflightResult()
     result.checked.append("models:")
     loaded: dict[str, Any] = {}
-    for name in study_models(config):
+    for name in config.study_models():
         before = len(result.problems)
         model = _check_model(config, name, result)
         if model is not None:
@@ -315,7 +314,7 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
 
     result.checked.append("generator layers (a forward pass reaches each):")
     for name in config["generators"]:
-        if any(m not in loaded for m in generator_models(config, name)):
+        if any(m not in loaded for m in config.generator_models(name)):
             continue
         before = len(result.problems)
         ok = _check_layers(config, name, loaded, result)
@@ -374,7 +373,7 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
     if reference is not None and reference.labels:
         top = max(reference.labels.values())
         result.checked.append(f"evaluators (more classes than the largest label, {top}) and class maps:")
-        for name in study_models(config):
+        for name in config.study_models():
             model = loaded.get(name)
             if model is None or _check_class_map(config, name, model, reference, result):
                 continue
@@ -415,11 +414,10 @@ def _check_evaluator_layers(config: Mapping[str, Any], loaded: Mapping[str, Any]
     forward pass of a zero input."""
     import torch
 
-    from ..config import inversion_layers, null_targets
     from ..models.layers import LayerReader
 
-    matched = null_targets(config, list(config["generators"]))
-    inverted = inversion_layers(config)
+    matched = config.null_targets(list(config["generators"]))
+    inverted = config.inversion_layers()
     result.checked.append("evaluator layers of the representation test (and of the inversions):")
     for name, entry in config["evaluators"].items():
         model = loaded.get(name)

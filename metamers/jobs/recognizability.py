@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.metamers import read_metamer_batch
-from ..config import generator_layers
 from ..models.loading import load_model
 from ..stats.recognizability import CLASSIFICATION_COLUMNS, attach_verdicts
 from ..stats.recognizability import recognizability as classify
@@ -30,7 +29,7 @@ def recognizability(config: Mapping[str, Any], artifact_paths: Sequence[str | Pa
     for evaluator in config["evaluators"]:
         model = load_model(config["models"], evaluator, device)
         class_map, n_classes = class_decision(config, evaluator)
-        mine = [classify(b, model, generator_layers(config, b.attrs["generator"]), class_map, n_classes)
+        mine = [classify(b, model, config.generator_layers(b.attrs["generator"]), class_map, n_classes)
                 for b in batches]
         log.info("%s classified %d metamers", evaluator, sum(len(f) for f in mine))
         frames.extend(mine)

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from ..artifacts.draws import check_aligned, read_draws
-from ..config import generator_layers, generator_targets, null_targets
 from ..relations import relation
 from ..stats.by_relation import (
     BY_RELATION_COLUMNS,
@@ -43,7 +42,7 @@ def layer_depths(config: Mapping[str, Any], out_path: str | Path) -> Path:
     from ..models.loading import load_model
 
     rows = []
-    for model_name, layers in null_targets(config).items():
+    for model_name, layers in config.null_targets().items():
         model = load_model(config["models"], model_name, "cpu")
         rows.extend({"model": model_name, "layer": layer, "depth": layer_depth(model, layer),
                      "n_modules": len(model.layer_names())} for layer in layers)
@@ -56,8 +55,8 @@ def generation_depths(config: Mapping[str, Any], depths: pd.DataFrame) -> dict[t
     known = {(r.model, r.layer): float(r.depth) for r in depths.itertuples()}
     out = {}
     for gen in config["generators"]:
-        for layer in generator_layers(config, gen):
-            targets = generator_targets(config, gen, layer)
+        for layer in config.generator_layers(gen):
+            targets = config.generator_targets(gen, layer)
             missing = [f"{t.model}/{t.layer}" for t in targets if (t.model, t.layer) not in known]
             if missing:
                 raise ValueError(f"layer_depths.csv has no depth of {missing}")

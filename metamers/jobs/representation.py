@@ -38,7 +38,6 @@ from ..artifacts.metamers import read_metamer_batch
 from ..artifacts.draws import RepresentationDraws, write_draws
 from ..artifacts.nulls import read_nulls
 from ..artifacts.representations import EvaluatorActivations, read_activations, write_activations
-from ..config import evaluator_layers, generator_layers
 from ..data.pixels import from_uint8, quantize, to_input, to_uint8
 from ..data.pools import baseline_images
 from ..models.layers import LayerReader, layer_depth
@@ -112,8 +111,8 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
     """Rule ``representation_activations``: run ``evaluator`` on the references and on the
     metamers of ``artifact_paths`` (one method, one generator, every layer and batch) at its
     representation layers; write the artifact to ``out_path``."""
-    layers = evaluator_layers(config, evaluator)
-    gen_layers = generator_layers(config, generator)
+    layers = config.evaluator_layers(evaluator)
+    gen_layers = config.generator_layers(generator)
     statistics = list(config["metamer_test"]["statistics"])
     reduction = Reduction.from_config(config["representation"]["reduction"])
     batches = [read_metamer_batch(p, activations=False) for p in artifact_paths]

@@ -13,7 +13,7 @@ from ..lazy import lazy_members
 
 if TYPE_CHECKING:  # the names, for type checkers and IDEs
     from .classifier import Classifier, freeze, weights_digest
-    from .loading import existing_weight_files, load_model, model_spec, study_models, weight_files
+    from .loading import existing_weight_files, load_model, model_spec, weight_files
     from .sources import SOURCES, ModelLoadError
 
 #: Name -> the module that defines it: imported on first use, so that naming a model's weight
@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # the names, for type checkers and IDEs
 _EXPORTS = {
     "Classifier": ".classifier", "freeze": ".classifier", "weights_digest": ".classifier",
     "existing_weight_files": ".loading", "load_model": ".loading", "model_spec": ".loading",
-    "study_models": ".loading", "weight_files": ".loading", "SOURCES": ".sources", "ModelLoadError": ".sources",
+    "weight_files": ".loading", "SOURCES": ".sources", "ModelLoadError": ".sources",
 }
 
 __getattr__, __dir__ = lazy_members(__name__, _EXPORTS)
 
 
 __all__ = ["Classifier", "ModelLoadError", "SOURCES", "existing_weight_files", "freeze", "load_model", "model_spec",
-           "study_models", "weight_files", "weights_digest"]
+           "weight_files", "weights_digest"]

@@ -76,18 +76,9 @@ def load_model(models: Mapping[str, Mapping[str, Any]], name: str, device: torch
     return SOURCES.lookup(spec.get("source"), context=f"model {name!r}: ").load(name, spec).to(device)
 
 
-def study_models(config: Mapping[str, Any]) -> list[str]:
-    """The models a study loads: its generators (a joint generator's members), then its
-    evaluators, each once, in config order."""
-    from ..config import generator_models
-
-    generators = [m for gen in config.get("generators", {}) for m in generator_models(config, gen)]
-    return list(dict.fromkeys([*generators, *config.get("evaluators", [])]))
-
-
-def existing_weight_files(config: Mapping[str, Any], names: Sequence[str] | None = None) -> list[str]:
-    """The weight files of models ``names`` (default: every generator and evaluator) that exist
-    on disk now.
+def existing_weight_files(models: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """The weight files of configured models ``names`` (of the ``models`` section; a study's are
+    :meth:`~metamers.study.Study.study_models`) that exist on disk now.
 
     The workflow makes these inputs of its rules, so that replacing a weight file reruns the
     jobs that read it; a missing file (or a model whose files cannot be named: unknown source,
@@ -99,9 +90,9 @@ def existing_weight_files(config: Mapping[str, Any], names: Sequence[str] | None
         Sorted, without duplicates.
     """
     found: set[str] = set()
-    for name in study_models(config) if names is None else names:
+    for name in names:
         try:
-            files = weight_files(config["models"], name)
+            files = weight_files(models, name)
         except Exception:  # noqa: BLE001 - the pre-flight check reports why this model has no files
             continue
         found.update(str(p) for p in files if p.is_file())

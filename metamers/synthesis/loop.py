@@ -92,6 +92,9 @@ class MetamerSynthesis:
     start_data
         The references' labels and the null pool, for starting points made from other images
         (``other_class``, ``pool_mean``: :class:`~.starts.StartData`).
+    job_key
+        The workflow job's key (:meth:`metamers.study.Study.generation_key`): part of the
+        :meth:`fingerprint`, so a checkpoint resumes only the job that wrote it.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class MetamerSynthesis:
         comparison: str = "at_least",
         batch_invariant: bool = True,
         start_data: StartData | None = None,
+        job_key: Mapping[str, Any] | None = None,
     ) -> None:
         self.targets = list(targets)
         if not self.targets:
@@ -117,6 +121,7 @@ class MetamerSynthesis:
             )
         device = self.targets[0].model.device
         self.method = resolve_method(method) if isinstance(method, str) else dict(method)
+        self.job_key = dict(job_key or {})
         self.seed = int(seed)
         n = len(reference)
         self.image_ids = list(image_ids) if image_ids is not None else [str(i) for i in range(n)]
@@ -290,9 +295,10 @@ class MetamerSynthesis:
         return ok, values
 
     def fingerprint(self) -> str:
-        """What a checkpoint must match to be resumed: method, seed, targets (models, their
-        weights, layers, weights in the objective, straight-through ReLU, thresholds), images,
-        test settings, which images each optimizer steps, and the project version."""
+        """What a checkpoint must match to be resumed: the job's key (its config), method, seed,
+        targets (models, their weights, layers, weights in the objective, straight-through ReLU,
+        thresholds), images, test settings, which images each optimizer steps, and the project
+        version."""
         from .. import __version__
 
         key = {
@@ -303,6 +309,7 @@ class MetamerSynthesis:
             "comparison": self.comparison, "batch_invariant": self.batch_invariant,
             "optimizer_groups": [(g.images.start, g.images.stop) for g in self.groups],
             "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
+            **({"job": self.job_key} if self.job_key else {}),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
