@@ -28,7 +28,8 @@ seconds are job time, not wall time.
 marked ``unstable``) and of ``transfer_by_relation.csv`` whose finite interval does not hold their
 own estimate; it must be 0 (``tests/test_bench_fast.py`` checks it on the fast study).
 
-``--markdown PATH`` also writes the study's findings (:func:`findings`: the metamer test's pass
+``--markdown PATH`` also writes the study's findings, with its metamer grid figure copied beside the
+page as ``<page>_metamer_grid.png`` (:func:`findings`: the metamer test's pass
 rates, recognizability and the representation measures' differences from the natural-image
 baseline by relation and depth, with their crossed intervals, p- and q-values) with the command,
 the version, the date and the time, as a page of the documentation (``docs/results/``); every
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,11 +165,17 @@ def write_page(path: Path, configfile: str, cores: int, seconds: float, jobs: in
     from metamers import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    grid = results / "figures" / "metamer_grid.png"  # the study's metamers, beside the page
+    figure = ""
+    if grid.is_file():
+        shutil.copyfile(grid, path.with_name(f"{path.stem}_metamer_grid.png"))
+        figure = (f"![The study's metamer grid (results/figures/metamer_grid.png): references and their metamers by "
+                  f"generator, layer and method]({path.stem}_metamer_grid.png)\n\n")
     path.write_text(f"# Results of `{configfile}`\n\n"
                     "*Written by `bench/default_study.py`; do not edit by hand.*\n\n"
                     f"`python bench/default_study.py --cores {cores} --configfile {configfile} --markdown {path}` "
                     f"(metamers {__version__}, {date.today().isoformat()}): {jobs} jobs in {seconds:.0f} s of wall "
-                    f"time with {cores} cores on this machine's CPU.\n\n" + findings(results))
+                    f"time with {cores} cores on this machine's CPU.\n\n" + figure + findings(results))
 
 
 def main() -> int:

@@ -161,6 +161,53 @@ class Study(Mapping[str, Any]):
         """The study as a plain, editable dict (a deep copy)."""
         return copy.deepcopy(dict(self._config))
 
+    # --- the study's settings ---------------------------------------------------------------
+
+    @property
+    def results(self) -> str:
+        """The results folder."""
+        return str(self["results"])
+
+    @property
+    def seed(self) -> int:
+        """The base seed (each image's starting point comes from it and the image's id)."""
+        return int(self["seed"])
+
+    @property
+    def device(self) -> str:
+        """``auto``, ``cpu`` or a CUDA device."""
+        return str(self["device"])
+
+    @property
+    def images_per_job(self) -> int:
+        """References per generation job."""
+        return int(self["images_per_job"])
+
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether each image runs through the networks alone (a metamer independent of its batch)."""
+        return bool(self["batch_invariant"])
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Iterations between a generation job's checkpoints (0: none)."""
+        return int(self.get("checkpoint_every", 0))
+
+    @property
+    def generators(self) -> list[str]:
+        """The configured generators, in config order."""
+        return list(self["generators"])
+
+    @property
+    def evaluators(self) -> list[str]:
+        """The configured evaluators, in config order."""
+        return list(self["evaluators"])
+
+    @property
+    def methods(self) -> list[str]:
+        """The configured methods, in config order."""
+        return list(self["methods"])
+
     # --- generators -------------------------------------------------------------------------
 
     def is_joint(self, generator: str) -> bool:

@@ -324,3 +324,16 @@ def test_joint_targets_and_nulls_of_other_models(linear, tmp_path):
 def test_metamer_arguments_are_checked(linear, kwargs, message):
     with pytest.raises(ValueError, match=message):
         metamers.Metamer(torch.rand(2, 1, 12, 12), linear, "2", method="adam", **kwargs)
+
+
+def test_a_functional_relu_node_is_refused_where_the_straight_through_relu_cannot_reach():
+    """A network not rewritten by as_model (a workflow source's): matching its functional ReLU node
+    under a method's fake_relu is an error saying how, not a silent real ReLU."""
+    from metamers.models import Classifier
+    from metamers.models.layers import LayerError, uses_fake_relu
+
+    raw = Classifier(_Functional(), (0.0,), (1.0,), (1, 12, 12), 5, "raw")
+    with pytest.raises(LayerError, match="metamers.as_model"):
+        uses_fake_relu(raw, "relu", True, None)
+    assert uses_fake_relu(raw, "relu", True, False) is False and uses_fake_relu(raw, "relu", False, None) is False
+    assert uses_fake_relu(metamers.as_model(_Functional(), input_shape=(1, 12, 12)), "relu", True, None)

@@ -39,6 +39,9 @@ def test_validation_makes_a_read_only_study(study_config):
 
 def test_the_studys_questions(repo):
     study = load_config(repo / "config.yaml")
+    assert (study.results, study.seed, study.images_per_job, study.batch_invariant) == ("results", 0, 20, False)
+    assert study.generators == ["lenet5_standard", "lenet5_robust", "lenets_joint"]
+    assert study.methods == list(study["methods"]) and study.evaluators[0] == "lenet5_standard"
     assert study.generator_models("lenets_joint") == ["lenet5_standard", "lenet5_robust"]
     assert study.is_joint("lenets_joint") and not study.is_joint("lenet5_standard")
     assert study.generator_targets("lenets_joint", "relu2") == [TargetSpec("lenet5_standard", "relu2", 0.5, None),

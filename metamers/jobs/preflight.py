@@ -187,14 +187,16 @@ def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any
     row per matched value (``gauss_newton``) is given no layer wider than its ``max_outputs``."""
     import torch
 
-    from ..models.layers import LayerReader
+    from ..models.layers import LayerReader, uses_fake_relu
     from ..synthesis.gauss_newton import MAX_OUTPUTS, TooManyOutputs, check_outputs
     from ..synthesis.methods import resolve_method
     from ..synthesis.optimizers import OPTIMIZERS
 
     residual_methods = {}  # method -> its max_outputs, for the methods that step a residual
+    straight_through = False  # whether some method asks for the straight-through ReLU
     for method, entry in config["methods"].items():
         settings = resolve_method(method, entry)
+        straight_through |= bool(settings.get("fake_relu", True))
         if OPTIMIZERS[settings["optimizer"]].residual:
             residual_methods[method] = int(settings.get("max_outputs", MAX_OUTPUTS))
     ok = []
@@ -207,6 +209,7 @@ def _check_layers(config: Mapping[str, Any], name: str, loaded: Mapping[str, Any
             where = f"generator {name!r}, layer {layer!r}" + (
                 f" (member {t.model!r}, layer {t.layer!r})" if config.is_joint(name) else "")
             try:
+                uses_fake_relu(model, t.layer, straight_through, t.fake_relu)  # refuses a functional ReLU node
                 reader = LayerReader(model, [t.layer], fake_relu=[t.layer] if fake else [])
                 with torch.no_grad():
                     sizes.append((f"{t.model}/{t.layer}", int(reader(torch.zeros(1, *model.input_shape))[t.layer].numel())))

@@ -115,7 +115,30 @@ def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_se
     the stage's final ReLU); other layers are matched as they are."""
     if layer_setting is not None:
         return bool(layer_setting)
-    return bool(method_setting) and (layer in relu_layers(model) or ends_in_relu(model, layer))
+    if not method_setting:
+        return False
+    if layer in relu_layers(model) or ends_in_relu(model, layer):
+        return True
+    if layer not in dict(model.net.named_modules()) and is_functional_relu_node(model, layer):
+        raise LayerError(
+            f"layer {layer!r} of model {model.name!r} is a ReLU applied as a function (a torch.fx node), which the "
+            "method's straight-through ReLU cannot replace; wrap the network with metamers.as_model (which makes "
+            "such ReLUs modules), use nn.ReLU modules, or set the layer's fake_relu: false to match it as it is")
+    return False
+
+
+def is_functional_relu_node(model: Classifier, layer: str) -> bool:
+    """Whether ``layer`` is a torch.fx node of ``model``'s network that applies a ReLU as a function
+    (``F.relu``, ``torch.relu``, ``x.relu()``; False when the network cannot be traced)."""
+    import torch.fx
+    import torch.nn.functional as F
+
+    try:
+        graph = torch.fx.symbolic_trace(model.net).graph
+    except Exception:  # noqa: BLE001 - an untraceable network has no graph nodes to read
+        return False
+    return any(n.name == layer and ((n.op == "call_function" and n.target in (F.relu, torch.relu, torch.relu_, F.relu_))
+                                    or (n.op == "call_method" and n.target in ("relu", "relu_"))) for n in graph.nodes)
 
 
 def graph_node_names(model: Classifier) -> list[str]:
