@@ -337,3 +337,23 @@ def test_a_functional_relu_node_is_refused_where_the_straight_through_relu_canno
         uses_fake_relu(raw, "relu", True, None)
     assert uses_fake_relu(raw, "relu", True, False) is False and uses_fake_relu(raw, "relu", False, None) is False
     assert uses_fake_relu(metamers.as_model(_Functional(), input_shape=(1, 12, 12)), "relu", True, None)
+
+    class Block(nn.Module):  # a functional ReLU inside a module: the graph node "block.relu"
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(144, 3)
+
+        def forward(self, x):
+            return F.relu(self.fc(torch.flatten(x, 1)))
+
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(x)
+
+    nested = Classifier(Outer(), (0.0,), (1.0,), (1, 12, 12), 3, "nested")
+    with pytest.raises(LayerError, match="applied as a function"):
+        uses_fake_relu(nested, "block.relu", True, None)

@@ -127,18 +127,27 @@ def uses_fake_relu(model: Classifier, layer: str, method_setting: bool, layer_se
     return False
 
 
-def is_functional_relu_node(model: Classifier, layer: str) -> bool:
-    """Whether ``layer`` is a torch.fx node of ``model``'s network that applies a ReLU as a function
-    (``F.relu``, ``torch.relu``, ``x.relu()``; False when the network cannot be traced)."""
-    import torch.fx
+def applies_relu(node) -> bool:
+    """Whether torch.fx node ``node`` applies a ReLU as a function or a method (``F.relu``,
+    ``torch.relu``, ``x.relu()``, in place or not)."""
     import torch.nn.functional as F
 
+    return (node.op == "call_function" and node.target in (F.relu, torch.relu, torch.relu_, F.relu_)) or (
+        node.op == "call_method" and node.target in ("relu", "relu_"))
+
+
+def is_functional_relu_node(model: Classifier, layer: str) -> bool:
+    """Whether ``layer`` is a graph node of ``model``'s network (named as :func:`graph_node_names`
+    names it: ``block.relu`` inside ``block``) that applies a ReLU as a function (False when the
+    network cannot be traced)."""
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    tracer = NodePathTracer()
     try:
-        graph = torch.fx.symbolic_trace(model.net).graph
+        graph = tracer.trace(model.net)
     except Exception:  # noqa: BLE001 - an untraceable network has no graph nodes to read
         return False
-    return any(n.name == layer and ((n.op == "call_function" and n.target in (F.relu, torch.relu, torch.relu_, F.relu_))
-                                    or (n.op == "call_method" and n.target in ("relu", "relu_"))) for n in graph.nodes)
+    return any(tracer.node_to_qualname.get(n) == layer and applies_relu(n) for n in graph.nodes)
 
 
 def graph_node_names(model: Classifier) -> list[str]:

@@ -16,11 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .classifier import Classifier
-
-#: What torch.fx records for a ReLU applied as a function or a method.
-_RELU_FUNCTIONS = (F.relu, torch.relu, torch.relu_, F.relu_)
-_RELU_METHODS = ("relu", "relu_")
-
+from .layers import applies_relu
 
 class RewriteWarning(UserWarning):
     """A module applies ReLUs as functions but torch.fx cannot trace it: they stay functions."""
@@ -35,11 +31,6 @@ def _own_graph(module: nn.Module):
             return True
 
     return OwnOps().trace(module)
-
-
-def _is_functional_relu(node) -> bool:
-    return (node.op == "call_function" and node.target in _RELU_FUNCTIONS) or (
-        node.op == "call_method" and node.target in _RELU_METHODS)
 
 
 def _in_place(node) -> bool:
@@ -77,7 +68,7 @@ def _rewrite(module: nn.Module, path: str) -> nn.Module:
                           f"and torch.fx cannot trace it ({type(err).__name__}: {err}); they stay functions, where "
                           "the straight-through ReLU cannot apply (use nn.ReLU modules)", RewriteWarning, stacklevel=3)
         return module
-    nodes = [n for n in graph.nodes if _is_functional_relu(n)]
+    nodes = [n for n in graph.nodes if applies_relu(n)]
     if not nodes:
         return module
     order = {n: i for i, n in enumerate(graph.nodes)}
