@@ -26,6 +26,7 @@ include: "rules/evaluate.smk"
 include: "rules/representation.smk"
 include: "rules/inversion.smk"
 include: "rules/relations.smk"
+include: "rules/quality.smk"
 include: "rules/figures.smk"
 
 

@@ -235,6 +235,10 @@ def validate_config(config: Mapping[str, Any]) -> Study:
         config["evaluators"] = _evaluator_layers(config)
     for name, entry in config["methods"].items():
         check(f"methods.{name}", resolve_method, name, entry)
+        space = (entry.get("diversity") or {}).get("space")
+        if isinstance(space, Mapping):
+            check(f"methods.{name}.diversity.space.model", lookup, config["models"], space["model"], "model",
+                  KeyError, "configured")
     check("inversion.method", provisional.inversion_method)
     for name in config["inversion"].get("layers", {}):
         check("inversion.layers", lookup, config["evaluators"], name, "evaluator", KeyError, "configured")

@@ -103,9 +103,14 @@ class Metamer:
         Base seed of the starting points.
     comparison, batch_invariant
         As for :class:`~metamers.synthesis.loop.MetamerSynthesis`.
+    diversity_model
+        The model of a ``diversity`` space ``{"model": name, "layer": ...}`` (its ``name``).
     **overrides
         Method settings that override the preset's (``iterations=200``, ``check_every=50``,
-        ``on_success="stop"``, ...), checked like a config's.
+        ``on_success="stop"``, ...), checked like a config's. ``diversity={"k": 4, "weight": 0.05}``
+        makes 4 metamers of every reference, pushed apart in pixels
+        (:mod:`metamers.synthesis.diversity`): the result's rows are then every reference's
+        members, reference-major, with their index in ``batch.member``.
 
     Raises
     ------
@@ -120,6 +125,7 @@ class Metamer:
     --------
     >>> import torch
     >>> from metamers import Metamer, as_model
+    >>> _ = torch.manual_seed(0)  # the network's initial weights
     >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     >>> model = as_model(net, input_shape=(1, 12, 12), name="tiny")
     >>> references = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(0))
@@ -144,6 +150,7 @@ class Metamer:
         seed: int = 0,
         comparison: str = "at_least",
         batch_invariant: bool = True,
+        diversity_model: Classifier | None = None,
         **overrides: Any,
     ) -> None:
         chosen = _targets(model, layer, targets)
@@ -187,7 +194,8 @@ class Metamer:
                                  f"it needs the null of {m.name}/{layer_} (metamers.compute_null)")
             built.append(method_target(m, layer_, self.settings, weight, thresholds=found.thresholds if found else None))
         self.synthesis = MetamerSynthesis(built, x.to(first.device), self.settings, seed, self.image_ids,
-                                          comparison=comparison, batch_invariant=batch_invariant)
+                                          comparison=comparison, batch_invariant=batch_invariant,
+                                          diversity_model=diversity_model)
 
     @property
     def targets(self) -> list[Target]:
@@ -270,19 +278,21 @@ class MetamerResult:
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> pd.DataFrame:
-        """One row per image: its id and label, the final loss, the distances from the reference
+        """One row per metamer: its reference's id, its member index (a method's ``diversity``; else
+        0) and label, the final loss, the distances from the reference
         (:data:`~metamers.stats.distances.DISTANCES`) and, when every target has a null, each
         target's statistics, whether they pass, whether the class is kept, and ``passed``."""
         b = self.batch
-        out = pd.DataFrame({"image_id": b.image_ids, "label": b.labels, "final_loss": b.final_loss,
-                            **{name: b.distances["metamer"][name] for name in DISTANCES}})
+        out = pd.DataFrame({"image_id": b.image_ids, "member": b.member, "label": b.labels,
+                            "final_loss": b.final_loss, **{name: b.distances["metamer"][name] for name in DISTANCES}})
         if self.targets and all(_null_of(self.nulls, t.model, t.layer) for t in self.targets):
             rows = self.test()
             rows["name"] = rows["measured_model"] + "/" + rows["measured_layer"] + ":" + rows["statistic"]
-            values = rows.pivot_table(index="image_id", columns="name", values="value", sort=False)
-            per_image = rows.groupby("image_id", sort=False).agg(statistics_pass=("passed", "all"),
-                                                                 class_pass=("class_matches_reference", "all"))
-            out = out.join(values, on="image_id").join(per_image, on="image_id")
+            key = ["image_id", "member"]
+            values = rows.pivot_table(index=key, columns="name", values="value", sort=False)
+            per_image = rows.groupby(key, sort=False).agg(statistics_pass=("passed", "all"),
+                                                          class_pass=("class_matches_reference", "all"))
+            out = out.join(values, on=key).join(per_image, on=key)
             out["passed"] = out["statistics_pass"].astype(bool) & out["class_pass"].astype(bool)
         return out
 

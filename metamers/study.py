@@ -219,6 +219,24 @@ class Study(Mapping[str, Any]):
         entry = _lookup(self["generators"], generator, "generator")
         return [member_model(m) for m in entry["members"]] if "members" in entry else [generator]
 
+    def diversity_model(self, method: str) -> str | None:
+        """The model of method ``method``'s diversity space (``diversity: {space: {model, layer}}``),
+        or None (no diversity term, or distances in pixels)."""
+        space = (self.method_settings(method).get("diversity") or {}).get("space", "pixels")
+        return space["model"] if isinstance(space, Mapping) else None
+
+    def diversity_methods(self) -> list[str]:
+        """The methods that make several metamers of every reference (``diversity`` with ``k`` above
+        1), in config order."""
+        return [name for name in self["methods"]
+                if int((self.method_settings(name).get("diversity") or {}).get("k", 1)) > 1]
+
+    def job_models(self, method: str, generator: str) -> list[str]:
+        """The models generation job ``(method, generator, ...)`` loads: the generator's, then its
+        method's diversity model when that is another."""
+        extra = self.diversity_model(method)
+        return list(dict.fromkeys([*self.generator_models(generator), *([extra] if extra else [])]))
+
     def generator_layers(self, generator: str) -> list[str]:
         """The layers of ``generator``, in the configured (early to late) order."""
         return [layer_name(item) for item in _lookup(self["generators"], generator, "generator")["layers"]]
@@ -326,7 +344,7 @@ class Study(Mapping[str, Any]):
             "generator": generator,
             "layer": layer,
             "batch": batch,
-            "models": {m: copy.deepcopy(dict(self["models"][m])) for m in self.generator_models(generator)},
+            "models": {m: copy.deepcopy(dict(self["models"][m])) for m in self.job_models(method, generator)},
             "layer_options": self.layer_options(generator, layer),
             "target_specs": [vars(t).copy() for t in self.generator_targets(generator, layer)],
             "images": copy.deepcopy(dict(self["images"])),

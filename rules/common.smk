@@ -70,8 +70,9 @@ def model_weights(*names):
 
 
 def generator_weights(wildcards):
-    """The weight files of the models a generator runs (a joint generator's members)."""
-    return model_weights(*CONFIG.generator_models(wildcards.generator))
+    """The weight files of the models a generation job runs (a joint generator's members, and its
+    method's diversity model)."""
+    return model_weights(*CONFIG.job_models(wildcards.method, wildcards.generator))
 
 
 def null_weights(wildcards):
@@ -290,6 +291,8 @@ def final_outputs():
         f"{RESULTS}/tables/representation.csv",
         f"{RESULTS}/tables/ood.csv",
         f"{RESULTS}/tables/transfer_by_relation.csv",
+        f"{RESULTS}/tables/image_quality.csv",
+        *([f"{RESULTS}/tables/diversity_summary.csv"] if CONFIG.diversity_methods() else []),
         *([f"{RESULTS}/tables/inversions.csv"] if INVERSION else []),
         *[f for name in STUDY_FIGURES for f in figure_files(name)],
     ]

@@ -323,6 +323,7 @@ def npz_files(tmp_path, config) -> dict[str, tuple[Path, str, str, Callable[[Pat
     """Every ``.npz`` the workflow writes, by its writer: name -> (path, what the messages call
     it, the rule that writes it, its reader, what the reader must give back)."""
     from metamers.config import validate_config
+    from metamers.figures.diversity import member_images
     from metamers.figures.grid import grid_images as grid_table
     from metamers.jobs.figures import grid_images, read_figure_table
     from metamers.jobs.inversion import inversion_table
@@ -333,14 +334,15 @@ def npz_files(tmp_path, config) -> dict[str, tuple[Path, str, str, Callable[[Pat
     write_metamer_batch(tmp_path / "m.h5", batch)
     config = validate_config(config)
     grid = grid_images(config, [tmp_path / "m.h5"], tmp_path / "metamer_grid.npz")
+    want_grid = grid_table([batch], config["figures"]["grid_images"],
+                           {"lenet5_standard": config["generators"]["lenet5_standard"]["layers"]})
+    want_grid.update(member_images([batch], list(want_grid["image_ids"]), (1, 28, 28)))  # none: one member each
     inv = inversions()
     write_inversions(tmp_path / "inv.h5", inv)
     inversion_table([tmp_path / "inv.h5"], tmp_path / "inversions.csv", tmp_path / "inversions.npz")
     return {
         "draws": (tmp_path / "d.npz", "representation draws", "representation", read_draws, d),
-        "metamer_grid": (grid, "figure table", "grid_images", read_figure_table,
-                         grid_table([batch], config["figures"]["grid_images"],
-                                    {"lenet5_standard": config["generators"]["lenet5_standard"]["layers"]})),
+        "metamer_grid": (grid, "figure table", "grid_images", read_figure_table, want_grid),
         "inversions": (tmp_path / "inversions.npz", "figure table", "inversion_table", read_figure_table,
                        {"source": inv.source, "inverted": np.round(inv.inverted["relu1"] * 255).astype(np.uint8)}),
     }

@@ -133,6 +133,25 @@ NULL_COLUMNS = "case D K pairs null s scipy ms/pair speed-up max |diff| peak GB"
 STARTS_COLUMNS = ["model", "layer", "start", "fraction_passing", "median_pass_iteration", "median_start_l2",
                   "median_l2", "distance_ratio", "speedup", "keeps_distance"]
 
+DIVERSITY_COLUMNS = ["model", "layer", "weight", "k", "images", "pass_fraction", "mean_pairwise_l2", "min_pairwise_l2",
+                     "relative_mean", "mean_pairwise_ssim", "median_l2_to_reference", "ratio", "wall_s"]
+DIVERSITY_WEIGHTS = ["weight", "cases", "pass_fraction", "mean_pairwise_l2", "min_case_ratio", "diversity_ratio"]
+
+
+def check_diversity(result: dict, stdout: str) -> None:
+    rows = table_rows(stdout, DIVERSITY_COLUMNS)
+    # --fast: the standard LeNet's relu2, weight 0 (independent seeds) and 0.1, 2 digits x 2 metamers
+    assert [(r[0], r[1], float(r[2]), r[3], r[4]) for r in rows] == [("lenet5_standard", "relu2", 0.0, "2", "2"),
+                                                                     ("lenet5_standard", "relu2", 0.1, "2", "2")]
+    assert float(rows[0][11]) == 1.0 and all(float(r[6]) >= float(r[7]) > 0 for r in rows)  # mean >= min > 0
+    assert all(float(r[5]) in (0.0, 0.25, 0.5, 0.75, 1.0) for r in rows)  # a fraction of 4 metamers
+    weights = table_rows(stdout, DIVERSITY_WEIGHTS)
+    assert result["weight"] == 0.1 == float(weights[1][0])
+    assert result["diversity_ratio"] == pytest.approx(float(weights[1][5]), rel=1e-3)
+    assert result["diversity_ratio"] == pytest.approx(float(rows[1][6]) / float(rows[0][6]), rel=1e-3)
+    assert result["pass_fraction"] == pytest.approx(float(rows[1][5]), abs=1e-3)
+
+
 #: bench/<name>.py -> what its fast mode prints.
 def check_coverage(result: dict, stdout: str) -> None:
     header = ["measure", "kind", "G", "E", "images", "effects", "coverage", "no_interval", "mean_width", "target"]
@@ -156,6 +175,8 @@ BENCHES: dict[str, Bench] = {
     "default_study": Bench({"seconds": "number", "jobs": "count", "intervals_missing": "count"},
                            [["rule", "jobs", "total_s", "longest_s", "peak_rss_mb"], ["stage", "jobs", "job_seconds"]],
                            timeout=480, check=check_default_study),
+    "diversity": Bench({"diversity_ratio": "number", "pass_fraction": "number", "weight": "number"},
+                       [DIVERSITY_COLUMNS, DIVERSITY_WEIGHTS], timeout=240, check=check_diversity),
     "generation": Bench({"iter_ratio": "number_or_nan", "hard_pass": "number_or_nan", "distance_ratio": "number_or_nan",
                          "overhead": "number", "early_layer_speedup": "number_or_nan", "joint_pass": "number_or_nan"},
                         [GENERATION_COLUMNS, ["preset", "rows_won_10x", "rows_won", "geomean_iter_ratio_won",

@@ -33,7 +33,7 @@ def test_default_config_is_valid_and_gets_defaults(repo):
         (lambda c: c.update(iterations=5), r"\(top level\): Additional properties are not allowed \('iterations'"),
         (lambda c: c["methods"]["adam"].update(iterations=-1), r"methods\.adam\.iterations: -1 is less than the minimum of 1"),
         (lambda c: c["methods"]["adam"].update(lr="fast"), r"methods\.adam\.lr: 'fast' is not of type 'number'"),
-        (lambda c: c["methods"]["adam"].update(learning_rate=0.1), r"methods\.adam: Additional properties .*allowed keys: betas, check_every, damping, eps"),
+        (lambda c: c["methods"]["adam"].update(learning_rate=0.1), r"methods\.adam: Additional properties .*allowed keys: betas, check_every, damping, diversity, eps"),
         (lambda c: c["models"]["lenet5_standard"].update(source="hub"), r"models\.lenet5_standard\.source: 'hub' is not one of"),
         (lambda c: c.update(device="gpu"), r"device: 'gpu' does not match"),
         (lambda c: c["images"].update(type="folder"), r"images: 'root' is a required property"),

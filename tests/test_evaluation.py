@@ -29,6 +29,7 @@ def _rows() -> pd.DataFrame:
             "layer": ["l1", "l1", "l1", "l2", "l2", "l2"],
             "layer_index": [0, 0, 0, 1, 1, 1],
             "image_id": ["a", "b", "c"] * 2,
+            "member": [0] * 6,
             "evaluator": ["e"] * 6,
             "evaluator_classes": [4] * 6,
             "true_label": [0, 1, 2, 0, 1, 2],
@@ -46,7 +47,7 @@ def _test_rows(passed: dict[tuple[str, str], tuple[bool, bool]]) -> pd.DataFrame
     for (layer, image), (stats, cls) in passed.items():
         for measured in ("l1", "l2"):
             rows.append({"method": "adam", "generator": "g", "layer": layer, "layer_index": int(layer[1]) - 1,
-                         "image_id": image, "measured_layer": measured, "target": measured == layer,
+                         "image_id": image, "member": 0, "measured_layer": measured, "target": measured == layer,
                          "statistic": "spearman",
                          "passed": stats if measured == layer else not stats, "class_matches_reference": cls,
                          "pass_iteration": -1})

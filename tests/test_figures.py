@@ -23,7 +23,8 @@ def _rows() -> pd.DataFrame:
         for measured in ("relu1", "relu3"):
             frames.append(pd.DataFrame({
                 "method": method, "generator": "g", "layer": layer, "layer_index": ["relu1", "relu3"].index(layer),
-                "image_id": [f"i{k}" for k in range(4)], "measured_layer": measured, "statistic": "pearson",
+                "image_id": [f"i{k}" for k in range(4)], "member": 0, "measured_layer": measured,
+                "statistic": "pearson",
                 "pass_iteration": passes if measured == layer else [7, 7, 7, 7],  # other layers' rows: ignored
                 "metamer_l2": np.arange(4) + (0.5 if method == "fast" else 5.0),
             }))
@@ -127,7 +128,7 @@ def _image_rows() -> pd.DataFrame:
         for layer in ("a", "relu1"):
             for k in range(3):
                 for s, offset in (("reference", 0.0), ("metamer", 1.0)):
-                    rows.append({"method": "m", "generator": "g", "layer": "relu1", "layer_index": 0,
+                    rows.append({"method": "m", "generator": "g", "layer": "relu1", "layer_index": 0, "member": 0,
                                  "evaluator": evaluator, "evaluator_layer": layer, "image_id": f"i{k}", "set": s,
                                  "passed_metamer_test": k != 2, "max_softmax": 0.9 if s == "reference" else 0.3 + 0.1 * k,
                                  "x": k + offset + (10 if evaluator == "e2" and layer == "relu1" else 0), "y": -k})

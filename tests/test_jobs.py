@@ -107,7 +107,30 @@ def study(study_config, tmp_path_factory):
          evaluator="lenet5_standard")
     rule("inversion_table", config, tmp, input=Files([str(inverted)]),
          output=Files(csv=str(tmp / "tables" / "inversions.csv"), npz=str(tmp / "tables" / "inversions.npz")))
-    return SimpleNamespace(config=config, paths=paths, tmp=tmp,
+    quality = tmp / "tables" / "image_quality" / "adam.csv"
+    rule("image_quality", config, tmp, input=Files(artifacts=list(map(str, paths.artifacts))),
+         output=Files([str(quality)]), method="adam", generator="lenet5_standard")
+    rule("image_quality_table", config, tmp, input=Files(quality=[str(quality)], metamer_test=str(paths.rows)),
+         output=Files([str(tmp / "tables" / "image_quality.csv")]))
+    # the same study with two metamers of each image (a diversity term), for its tables and figures
+    k2 = tmp / "k2"
+    config_k2 = validate_config({**config.to_dict(), "methods": {"adam": {"iterations": 6, "diversity": {
+        "k": 2, "weight": 0.1}}}})
+    arts = [k2 / "metamers" / f"{layer}.h5" for layer in LAYERS]
+    for layer, art in zip(LAYERS, arts):
+        rule("generate", config_k2, tmp, input=Files(nulls=[]), output=Files([str(art)]), method="adam",
+             generator="lenet5_standard", layer=layer, batch="b000")
+    rule("metamer_test", config_k2, tmp, input=Files(artifacts=list(map(str, arts)), nulls=list(map(str, paths.nulls))),
+         output=Files([str(k2 / "tables" / "metamer_test" / "adam.csv")]), method="adam", generator="lenet5_standard")
+    rule("metamer_test_table", config_k2, tmp, input=Files([str(k2 / "tables" / "metamer_test" / "adam.csv")]),
+         output=Files(rows=str(k2 / "tables" / "metamer_test.csv"), summary=str(k2 / "tables" / "summary.csv")))
+    rule("grid_images", config_k2, tmp, input=Files(map(str, arts)), output=Files([str(k2 / "tables" / "metamer_grid.npz")]))
+    rule("diversity", config_k2, tmp, input=Files(artifacts=list(map(str, arts)),
+                                                  metamer_test=str(k2 / "tables" / "metamer_test.csv"), activations=[]),
+         output=Files([str(k2 / "tables" / "diversity" / "adam.csv")]), method="adam", generator="lenet5_standard")
+    rule("diversity_table", config_k2, tmp, input=Files([str(k2 / "tables" / "diversity" / "adam.csv")]),
+         output=Files(rows=str(k2 / "tables" / "diversity.csv"), summary=str(k2 / "tables" / "diversity_summary.csv")))
+    return SimpleNamespace(config=config, paths=paths, tmp=tmp, k2=k2, config_k2=config_k2, k2_artifacts=arts,
                            model=load_model(config["models"], "lenet5_standard"))
 
 
@@ -197,11 +220,17 @@ def test_grid_images_hold_the_artifacts_pixels(study):
     np.testing.assert_array_equal(grid["images"][2, ..., 0], art.metamer_uint8[:, 0])
 
 
+#: Figures of a method with a diversity term: drawn from the study with two metamers per image.
+DIVERSE = {"member_grid", "diversity_vs_pass"}
+
+
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_figure_job_draws_every_format_from_its_tables(study, name):
-    tables = [str(study.tmp / "tables" / t) for t in FIGURES[name].tables]
+    root = study.k2 if name in DIVERSE else study.tmp
+    tables = [str(root / "tables" / t) for t in FIGURES[name].tables]
     out = [str(study.tmp / "figures" / f"{name}.{fmt}") for fmt in ("png", "pdf")]
-    rule("figure", study.config, study.tmp, input=Files(tables), output=Files(out), figure=name)
+    rule("figure", study.config_k2 if name in DIVERSE else study.config, study.tmp, input=Files(tables),
+         output=Files(out), figure=name)
     with Image.open(out[0]) as im:
         assert im.format == "PNG" and min(im.size) > 200
     assert open(out[1], "rb").read(5) == b"%PDF-"
@@ -225,4 +254,36 @@ def test_a_rule_without_a_job_is_named(study):
     smk = "".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "rules").glob("*.smk"))
     scripted = [m.group(1) for m in re.finditer(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk, re.M | re.S)
                 if "script:" in m.group(2)]
-    assert sorted(RULES) == sorted(scripted) and len(RULES) == 18
+    assert sorted(RULES) == sorted(scripted) and len(RULES) == 22
+
+
+def test_image_quality_rows_by_hand(study):
+    from metamers.jobs.quality import QUALITY_COLUMNS
+    from metamers.stats.quality import gmsd, niqe
+
+    table = pd.read_csv(study.tmp / "tables" / "image_quality.csv")
+    assert list(table.columns) == QUALITY_COLUMNS
+    art = read_metamer_batch(study.paths.artifacts[0], activations=False)
+    mets = table[(table["kind"] == "metamer") & (table["layer"] == art.attrs["layer"])].set_index("image_id")
+    np.testing.assert_allclose(mets.loc[art.image_ids, "niqe"], niqe(art.metamer_uint8), rtol=1e-9)
+    np.testing.assert_allclose(mets.loc[art.image_ids, "gmsd"], gmsd(art.metamer_uint8, art.reference), rtol=1e-9)
+    refs = table[table["kind"] == "reference"].set_index("image_id")
+    np.testing.assert_allclose(refs.loc[art.image_ids, "niqe"], niqe(art.reference), rtol=1e-9)
+    assert (mets["fidelity_evaluators"] == "lenet5_robust").all()  # the evaluator the generator is not
+
+
+def test_members_go_through_the_metamer_test_and_the_diversity_table(study):
+    from metamers.stats.diversity import member_distances
+
+    tests = pd.read_csv(study.k2 / "tables" / "metamer_test.csv")
+    assert sorted(set(zip(tests["image_id"], tests["member"]))) == sorted(
+        (i, m) for i in read_metamer_batch(study.k2_artifacts[0], activations=False).image_ids[::2] for m in (0, 1))
+    rows = pd.read_csv(study.k2 / "tables" / "diversity.csv")
+    art = read_metamer_batch(study.k2_artifacts[1], activations=False)
+    mean, _ = member_distances(art.metamer_uint8.reshape(-1, 2, 28 * 28).astype(float) / 255)
+    mine = rows[(rows["space"] == "pixels") & (rows["layer"] == art.attrs["layer"])]
+    np.testing.assert_allclose(mine["mean_distance"], mean, rtol=1e-12)
+    summary = pd.read_csv(study.k2 / "tables" / "diversity_summary.csv")
+    assert set(summary["space"]) == {"pixels", "ssim"} and (summary["k"] == 2).all()
+    with np.load(study.k2 / "tables" / "metamer_grid.npz") as grid:
+        assert grid["member_images"].shape[1] == 1 + 2 and grid["member_rows"][0].startswith("adam | lenet5_standard")

@@ -273,7 +273,7 @@ def test_a_mapped_generator_tests_its_class_in_the_images_label_space(lenet, tmp
 
 def test_summary_counts_only_the_generation_layer():
     rows = pd.DataFrame({
-        "method": "m", "generator": "g", "layer": "l1", "layer_index": 0, "image_id": ["a", "a", "b", "b"],
+        "method": "m", "generator": "g", "layer": "l1", "layer_index": 0, "image_id": ["a", "a", "b", "b"], "member": 0,
         "measured_layer": ["l1", "l2", "l1", "l2"], "target": [True, False, True, False], "statistic": "pearson",
         "passed": [True, False, False, True],
         "class_matches_reference": [True, True, True, True], "pass_iteration": [5, 5, -1, -1],

@@ -425,3 +425,21 @@ def test_a_pool_without_a_baseline_image_for_every_reference_is_reported_by_clas
                    metamer_test={"n_pairs": 10, "pool": {"type": "mnist", "per_class": 2}},
                    representation={"baseline": False})
     assert preflight(config) == []
+
+
+def test_a_diversity_space_is_checked_before_any_job(imgs):
+    """A method's diversity space ``{model, layer}``: an unknown layer, and a layer some generator
+    matches, are named with the method's key; a model outside the generators and evaluators loads."""
+    config = study(models={"std": STD, "rob": ROB}, generators={"std": ["relu1", "relu3"]}, evaluators=["std"],
+                   images={"type": "folder", "root": str(imgs)},
+                   methods={"a": {"preset": "adam", "diversity": {"k": 2, "weight": 0.1,
+                                                                   "space": {"model": "std", "layer": "relu3"}}},
+                            "b": {"preset": "adam", "diversity": {"k": 2, "weight": 0.1,
+                                                                   "space": {"model": "rob", "layer": "relu9"}}},
+                            "c": {"preset": "adam", "diversity": {"k": 2, "weight": 0.1,
+                                                                   "space": {"model": "rob", "layer": "relu3"}}}})
+    problems = preflight(config)
+    assert problems[0] == ("methods.a.diversity.space: std/relu3 is matched by generator layer(s) ['std/relu3'], whose "
+                           "metamers cannot both match it and differ in it; choose another layer or model (or pixels)")
+    assert problems[1].startswith("methods.b.diversity.space: ") and "relu9" in problems[1]
+    assert len(problems) == 2  # rob/relu3 (method c) is fine

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -177,7 +178,8 @@ def test_invalid_config_stops_before_any_job(repo, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_run(repo, study_config, tmp_path_factory):
-    """2 images, 1 generator at 2 layers, 2 methods of 6 iterations, both evaluators."""
+    """2 images, 1 generator at 2 layers, 2 methods of 6 iterations (one making 2 metamers of each
+    image), both evaluators."""
     work = tmp_path_factory.mktemp("tiny")
     config = copy.deepcopy(study_config)
     config["images"].update(per_class=1, limit=2)
@@ -189,7 +191,9 @@ def tiny_run(repo, study_config, tmp_path_factory):
     (work / "weights").mkdir()
     shutil.copy2(weight_files(config["models"], "lenet5_robust")[0], work / "weights" / "robust.pt")
     config["models"]["lenet5_robust"] = {"source": "checkpoint", "architecture": "lenet5", "path": "weights/robust.pt"}
-    config["methods"] = {"feather2023": {"iterations": 6}, "adam": {"iterations": 6, "check_every": 3, "on_success": "stop"}}
+    config["methods"] = {"feather2023": {"iterations": 6},  # adam: two metamers of each reference, pushed apart
+                         "adam": {"iterations": 6, "check_every": 3, "on_success": "stop",
+                                  "diversity": {"k": 2, "weight": 0.1}}}
     config["metamer_test"] = {"n_pairs": 300, "statistics": ["spearman", "snr_db"], "n_draws": 2,
                               "pool": {"type": "mnist", "per_class": 3}}
     config["figures"]["grid_images"] = 2
@@ -208,7 +212,8 @@ def test_tiny_run_writes_every_artifact(tiny_run):
         for m in ("adam", "feather2023") for layer in ("relu1", "relu3") for b in ("b000", "b001")
     ]
     with h5py.File(results / h5[0]) as f:
-        assert f["metamer_uint8"].shape == (1, 1, 28, 28)
+        assert f["metamer_uint8"].shape == (2, 1, 28, 28)  # adam's two members of one image
+        assert f["member"][()].tolist() == [0, 1] and f["image_ids"][0] == f["image_ids"][1]
         assert f.attrs["method"] == "adam" and f.attrs["batch"] == "b000"
         assert "torch" in f.attrs["packages"] and f.attrs["seed"] == 0 and f["start_seed"][0] > 0
         assert f["test_iterations"][()].tolist()[:2] == [0, 3]
@@ -216,7 +221,8 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     figures = sorted(p.name for p in (results / "figures").iterdir())
     names = ("metamer_grid", "transfer_heatmap", "recognizability_by_layer", "metamer_test_by_layer", "null_histograms",
              "pass_by_iteration", "iterations_vs_distance", "representation_heatmap", "representation_vs_recognizability",
-             "ood_by_layer", "msp_histograms", "mds_embedding", "transfer_by_relation", "transfer_matrix", "inversion_panels")
+             "ood_by_layer", "msp_histograms", "mds_embedding", "transfer_by_relation", "transfer_matrix", "inversion_panels",
+             "member_grid", "diversity_vs_pass", "naturalness_by_depth")
     assert figures == sorted(f"{n}.{e}" for n in names for e in ("png", "pdf"))
     nulls = sorted(str(p.relative_to(results)) for p in results.glob("nulls/**/*.h5"))
     assert nulls == ["nulls/lenet5_robust/relu1.h5", "nulls/lenet5_robust/relu3.h5"]
@@ -228,23 +234,24 @@ def test_tiny_run_writes_every_artifact(tiny_run):
 def test_tiny_run_tables(tiny_run):
     rows = pd.read_csv(tiny_run / "results" / "tables" / "recognizability.csv")
     assert list(rows.columns) == RECOGNIZABILITY_COLUMNS
-    assert len(rows) == 2 * 2 * 2 * 2  # methods x layers x images x evaluators
+    assert len(rows) == (1 + 2) * 2 * 2 * 2  # metamers per image of both methods x layers x images x evaluators
     assert set(rows["evaluator"]) == {"lenet5_standard", "lenet5_robust"}
     transfer = pd.read_csv(tiny_run / "results" / "tables" / "transfer.csv")
     assert list(transfer.columns) == TRANSFER_COLUMNS and len(transfer) == 8
-    assert (transfer["n_metamers_all"] == 2).all()
+    assert (transfer["n_metamers_all"] == transfer["method"].map({"feather2023": 2, "adam": 4})).all()
     tests = pd.read_csv(tiny_run / "results" / "tables" / "metamer_test.csv")
     assert list(tests.columns) == METAMER_TEST_COLUMNS
-    assert len(tests) == 2 * 2 * 2 * 2 * 2  # methods x layers x images x measured layers x statistics
+    assert len(tests) == (1 + 2) * 2 * 2 * 2 * 2  # metamers per image x layers x images x measured layers x statistics
     assert (tests["n_pairs"] == 300).all() and set(tests["statistic"]) == {"spearman", "snr_db"}
     assert (tests["passed"] == (tests["value"] >= tests["threshold"])).all()  # published: ties pass
     thresholds = pd.read_csv(tiny_run / "results" / "tables" / "null_thresholds.csv")
     assert len(thresholds) == 4 and (thresholds["n_pool"] == 30).all() and (thresholds["n_draws"] == 2).all()
     assert (thresholds["threshold_min"] <= thresholds["threshold"]).all()
     assert (thresholds["threshold"] <= thresholds["threshold_max"]).all()
-    verdicts = tests[tests["measured_layer"] == tests["layer"]].groupby(["method", "layer", "image_id"]).apply(
+    key = ["method", "layer", "image_id", "member"]
+    verdicts = tests[tests["measured_layer"] == tests["layer"]].groupby(key).apply(
         lambda g: bool(g["passed"].all() and g["class_matches_reference"].iloc[0]), include_groups=False)
-    merged = rows.set_index(["method", "layer", "image_id"])["passed_metamer_test"]
+    merged = rows.set_index(key)["passed_metamer_test"]
     for key, passed in verdicts.items():
         assert (merged.loc[key] == passed).all()
     counts = rows.groupby(["method", "layer", "evaluator"])["passed_metamer_test"].sum()
@@ -262,6 +269,35 @@ def test_tiny_run_tables(tiny_run):
     assert len(stable) and stable["measure"].str.startswith(("null_percentile_", "at_threshold_")).any()
     outside = stable[(stable["value"] < stable["ci_low"] - 1e-12) | (stable["value"] > stable["ci_high"] + 1e-12)]
     assert outside.empty, outside[["measure", "value", "ci_low", "ci_high"]]
+
+
+def test_tiny_run_image_quality_and_diversity(tiny_run):
+    from metamers.artifacts.metamers import read_metamer_batch
+    from metamers.jobs.quality import QUALITY_COLUMNS
+    from metamers.stats.diversity import DIVERSITY_COLUMNS
+
+    tables = tiny_run / "results" / "tables"
+    quality = pd.read_csv(tables / "image_quality.csv")
+    assert list(quality.columns) == QUALITY_COLUMNS
+    mets, refs = quality[quality["kind"] == "metamer"], quality[quality["kind"] == "reference"]
+    assert len(mets) == (1 + 2) * 2 * 2 and len(refs) == 2  # every metamer, and each reference once
+    assert refs["method"].isna().all() and refs["member"].isna().all() and (refs["haarpsi"] == 1).all()
+    assert (mets["fidelity_evaluators"] == "lenet5_standard").all()  # held out from the robust generator
+    assert mets[["niqe", "brisque", "gmsd", "haarpsi", "semantic_fidelity"]].notna().all().all()
+    rec = pd.read_csv(tables / "recognizability.csv").drop_duplicates(["method", "layer", "image_id", "member"])
+    merged = mets.merge(rec, on=["method", "generator", "layer", "image_id", "member"], suffixes=("", "_rec"))
+    assert len(merged) == len(mets) and (merged["passed_metamer_test"] == merged["passed_metamer_test_rec"]).all()
+    rows = pd.read_csv(tables / "diversity.csv")
+    assert list(rows.columns) == DIVERSITY_COLUMNS and set(rows["method"]) == {"adam"}
+    assert set(rows["space"]) == {"pixels", "ssim", *(f"{e}/{layer}" for e in ("lenet5_standard", "lenet5_robust")
+                                                      for layer in ("relu1", "relu3"))}
+    pixels = rows[rows["space"] == "pixels"].set_index(["layer", "image_id"])
+    for path in (tiny_run / "results" / "metamers" / "adam").rglob("*.h5"):  # the two members' distance by hand
+        b = read_metamer_batch(path, activations=False)
+        d = np.linalg.norm((b.metamer_uint8[0].astype(float) - b.metamer_uint8[1]) / 255)
+        assert pixels.at[(b.attrs["layer"], b.image_ids[0]), "mean_distance"] == pytest.approx(d, rel=1e-9)
+    summary = pd.read_csv(tables / "diversity_summary.csv")
+    assert (summary["k"] == 2).all() and (summary["weight"] == 0.1).all() and len(summary) == 2 * 6
 
 
 def test_figures_rerun_without_generation(repo, tiny_run):

@@ -33,7 +33,7 @@ import numpy as np
 #: Rule -> the schema version of the artifact it writes (each artifact module reads its own from
 #: here; ``representation``: its draws, and the columns of its tables). The workflow puts it in each rule's params, so results of an earlier schema are remade
 #: by the next run rather than refused by the reader.
-SCHEMA_VERSIONS = {"generate": 5, "null_distribution": 3, "representation_activations": 3, "inversion": 2,
+SCHEMA_VERSIONS = {"generate": 6, "null_distribution": 3, "representation_activations": 3, "inversion": 2,
                    "representation": 4}
 
 

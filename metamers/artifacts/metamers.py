@@ -1,7 +1,7 @@
 """The artifact store: HDF5 files of metamers, one per generation job.
 
-Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 5).
-N is the number of images of the job, T the iteration budget, D the size of the
+Layout of ``results/metamers/{method}/{generator}/{layer}/{batch}.h5`` (schema version 6).
+N is the number of metamers of the job (its references times the method's diversity ``k``, 1 without one), T the iteration budget, D the size of the
 generator's activation at the target layer, C the number of metamer-test checks during
 synthesis (0 when the method does not check)::
 
@@ -12,10 +12,15 @@ synthesis (0 when the method does not check)::
                           ReLU was used at the layer), references_held_out (0/1: the image
                           set is held out from the models' training), targets (JSON: the
                           (model, layer) targets matched, each with its weight, fake_relu and
-                          activation size dim; several for a joint generator), seconds_per_iteration
+                          activation size dim; several for a joint generator), diversity (JSON,
+                          optional: the method's diversity term {k, weight, space, until}, or null),
+                          seconds_per_iteration
                           (wall time of one step of the whole batch, checks excluded),
                           created (ISO 8601, UTC)
-    /image_ids            (N,)          UTF-8 strings, the reference image ids
+    /image_ids            (N,)          UTF-8 strings, the reference image ids (each repeated for its
+                                        members, reference-major)
+    /member               (N,)          int64, each metamer's member index among its reference's
+                                        (0 to k - 1; all 0 without a diversity term)
     /labels               (N,)          int64, true labels
     /reference            (N, C, H, W)  uint8, the reference as shown to the generator
     /metamer              (N, C, H, W)  float32 in [0, 1], the last iterate
@@ -49,7 +54,7 @@ synthesis (0 when the method does not check)::
 Every group and dataset, the root included, also has attribute ``sha256``: the checksums of its
 data (or member names) and attributes (:func:`.files.seal`), checked when the file is read
 (:func:`.files.verify`; new in version 5: a file of version 4 or earlier cannot be verified and
-is refused, naming rule ``generate`` to remake it).
+is refused, naming rule ``generate`` to remake it). Version 6 added ``member``.
 
 Files are written under a temporary name in the same folder and renamed when complete,
 so a reader never sees a partial file and a killed job leaves none behind.
@@ -90,6 +95,7 @@ ACTIVATIONS = ("activations/reference", "activations/metamer")
 #: Dataset name -> (dtype kind, number of dimensions) that a valid file holds.
 DATASETS: dict[str, tuple[str, int]] = {
     "image_ids": ("O", 1),
+    "member": ("i", 1),
     "labels": ("i", 1),
     "reference": ("u", 4),
     "metamer": ("f", 4),
@@ -153,9 +159,15 @@ class MetamerBatch:
     distances: dict[str, dict[str, np.ndarray]]
     attrs: dict[str, Any]
     first_pass_uint8: np.ndarray | None = None
+    #: each metamer's member index (None: all 0, one metamer per reference)
+    member: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
+        self.member = np.zeros(n, np.int64) if self.member is None else np.asarray(self.member, np.int64)
+        keys = list(zip(self.image_ids, self.member.tolist()))
+        if len(set(keys)) != len(keys):
+            raise ArtifactError("two metamers of one reference have the same member index")
         per_image = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
         if self.first_pass_uint8 is not None and self.first_pass_uint8.shape != self.metamer_uint8.shape:
             raise ArtifactError(f"first_pass_uint8 has shape {self.first_pass_uint8.shape}; expected "
@@ -190,6 +202,7 @@ def write_metamer_batch(path: str | os.PathLike, batch: MetamerBatch) -> Path:
             f.attrs[key] = value
         f.create_dataset("image_ids", data=np.asarray(batch.image_ids, dtype=object),
                          dtype=h5py.string_dtype())
+        f.create_dataset("member", data=np.asarray(batch.member, dtype=np.int64))
         f.create_dataset("labels", data=np.asarray(batch.labels, dtype=np.int64))
         f.create_dataset("reference", data=np.asarray(batch.reference, dtype=np.uint8))
         f.create_dataset("metamer", data=np.asarray(batch.metamer, dtype=np.float32))
@@ -287,6 +300,7 @@ def read_metamer_batch(path: str | os.PathLike, activations: bool = True) -> Met
             distances={g: group(f"distances/{g}") for g in ("metamer", "start")},
             attrs=attrs_of(f),
             first_pass_uint8=data.get("first_pass_uint8"),
+            member=data["member"],
         )
 
 

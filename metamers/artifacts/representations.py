@@ -13,14 +13,17 @@ reruns a network.
     labels (n,) int64
     reference/{layer} (n, d)    float32, the evaluator's (reduced) activations of the 8-bit references
     reference/logits (n, k)     float32
-    metamer/{gen_layer}/{layer} (n, d), metamer/{gen_layer}/logits (n, k)
-                                the same for the 8-bit metamers made at generation layer gen_layer
+    metamer/{gen_layer}/{layer} (n m, d), metamer/{gen_layer}/logits (n m, k)
+                                the same for the 8-bit metamers made at generation layer gen_layer;
+                                with m members per reference (attribute members, optional, default 1:
+                                a method's diversity), member-major: rows j n to (j + 1) n - 1 are
+                                member j of every reference, in the references' order
     baseline_ids (n,) str       the natural-image baseline (representation.baseline): for each
                                 reference, another image of its class from the null pool
                                 (:func:`metamers.data.pools.baseline_images`); absent when off
     baseline/{layer} (n, d), baseline/logits (n, k)
                                 the evaluator's activations of the baseline images, as for the references
-    similarity/{gen_layer}/{layer}/{statistic} (n,)
+    similarity/{gen_layer}/{layer}/{statistic} (n m,)
                                 float64, the metamer test's statistics between each metamer's and
                                 its reference's activations of the whole layer (before reduction),
                                 comparable with the evaluator's null at that layer
@@ -93,6 +96,11 @@ class EvaluatorActivations:
     def reductions(self) -> dict[str, dict[str, Any]]:
         return json.loads(self.attrs["reductions"])
 
+    @property
+    def members(self) -> int:
+        """Metamers per reference (a method's ``diversity``; 1 without one)."""
+        return int(self.attrs.get("members", 1))
+
     def validate(self) -> None:
         """Every dataset has one row per image, and every generation layer has every evaluator layer."""
         n = len(self.image_ids)
@@ -109,14 +117,17 @@ class EvaluatorActivations:
             missing = [k for k in wanted if k not in data]
             if missing:
                 raise ArtifactError(f"{group} lacks {missing}")
+            rows = n * self.members if group.startswith("metamer/") else n
             for name, value in data.items():
-                if len(value) != n:
-                    raise ArtifactError(f"{group}/{name} has {len(value)} rows for {n} images")
+                if len(value) != rows:
+                    raise ArtifactError(f"{group}/{name} has {len(value)} rows for {rows} "
+                                        f"{'metamers' if rows != n else 'images'}")
         for g in self.generation_layers:
             for layer in self.layers:
                 for stat, value in self.similarity.get(g, {}).get(layer, {}).items():
-                    if len(value) != n:
-                        raise ArtifactError(f"similarity/{g}/{layer}/{stat} has {len(value)} values for {n} images")
+                    if len(value) != n * self.members:
+                        raise ArtifactError(f"similarity/{g}/{layer}/{stat} has {len(value)} values for "
+                                            f"{n * self.members} metamers")
 
 
 def write_activations(path: str | os.PathLike, data: EvaluatorActivations) -> Path:

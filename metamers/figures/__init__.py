@@ -16,6 +16,7 @@ from typing import Any
 
 from ..registry import Registry
 from .convergence import iterations_vs_distance, pass_by_iteration
+from .diversity import diversity_vs_pass, member_grid, naturalness_by_depth
 from .grid import grid_images, metamer_grid
 from .inversion import inversion_panels
 from .joint import joint_sets, joint_vs_single
@@ -75,6 +76,15 @@ def _joints(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"joints": joint_sets(config)}
 
 
+def _diverse(config: Mapping[str, Any]) -> bool:
+    return bool(config.diversity_methods())
+
+
+def _generation_targets(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {"targets": {g: {layer: [[t.model, t.layer] for t in config.generator_targets(g, layer)]
+                            for layer in config.generator_layers(g)} for g in config["generators"]}}
+
+
 def study_figures(config: Mapping[str, Any]) -> list[str]:
     """The names of the figures a (validated) config's study draws, in registry order."""
     return [name for name in FIGURES if FIGURES[name].drawn(config)]
@@ -100,10 +110,14 @@ FIGURES.register("mds_embedding", Figure(mds_embedding, ("representation_images.
 FIGURES.register("transfer_by_relation", Figure(transfer_by_relation, ("transfer_by_relation.csv",)))
 FIGURES.register("transfer_matrix", Figure(transfer_matrix, ("transfer_pairs.csv",), _model_order))
 FIGURES.register("inversion_panels", Figure(inversion_panels, ("inversions.csv", "inversions.npz"), drawn=_inverts))
+FIGURES.register("member_grid", Figure(member_grid, ("metamer_grid.npz",), drawn=_diverse))
+FIGURES.register("diversity_vs_pass", Figure(diversity_vs_pass, ("diversity_summary.csv",), drawn=_diverse))
+FIGURES.register("naturalness_by_depth", Figure(naturalness_by_depth, ("image_quality.csv", "layer_depths.csv"),
+                                                _generation_targets))
 FIGURES.register("joint_vs_single", Figure(joint_vs_single, ("transfer.csv",), _joints,
                                            drawn=lambda config: bool(joint_sets(config))))
 
-__all__ = ["FIGURES", "Figure", "grid_images", "inversion_panels", "iterations_vs_distance", "joint_vs_single", "mds_embedding",
+__all__ = ["FIGURES", "Figure", "diversity_vs_pass", "grid_images", "member_grid", "naturalness_by_depth", "inversion_panels", "iterations_vs_distance", "joint_vs_single", "mds_embedding",
            "metamer_grid", "study_figures",
            "metamer_test_by_layer", "msp_histograms", "null_histograms", "ood_by_layer", "pass_by_iteration",
            "recognizability_by_layer", "representation_heatmap", "representation_vs_recognizability",

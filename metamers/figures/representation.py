@@ -167,11 +167,12 @@ def _single_reader(images: pd.DataFrame, generator: str, layer: str) -> tuple[st
 def mds_embedding(images: pd.DataFrame) -> plt.Figure:
     """2-D classical MDS of references and metamers (correlation distance of an evaluator's
     activations), one panel per (generator, generation layer) of the first method, each metamer
-    joined to its reference by a line (filled: passed the metamer test; open: failed)."""
+    joined to its reference by a line (filled: passed the metamer test; open: failed); with a
+    method's ``diversity``, its member 0 (each member's set has its own embedding)."""
     from .style import plt
 
     method = images["method"].iloc[0]
-    images = images[images["method"] == method]
+    images = images[(images["method"] == method) & (images["member"] == 0)]
     generators = list(dict.fromkeys(images["generator"]))
     layers = {g: list(dict.fromkeys(images.loc[images["generator"] == g].sort_values("layer_index")["layer"]))
               for g in generators}

@@ -15,13 +15,17 @@ NPZ_TABLE_RULES = {"metamer_grid.npz": "grid_images", "inversions.npz": "inversi
 
 def grid_images(config: Mapping[str, Any], artifact_paths: Sequence[str | Path], out_path: str | Path) -> Path:
     """Rule ``grid_images``: the pixels of the ``figures.grid_images`` references that the metamer
-    grid shows and their metamers in ``artifact_paths``, as a small ``.npz`` table with checksums
-    (:func:`~metamers.artifacts.files.write_npz`)."""
+    grid shows and their metamers in ``artifact_paths`` (with a method's ``diversity``, member 0;
+    every member of a few of them for the members figure, :func:`~metamers.figures.diversity.member_images`),
+    as a small ``.npz`` table with checksums (:func:`~metamers.artifacts.files.write_npz`)."""
+    from ..figures.diversity import member_images
     from ..figures.grid import grid_images as table
 
     order = {gen: config.generator_layers(gen) for gen in config["generators"]}
-    grid = table([read_metamer_batch(p, activations=False) for p in artifact_paths],
-                 config["figures"]["grid_images"], order)
+    batches = [read_metamer_batch(p, activations=False) for p in artifact_paths]
+    grid = table(batches, config["figures"]["grid_images"], order)
+    shape = (grid["images"].shape[-1], *grid["images"].shape[2:4])  # (C, H, W)
+    grid.update(member_images(batches, list(grid["image_ids"]), shape))  # a diversity term's members
     return write_npz(out_path, grid, compressed=True)
 
 

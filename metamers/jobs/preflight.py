@@ -325,6 +325,8 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
         found = len(result.problems) - before
         log.info("pre-flight: generator %s layers: %s", name, f"{found} problem(s)" if found else "ok")
 
+    _check_diversity_spaces(config, loaded, result)
+
     result.checked.append("images:")
     sets = [("images", config["images"])]
     pool = (config.get("metamer_test") or {}).get("pool")
@@ -389,7 +391,47 @@ def check_study(config: Mapping[str, Any]) -> PreflightResult:
             else:
                 result.checked.append(f"  {name}: {model.num_classes} classes")
     _check_evaluator_layers(config, loaded, result)
+    from ..stats.quality import check_packages
+
+    try:  # the image-quality table's packages and model files
+        check_packages()
+        result.checked.append("image quality: NIQE's and BRISQUE's models and piq found")
+    except (ImportError, ValueError) as err:
+        result.problems.append(f"image quality: {_message(err)}")
     return result
+
+
+def _check_diversity_spaces(config: Mapping[str, Any], loaded: dict[str, Any], result: PreflightResult) -> None:
+    """Every method's diversity space ``{model, layer}``: the model loads, a forward pass reaches
+    the layer, and no generator layer of the study matches it (its members would have to both
+    match it and differ in it)."""
+    import torch
+
+    from ..models.layers import LayerReader
+
+    spaces = [(m, config.diversity_model(m)) for m in config["methods"] if config.diversity_model(m)]
+    if spaces:
+        result.checked.append("diversity spaces (a forward pass reaches each; no generator matches it):")
+    for method, name in spaces:
+        layer = config.method_settings(method)["diversity"]["space"]["layer"]
+        key = f"methods.{method}.diversity.space"
+        model = loaded.get(name) or _check_model(config, name, result)
+        if model is None:
+            continue
+        loaded[name] = model
+        try:
+            with torch.no_grad():
+                LayerReader(model, [layer])(torch.zeros(1, *model.input_shape))
+        except Exception as err:  # noqa: BLE001 - every failure is reported
+            result.problems.append(f"{key}: {_message(err)}")
+            continue
+        clash = [f"{g}/{g_layer}" for g in config["generators"] for g_layer in config.generator_layers(g)
+                 if any(t.model == name and t.layer == layer for t in config.generator_targets(g, g_layer))]
+        if clash:
+            result.problems.append(f"{key}: {name}/{layer} is matched by generator layer(s) {clash}, whose metamers "
+                                   "cannot both match it and differ in it; choose another layer or model (or pixels)")
+        else:
+            result.checked.append(f"  {method}: {name}/{layer}")
 
 
 def _check_class_map(config: Mapping[str, Any], name: str, model: Any, reference: Any, result: PreflightResult

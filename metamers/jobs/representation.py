@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,9 @@ log = logging.getLogger(__name__)
 
 #: Images run through the evaluator at once.
 CHUNK = 256
-#: Columns of ``representation.csv``: one row per (method, generator, generation layer, metamer
-#: set, evaluator, evaluator layer, measure). ``n_pairs_dropped``: of the set's ``n_images (n_images - 1) / 2``
+#: Columns of ``representation.csv``: one row per (method, generator, generation layer, member,
+#: metamer set, evaluator, evaluator layer, measure); ``member``: with a method's ``diversity``, each
+#: member index's metamers of the references are a set of their own (0 for one metamer per reference). ``n_pairs_dropped``: of the set's ``n_images (n_images - 1) / 2``
 #: pairs of images, those an RSA measure leaves out because their distance is undefined (NaN) in
 #: either RDM, e.g. the correlation distances of an image with constant activations (0 for CKA;
 #: empty for the per-image measures and for sets too small for set measures). ``q_value``: the
@@ -71,22 +73,22 @@ CHUNK = 256
 #: the row's interval is not to be read (debiased CKA over fewer than
 #: :data:`~metamers.stats.cka.MIN_STABLE_IMAGES` images, :func:`~metamers.stats.representation.unstable`;
 #: false for the per-image measures).
-REPRESENTATION_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator",
+REPRESENTATION_COLUMNS = ["method", "generator", "layer", "layer_index", "member", "passing_only", "evaluator",
                           "evaluator_layer", "evaluator_depth", "measure", "value", "ci_low", "ci_high", "p_value",
                           "q_value", "p_at_floor", "n_images", "n_pairs_dropped", "unstable", "n_permutations",
                           "n_bootstrap", "confidence", "seed", "reduction", "stored_dim"]
-#: Columns of ``ood.csv``: one row per (method, generator, generation layer, metamer set, evaluator).
-OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "passing_only", "evaluator", "n_images",
+#: Columns of ``ood.csv``: one row per (method, generator, generation layer, member, metamer set, evaluator).
+OOD_COLUMNS = ["method", "generator", "layer", "layer_index", "member", "passing_only", "evaluator", "n_images",
                "median_msp_reference", "median_msp_metamer", "auroc"]
 #: What a row takes from :func:`~metamers.stats.representation.set_measures` (the rest is the job's).
 SET_ROW_KEYS = ("measure", "value", "ci_low", "ci_high", "p_value", "p_at_floor", "n_images", "n_pairs_dropped",
                 "unstable")
 #: Columns of ``representation_images.csv``: one row per (method, generator, generation layer,
-#: evaluator, evaluator layer, image, set): the evaluator's maximum softmax probability on the
+#: member, evaluator, evaluator layer, image, set): the evaluator's maximum softmax probability on the
 #: image (the same at every evaluator layer) and the image's 2-D classical MDS coordinates among
 #: the references and metamers at that layer (correlation distance).
-IMAGE_COLUMNS = ["method", "generator", "layer", "layer_index", "evaluator", "evaluator_layer", "image_id", "set",
-                 "passed_metamer_test", "max_softmax", "x", "y"]
+IMAGE_COLUMNS = ["method", "generator", "layer", "layer_index", "member", "evaluator", "evaluator_layer", "image_id",
+                 "set", "passed_metamer_test", "max_softmax", "x", "y"]
 #: Set measures need this many images (debiased CKA's estimator is undefined below 4).
 MIN_SET_IMAGES = 4
 
@@ -123,9 +125,11 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
     if missing:
         raise ValueError(f"no artifacts of generator {generator!r} at layer(s) {missing} among {list(artifact_paths)}")
     first = by_layer[gen_layers[0]]
-    ids = [i for b in first for i in b.image_ids]
-    labels = np.concatenate([b.labels for b in first])
-    references = np.concatenate([b.reference for b in first])
+    own = [b.member == 0 for b in first]  # the references: the rows of their member 0
+    ids = [i for b, keep in zip(first, own) for i, k in zip(b.image_ids, keep) if k]
+    labels = np.concatenate([b.labels[keep] for b, keep in zip(first, own)])
+    references = np.concatenate([b.reference[keep] for b, keep in zip(first, own)])
+    members = 1 + max(int(b.member.max()) for b in batches if len(b.member))
     model = load_model(config["models"], evaluator, job_device(config))
     reader = LayerReader(model, layers)
     ref_full, ref_logits = _read(model, reader, layers, references)
@@ -146,19 +150,20 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
         log.info("%s read %d baseline images of the references' classes from the null pool %s", evaluator,
                  len(baseline_ids), pool.name)
     metamer, similarity = {}, {}
-    for g in gen_layers:
-        position = {i: k for k, i in enumerate(i for b in by_layer[g] for i in b.image_ids)}
-        if sorted(position) != sorted(ids):
-            raise ValueError(f"the metamers of {generator}/{g} are not of the same images as those of "
-                             f"{generator}/{gen_layers[0]}")
-        order = [position[i] for i in ids]
-        images = np.concatenate([b.metamer_uint8 for b in by_layer[g]])[order]
+    for g in gen_layers:  # every member's metamers of the references, member-major
+        position = {key: k for k, key in enumerate((i, int(m)) for b in by_layer[g]
+                                                    for i, m in zip(b.image_ids, b.member))}
+        wanted = [(i, m) for m in range(members) for i in ids]
+        if sorted(position) != sorted(wanted):
+            raise ValueError(f"the metamers of {generator}/{g} are not {members} member(s) of the same images as "
+                             f"those of {generator}/{gen_layers[0]}")
+        images = np.concatenate([b.metamer_uint8 for b in by_layer[g]])[[position[key] for key in wanted]]
         full, logits = _read(model, reader, layers, images)
         metamer[g] = {layer: reduction(full[layer], f"{evaluator}/{layer}").numpy() for layer in layers}
         metamer[g]["logits"] = logits.numpy()
-        similarity[g] = {layer: {s: STATISTICS[s].paired(full[layer], ref_full[layer]).numpy() for s in statistics}
-                         for layer in layers}
-        log.info("%s read %d metamers of %s/%s at %s", evaluator, len(ids), generator, g, ", ".join(layers))
+        similarity[g] = {layer: {s: STATISTICS[s].paired(full[layer], ref_full[layer].repeat(
+            members, *([1] * (ref_full[layer].dim() - 1)))).numpy() for s in statistics} for layer in layers}
+        log.info("%s read %d metamers of %s/%s at %s", evaluator, len(wanted), generator, g, ", ".join(layers))
     job = {"method": method, "generator": generator, "evaluator": evaluator, "model": config["models"][evaluator],
            "layers": layers, "statistics": statistics, "reduction": config["representation"]["reduction"],
            "baseline_ids": baseline_ids}
@@ -168,7 +173,7 @@ def representation_activations(config: Mapping[str, Any], method: str, generator
         attrs={**provenance(job, reduction.seed), "method": method, "generator": generator, "evaluator": evaluator,
                "layers": json.dumps(layers), "generation_layers": json.dumps(gen_layers),
                "statistics": json.dumps(statistics), "reductions": json.dumps(reductions, sort_keys=True),
-               "depths": json.dumps({layer: layer_depth(model, layer) for layer in layers})})
+               "depths": json.dumps({layer: layer_depth(model, layer) for layer in layers}), "members": members})
     return write_activations(out_path, data)
 
 
@@ -226,28 +231,31 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
         raise ValueError(f"no null of evaluator {evaluator!r} at layer(s) {missing} among {list(null_paths)}")
     verdicts = metamer_verdicts(read_tables([metamer_test_path]))
     verdicts = verdicts[(verdicts["method"] == method) & (verdicts["generator"] == generator)]
-    passed = {(r.layer, str(r.image_id)): bool(r.passed_metamer_test) for r in verdicts.itertuples()}
+    passed = {(r.layer, str(r.image_id), int(r.member)): bool(r.passed_metamer_test) for r in verdicts.itertuples()}
     depth = json.loads(data.attrs["depths"])
     seed = int(config["seed"])
     reductions = data.reductions
     rows, ood, images = [], [], []
-    draws: dict[tuple[str, str, str], np.ndarray] = {}
+    draws: dict[tuple[str, str, str], list[np.ndarray]] = {}
     universe = list(data.image_ids)
-    for g in gen_layers:
-        unknown = [i for i in data.image_ids if (g, i) not in passed]
+    n_refs = len(universe)
+    for g, member in ((g, m) for g in gen_layers for m in range(data.members)):  # each member a set of its own
+        unknown = [i for i in data.image_ids if (g, i, member) not in passed]
         if unknown:
-            raise ValueError(f"{len(unknown)} metamer(s) of {method}/{generator}/{g} have no metamer-test verdict in "
-                             f"{metamer_test_path}, e.g. {unknown[:3]}")
-        ok = np.array([passed[(g, i)] for i in data.image_ids])
+            raise ValueError(f"{len(unknown)} metamer(s) of {method}/{generator}/{g} (member {member}) have no "
+                             f"metamer-test verdict in {metamer_test_path}, e.g. {unknown[:3]}")
+        ok = np.array([passed[(g, i, member)] for i in data.image_ids])
+        rows_of = slice(member * n_refs, (member + 1) * n_refs)  # this member's metamers of the references
+        mine = {layer: values[rows_of] for layer, values in data.metamer[g].items()}
         key = {"method": method, "generator": generator, "layer": g, "layer_index": gen_layers.index(g),
-               "evaluator": evaluator}
-        images.extend(_image_rows(data, g, layers, ok, key))
+               "member": member, "evaluator": evaluator}
+        images.extend(_image_rows(data, mine, layers, ok, key))
         for passing_only, mask in ((True, ok), (False, np.ones_like(ok))):
             n = int(mask.sum())
             samples = aligned_bootstrap_samples(np.flatnonzero(mask), len(universe), settings["n_bootstrap"], seed) \
                 if n >= 2 else np.empty((0, n), dtype=np.int64)
             msp_ref = max_softmax(data.reference["logits"][mask])
-            msp_met = max_softmax(data.metamer[g]["logits"][mask])
+            msp_met = max_softmax(mine["logits"][mask])
             ood.append({**key, "passing_only": passing_only, "n_images": n,
                         "median_msp_reference": float(np.median(msp_ref)) if n else np.nan,
                         "median_msp_metamer": float(np.median(msp_met)) if n else np.nan,
@@ -257,11 +265,11 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                           "n_permutations": settings["n_permutations"], "n_bootstrap": settings["n_bootstrap"],
                           "confidence": settings["confidence"], "seed": seed,
                           "reduction": reductions[layer]["type"], "stored_dim": reductions[layer]["stored_dim"]}
-                similarity = {s: v[mask] for s, v in data.similarity[g][layer].items()}
+                similarity = {s: v[rows_of][mask] for s, v in data.similarity[g][layer].items()}
                 for row in _per_image_rows(similarity, nulls[layer], comparison, samples, settings["confidence"]):
                     rows.append({**common, **row})
                 if n >= MIN_SET_IMAGES:
-                    found = set_measures(data.reference[layer][mask], data.metamer[g][layer][mask],
+                    found = set_measures(data.reference[layer][mask], mine[layer][mask],
                                          settings["measures"], settings["n_permutations"], settings["n_bootstrap"],
                                          settings["confidence"], seed, threads=int(config["threads"]), samples=samples)
                     if data.baseline_ids and passing_only:  # the metamers that count
@@ -281,28 +289,33 @@ def representation(config: Mapping[str, Any], method: str, generator: str, evalu
                         else settings["n_permutations"]
                     row["p_at_floor"] = bool(at_floor([row["p_value"]], resamples)[0])
                 rows.extend({**common, **{k: row[k] for k in SET_ROW_KEYS}} for row in found)
-                if passing_only:
-                    draws.update({(g, layer, row["measure"]): row["draws"] if row["draws"] is not None else
-                                  np.full(settings["n_bootstrap"], np.nan) for row in found})
-        log.info("representation test of %s/%s/%s by %s: %d passing of %d", method, generator, g, evaluator,
-                 int(ok.sum()), len(ok))
+                if passing_only:  # (aligned over the references: the members' draws average)
+                    for row in found:
+                        draws.setdefault((g, layer, row["measure"]), []).append(
+                            row["draws"] if row["draws"] is not None else np.full(settings["n_bootstrap"], np.nan))
+        log.info("representation test of %s/%s/%s (member %d) by %s: %d passing of %d", method, generator, g, member,
+                 evaluator, int(ok.sum()), len(ok))
     write_table(pd.DataFrame(rows, columns=REPRESENTATION_COLUMNS).astype({"n_pairs_dropped": "Int64"}), out_path)
     write_table(pd.DataFrame(ood, columns=OOD_COLUMNS), ood_path)
     write_table(pd.DataFrame(images, columns=IMAGE_COLUMNS), images_path)
     if draws_path is not None:
-        write_draws(draws_path, RepresentationDraws(method, generator, evaluator, draws, universe, seed,
+        with warnings.catch_warnings():  # a sample undefined for every member stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = {k: np.nanmean(np.stack(v), axis=0) if len(v) > 1 else v[0] for k, v in draws.items()}
+        write_draws(draws_path, RepresentationDraws(method, generator, evaluator, mean, universe, seed,
                                                     int(settings["n_bootstrap"])))
 
 
-def _image_rows(data: EvaluatorActivations, g: str, layers: Sequence[str], passed: np.ndarray,
-                key: Mapping[str, Any]) -> list[dict]:
-    """Per image of generation layer ``g``: the evaluator's confidence and the MDS coordinates of
-    reference and metamer among all references and metamers, at every evaluator layer."""
+def _image_rows(data: EvaluatorActivations, metamer: Mapping[str, np.ndarray], layers: Sequence[str],
+                passed: np.ndarray, key: Mapping[str, Any]) -> list[dict]:
+    """Per image of one set of metamers (a generation layer's, one member each): the evaluator's
+    confidence and the MDS coordinates of reference and metamer among all references and
+    metamers, at every evaluator layer."""
     n = len(data.image_ids)
-    msp = {"reference": max_softmax(data.reference["logits"]), "metamer": max_softmax(data.metamer[g]["logits"])}
+    msp = {"reference": max_softmax(data.reference["logits"]), "metamer": max_softmax(metamer["logits"])}
     out = []
     for layer in layers:
-        stacked = np.concatenate([data.reference[layer], data.metamer[g][layer]]).astype(np.float64)
+        stacked = np.concatenate([data.reference[layer], metamer[layer]]).astype(np.float64)
         coords = classical_mds(np.nan_to_num(rdm(stacked, "correlation"), nan=1.0))
         for s, offset in (("reference", 0), ("metamer", n)):
             out.extend({**key, "evaluator_layer": layer, "image_id": i, "set": s, "passed_metamer_test": bool(passed[k]),

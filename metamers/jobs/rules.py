@@ -64,6 +64,15 @@ RULES.register("layer_depths", lambda smk, config: job("relations", "layer_depth
 RULES.register("transfer_by_relation", lambda smk, config: job("relations", "transfer_by_relation")(
     config, smk.input.recognizability, smk.input.representation, smk.input.depths, smk.output.table,
     smk.output.pairs, list(smk.input.draws)))
+RULES.register("image_quality", lambda smk, config: job("quality", "image_quality")(
+    config, smk.wildcards.generator, list(smk.input.artifacts), smk.output[0]))
+RULES.register("image_quality_table", lambda smk, config: job("quality", "image_quality_table")(
+    list(smk.input.quality), smk.input.metamer_test, smk.output[0]))
+RULES.register("diversity", lambda smk, config: job("quality", "diversity")(
+    config, smk.wildcards.method, smk.wildcards.generator, list(smk.input.artifacts), smk.input.metamer_test,
+    list(smk.input.activations), smk.output[0]))
+RULES.register("diversity_table", lambda smk, config: job("quality", "diversity_table")(
+    config, list(smk.input), smk.output.rows, smk.output.summary))
 RULES.register("grid_images", lambda smk, config: job("figures", "grid_images")(config, list(smk.input), smk.output[0]))
 RULES.register("figure", lambda smk, config: job("figures", "figure")(
     config, smk.wildcards.figure, list(smk.input), list(smk.output)))

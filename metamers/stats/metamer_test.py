@@ -38,13 +38,16 @@ from .statistics import STATISTICS
 #: ``start_<distance>`` (starting point vs reference), for every :data:`~.distances.DISTANCES`.
 DISTANCE_COLUMNS = [f"{group}_{name}" for group in ("metamer", "start") for name in DISTANCES]
 
-#: Columns of ``metamer_test.csv``: one row per (method, generator, layer, image, measured layer, statistic).
+#: Columns of ``metamer_test.csv``: one row per (method, generator, layer, image, member, measured
+#: layer, statistic). ``member``: the metamer's index among its reference's (a method's
+#: ``diversity``; 0 for one metamer per reference).
 METAMER_TEST_COLUMNS = [
     "method",
     "generator",
     "layer",
     "layer_index",
     "image_id",
+    "member",
     "measured_model",
     "measured_layer",
     "measured_layer_index",
@@ -136,6 +139,7 @@ def metamer_test_rows(
                         "layer": batch.attrs["layer"],
                         "layer_index": order.index(batch.attrs["layer"]),
                         "image_id": batch.image_ids,
+                        "member": batch.member,
                         "measured_model": model.name,
                         "measured_layer": measured,
                         "measured_layer_index": k,
@@ -162,7 +166,7 @@ def metamer_test_rows(
 
 
 #: Key of one metamer in every table.
-METAMER_KEY = ["method", "generator", "layer", "image_id"]
+METAMER_KEY = ["method", "generator", "layer", "image_id", "member"]
 #: Columns of :func:`metamer_verdicts`.
 VERDICT_COLUMNS = [*METAMER_KEY, "layer_index", "statistics_pass", "class_pass", "passed_metamer_test",
                    "pass_iteration", *DISTANCE_COLUMNS, "seconds_per_iteration"]

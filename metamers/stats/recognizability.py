@@ -20,13 +20,15 @@ from ..labels import ClassMap, decide
 from ..models.classifier import Classifier
 from .metamer_test import METAMER_KEY, metamer_verdicts
 
-#: Columns of ``recognizability.csv``, one row per (method, generator, layer, image, evaluator).
+#: Columns of ``recognizability.csv``, one row per (method, generator, layer, image, member, evaluator)
+#: (``member``: :data:`~.metamer_test.METAMER_TEST_COLUMNS`).
 RECOGNIZABILITY_COLUMNS = [
     "method",
     "generator",
     "layer",
     "layer_index",
     "image_id",
+    "member",
     "evaluator",
     "evaluator_classes",
     "true_label",
@@ -93,6 +95,7 @@ def recognizability(batch: MetamerBatch, evaluator: Classifier, layer_order: Seq
             "layer": batch.attrs["layer"],
             "layer_index": list(layer_order).index(batch.attrs["layer"]),
             "image_id": batch.image_ids,
+            "member": batch.member,
             "evaluator": evaluator.name,
             "evaluator_classes": n_classes if class_map is not None and n_classes else evaluator.num_classes,
             "true_label": batch.labels,

@@ -21,6 +21,7 @@ from ..labels import decide
 from ..models.layers import LayerReader
 from ..provenance import provenance
 from ..stats.distances import pixel_distances
+from .diversity import diversity_settings
 from .loop import MetamerSynthesis
 from .objective import model_input
 from .record import SynthesisResult
@@ -50,7 +51,7 @@ def metamer_batch(
     Parameters
     ----------
     labels
-        The references' true labels.
+        The references' true labels (one per reference: a diversity term's members share theirs).
     method, generator, layer, batch
         The artifact's key (a configured method, a generator and one of its layers, a batch name).
     job_config
@@ -59,6 +60,10 @@ def metamer_batch(
     held_out
         Whether the references were held out from the models' training.
     """
+    k = synth.diversity.k if synth.diversity is not None else 1
+    if len(labels) * k != len(synth.image_ids):
+        raise ValueError(f"{len(labels)} labels for {len(synth.image_ids) // k} references")
+    labels = np.repeat(np.asarray(labels, dtype=np.int64), k)  # each reference's, for each of its members
     device = synth.reference.device
     metamer8 = to_uint8(torch.from_numpy(result.metamer))
     reference8 = to_uint8(synth.reference.cpu())
@@ -82,7 +87,8 @@ def metamer_batch(
     job_config = {**job_config, "targets": targets, "fake_relu": fake_relu}
     return MetamerBatch(
         image_ids=list(synth.image_ids),
-        labels=np.asarray(labels, dtype=np.int64),
+        labels=labels,
+        member=synth.members,
         reference=reference8.numpy(),
         metamer=result.metamer,
         metamer_uint8=metamer8.numpy(),
@@ -116,6 +122,7 @@ def metamer_batch(
             "comparison": synth.comparison,
             "fake_relu": int(fake_relu),
             "targets": json.dumps(targets),
+            "diversity": json.dumps(diversity_settings(settings.get("diversity"))),
             "references_held_out": int(held_out),
             "seconds_per_iteration": float(result.seconds_per_iteration),
         },

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..data.pixels import quantize, to_uint8
 from ..models.classifier import Classifier, weights_digest
+from .diversity import PIXELS, Diversity, diversity_settings, member_id, members_of
 from .methods import resolve_method
 from .objective import Objective, Target, method_target
 from .gauss_newton import MAX_OUTPUTS, check_outputs, residual_jacobian
@@ -95,6 +96,13 @@ class MetamerSynthesis:
     job_key
         The workflow job's key (:meth:`metamers.study.Study.generation_key`): part of the
         :meth:`fingerprint`, so a checkpoint resumes only the job that wrote it.
+    diversity_model
+        The model of a method's ``diversity`` space ``{model, layer}`` (:mod:`metamers.synthesis.diversity`); not
+        needed for ``space: pixels``.
+
+    With a method's ``diversity`` of ``k`` members, the synthesis makes ``k`` metamers of every
+    reference: its rows (:attr:`x`, :attr:`image_ids`, :attr:`members`, the result's arrays) are
+    the references' members, reference-major.
     """
 
     def __init__(
@@ -108,6 +116,7 @@ class MetamerSynthesis:
         batch_invariant: bool = True,
         start_data: StartData | None = None,
         job_key: Mapping[str, Any] | None = None,
+        diversity_model: Classifier | None = None,
     ) -> None:
         self.targets = list(targets)
         if not self.targets:
@@ -123,11 +132,37 @@ class MetamerSynthesis:
         self.method = resolve_method(method) if isinstance(method, str) else dict(method)
         self.job_key = dict(job_key or {})
         self.seed = int(seed)
-        n = len(reference)
-        self.image_ids = list(image_ids) if image_ids is not None else [str(i) for i in range(n)]
+        references = len(reference)
+        ids = list(image_ids) if image_ids is not None else [str(i) for i in range(references)]
+        diversity = diversity_settings(self.method.get("diversity"))
+        k = diversity["k"] if diversity else 1
+        n = references * k  # the rows: every reference's k members, reference-major
+        #: each row's reference id and member index (member 0 only, without a diversity term)
+        self.image_ids = [i for i in ids for _ in range(k)]
+        self.members = members_of(k, references)
         self.batch_invariant = bool(batch_invariant)
         self.parts = [slice(i, i + 1) for i in range(n)] if self.batch_invariant else [slice(0, n)]
         self.reference = quantize(reference.to(device))
+        self.diversity = None
+        if diversity is not None:
+            if OPTIMIZERS[self.method["optimizer"]].uses_value:
+                raise ValueError(f"optimizer {self.method['optimizer']!r} steps by the objective's value; a diversity "
+                                 "term needs one that steps along the gradient alone (methods.MethodError says which)")
+            space = diversity["space"]
+            model = None
+            if space != PIXELS:
+                if diversity_model is None or diversity_model.name != space["model"]:
+                    raise ValueError(f"the method's diversity space is {space['model']}/{space['layer']}: pass that "
+                                     "model as diversity_model")
+                if any(t.model.name == space["model"] and t.layer == space["layer"] for t in self.targets):
+                    raise ValueError(f"the diversity space {space['model']}/{space['layer']} is a target of the "
+                                     "synthesis: its members cannot both match it and differ in it")
+                model = diversity_model
+            self.diversity = Diversity(k, diversity["weight"], diversity["until"], self.reference, model,
+                                       space["layer"] if model is not None else None, self.batch_invariant)
+            self.reference = self.reference.repeat_interleave(k, 0)
+            if start_data is not None:
+                start_data = replace(start_data, labels=[v for v in start_data.labels for _ in range(k)])
         self.objective = Objective(self.targets, self.reference, self.method.get("loss", "normalized_l2"), self.parts,
                                    self.method.get("priors", ()))
         self.iterations = int(self.method["iterations"])
@@ -145,7 +180,7 @@ class MetamerSynthesis:
         if self.check_every:
             self.reference_classes = self.objective.reference_classes()
 
-        self.start_seeds = [start_seed(self.seed, i) for i in self.image_ids]
+        self.start_seeds = [start_seed(self.seed, member_id(i, m)) for i, m in zip(self.image_ids, self.members)]
         start = initial_images(self.method.get("init", {}), self.reference, self.start_seeds, start_data).to(device)
         self.start = start.detach().cpu()  # the starting points, as drawn (before any clamping)
         # what the optimizer steps: each image's pixels, or coefficients that map to them
@@ -234,6 +269,10 @@ class MetamerSynthesis:
                         loss = self.objective.losses(self._image(params), part)
                         loss.sum().backward()  # the sum keeps each image's gradient that of its own objective
                     values.append(loss.detach())
+                if self.diversity is not None and self.diversity.active(iteration, self.iterations):
+                    k = self.diversity.k  # (a group steps whole references: every image, per_image optimizers)
+                    self.diversity.penalty(self._image(group.params),
+                                           range(group.images.start // k, group.images.stop // k)).backward()
                 loss = values[0] if len(values) == 1 else torch.cat(values)
                 total = loss.sum()
                 if not first:  # the objective at the current iterate

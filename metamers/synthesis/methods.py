@@ -11,6 +11,10 @@ same type (or with no ``type``) overrides its keys.
 ``fake_relu`` (default true, as published): at a generation layer that is a ReLU module,
 match its output with the straight-through ReLU (ReLU forward, identity backward); other
 layers are matched as they are. A generator's layer entry ``{name, fake_relu}`` overrides it.
+
+``diversity: {k, weight, space, until}`` (none by default): ``k`` metamers of every reference,
+optimised together with a term that pushes them apart (:mod:`metamers.synthesis.diversity`); only with an optimizer
+that steps along the gradient alone (``normalized_gradient``, ``adam``, ``sgd``).
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from ..registry import Registry
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS, RESIDUAL_LOSSES, optimizer_keys
 from .parameterizations import PARAMETERIZATIONS
+from .diversity import diversity_settings
 from .priors import PRIORS
 from .schedules import SCHEDULES
 from .starts import STARTS
 
 #: Keys that every method has, whatever its optimizer.
 COMMON_KEYS = ("preset", "optimizer", "iterations", "schedule", "loss", "init", "priors", "parameterization",
-               "check_every", "on_success", "fake_relu")
+               "check_every", "on_success", "fake_relu", "diversity")
 #: What ``on_success`` may say: freeze an image once it passes (``stop``); run every image to the
 #: budget, testing it at every check (``continue``) or only until it first passes (``record``).
 ON_SUCCESS = ("stop", "continue", "record")
@@ -233,6 +238,18 @@ def _check_keys(name: str, entry: Mapping[str, Any], settings: Mapping[str, Any]
             raise MethodError(
                 f"method {name!r}: priors[{k}] key(s) {extra} are not used by prior {prior['type']!r}; its keys: "
                 f"weight, {', '.join(kind.keys)}"
+            )
+    if settings.get("diversity") is not None:
+        try:
+            diversity_settings(settings["diversity"])
+        except ValueError as err:
+            raise MethodError(f"method {name!r}: {err}") from None
+        if OPTIMIZERS[settings["optimizer"]].uses_value:
+            steps = [n for n, kind in OPTIMIZERS.items() if not kind.uses_value]
+            raise MethodError(
+                f"method {name!r}: optimizer {settings['optimizer']!r} steps by the objective's value, which the "
+                f"diversity term makes negative; diversity needs an optimizer that steps along the gradient "
+                f"alone: {', '.join(steps)}"
             )
     if "on_success" in entry and not settings.get("check_every", 0):
         raise MethodError(

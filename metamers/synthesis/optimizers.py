@@ -56,6 +56,10 @@ class OptimizerType:
     residual
         It zeroes a residual rather than minimising a scalar (Gauss-Newton): a method with it needs
         a loss in :data:`RESIDUAL_LOSSES` and takes no image priors.
+    uses_value
+        Its step uses the objective's value, not only its gradient (Polyak's step length, L-BFGS's
+        line search, Gauss-Newton's residual): a method with it takes no diversity term, whose
+        part of the objective is not a loss with minimum 0 (:mod:`metamers.synthesis.diversity`).
     """
 
     cls: str
@@ -66,6 +70,7 @@ class OptimizerType:
     derived: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None
     param_groups: bool = True
     residual: bool = False
+    uses_value: bool = False
 
 
 #: Losses whose zero set is ``a(x) = a(r)`` at every target: what a residual optimizer zeroes.
@@ -129,12 +134,13 @@ OPTIMIZERS.register("sgd", OptimizerType("torch.optim:SGD", ("lr", "momentum", "
 # Polyak's step size (the objective's distance to its minimum 0 over the squared gradient norm),
 # per image, with optional heavy-ball momentum.
 OPTIMIZERS.register("polyak", OptimizerType("metamers.synthesis.polyak:PolyakStep", ("lr", "momentum", "max_step"),
-                                            ("lr", "momentum", "max_step"), ("lr",), True))
+                                            ("lr", "momentum", "max_step"), ("lr",), True,
+                                            uses_value=True))
 # The damped Gauss-Newton step (Levenberg-Marquardt), per image, for narrow targets (the logits).
 OPTIMIZERS.register("gauss_newton", OptimizerType(
     "metamers.synthesis.gauss_newton:GaussNewton", ("lr", "damping", "max_outputs"), ("lr", "damping", "max_outputs"),
-    ("lr",), True, residual=True))
+    ("lr",), True, residual=True, uses_value=True))
 # L-BFGS treats its parameters as one vector with one line search: one optimizer per image.
 OPTIMIZERS.register("lbfgs", OptimizerType("torch.optim:LBFGS", ("lr", "max_iter", "history_size", "line_search_fn"),
                                            ("lr", "max_iter", "history_size", "line_search_fn"), ("lr",), False,
-                                           param_groups=False))
+                                           param_groups=False, uses_value=True))
