@@ -19,7 +19,7 @@ minute on 2 cores, not the study's time.
 Prints one row per rule (columns ``rule``, ``jobs``, ``total_s``, ``longest_s``, ``peak_rss_mb``:
 jobs, summed and longest job seconds, largest peak memory, from Snakemake's benchmark files), the
 same summed by stage (columns ``stage``, ``jobs``, ``job_seconds``; training, generation, metamer
-test, recognizability, representation, figures: :data:`STAGES`), the total wall time, and a last
+test, recognizability, representation, image quality and diversity, figures: :data:`STAGES`), the total wall time, and a last
 line ``RESULT seconds=<s> jobs=<n> intervals_missing=<m>``. Jobs run side by side, so stage
 seconds are job time, not wall time.
 
@@ -62,6 +62,8 @@ STAGES = {
     "layer_depths": "recognizability and transfer", "transfer_by_relation": "recognizability and transfer",
     "metamer_index": "representation", "representation_activations": "representation", "representation": "representation",
     "representation_table": "representation", "inversion": "representation", "inversion_table": "representation",
+    "image_quality": "image quality and diversity", "image_quality_table": "image quality and diversity",
+    "diversity": "image quality and diversity", "diversity_table": "image quality and diversity",
     "grid_images": "figures", "figures": "figures",
 }
 
@@ -154,7 +156,27 @@ def findings(results: Path) -> str:
             "metamers minus that between references and other natural images of the same classes, averaged over "
             "the relation's sets, with its crossed interval, a one-sided p-value and a Benjamini-Hochberg q-value "
             "over the table's rows of that difference; `n_unstable_sets`: sets too small for a stable bootstrap "
-            "of the measure.\n\n" + _markdown(differences))
+            "of the measure.\n\n" + _markdown(differences) + _quality(tables))
+
+
+def _quality(tables: Path) -> str:
+    """The image quality of the passing metamers and the references (``image_quality.csv``), as Markdown."""
+    path = tables / "image_quality.csv"
+    if not path.is_file():
+        return ""
+    rows = pd.read_csv(path)
+    metrics = ["niqe", "brisque", "gmsd", "haarpsi", "semantic_fidelity"]
+    mets = rows[(rows["kind"] == "metamer") & rows["passed_metamer_test"].astype(bool)]
+    table = mets.groupby(["method", "generator", "layer"], sort=False)[metrics].median().reset_index()
+    table.insert(3, "n_passing", mets.groupby(["method", "generator", "layer"], sort=False).size().to_numpy())
+    refs = rows[rows["kind"] == "reference"][metrics].median()
+    table.loc[len(table)] = ["(references)", "", "", int((rows["kind"] == "reference").sum()), *refs.to_numpy()]
+    return ("\n## Image quality of the passing metamers\n\n"
+            "`image_quality.csv`: medians over each generator layer's passing metamers of NIQE and BRISQUE "
+            "(lower: more natural; digits upsampled to 224 pixels a side, where both are unreliable: "
+            "[Image quality](../diversity-and-quality.md#image-quality)), GMSD (0) and HaarPSI (1: identical to "
+            "the reference), and the semantic fidelity of the evaluators held out from the generator.\n\n"
+            + _markdown(table))
 
 
 def write_page(path: Path, configfile: str, cores: int, seconds: float, jobs: int, results: Path) -> None:

@@ -43,8 +43,10 @@ def test_dry_run_of_the_test_study(repo, tmp_path):
     # a metamer test and a recognizability table (all evaluators) per (method, generator); the
     # representation test's activations and measures per (method, generator, evaluator).
     assert job_counts(out.stdout) == {
-        # every figure but joint_vs_single (the test study has no joint generator)
-        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES) - 1,
+        # every figure but joint_vs_single (the test study has no joint generator) and the two of a
+        # diversity term (member_grid, diversity_vs_pass: no method has one)
+        "generate": 16, "recognizability": 4, "transfer_table": 1, "grid_images": 1, "figure": len(FIGURES) - 3,
+        "image_quality": 4, "image_quality_table": 1,
         "all": 1,
         "null_distribution": 8, "null_tables": 1, "metamer_test": 4, "metamer_test_table": 1, "metamer_index": 4,
         "representation_activations": 8, "representation": 8, "representation_table": 1,
@@ -72,6 +74,9 @@ def test_dry_run_of_the_shipped_config(repo, tmp_path):
         "representation_activations": methods * generators * len(config.representation_evaluators()),
         "representation": methods * generators * len(config.representation_evaluators()), "representation_table": 1,
         "inversion": len(config.inversion_layers()), "inversion_table": 1, "layer_depths": 1, "transfer_by_relation": 1,
+        "image_quality": methods * generators, "image_quality_table": 1,
+        **({"diversity": len(config.diversity_methods()) * generators, "diversity_table": 1}
+           if config.diversity_methods() else {}),
         **({"train_model": trained} if (trained := sum(m["source"] == "train" for m in config["models"].values())) else {}),
     }
 
@@ -84,7 +89,8 @@ def test_a_study_without_inversions_has_no_inversion_jobs_or_figure(repo, tmp_pa
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
     assert "inversion" not in counts and "inversion_table" not in counts
-    assert counts["figure"] == len(FIGURES) - 2 and "inversion_panels" not in out.stdout  # nor joint_vs_single
+    # nor joint_vs_single, member_grid, diversity_vs_pass
+    assert counts["figure"] == len(FIGURES) - 4 and "inversion_panels" not in out.stdout
 
 
 def test_a_trained_model_is_trained_before_the_jobs_that_load_it(repo, tmp_path):
