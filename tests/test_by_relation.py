@@ -123,13 +123,13 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
         for e in ("lenet5_standard", "lenet5_robust"):
             for k in range(4):
                 rows.append({"method": "adam", "generator": g, "layer": layer, "layer_index": 0,
-                             "image_id": f"i{k}", "evaluator": e, "evaluator_classes": 10, "true_label": k,
+                             "image_id": f"i{k}", "member": 0, "evaluator": e, "evaluator_classes": 10, "true_label": k,
                              "generator_pred_reference": k, "evaluator_pred_metamer": k if k < 3 or g != e else 0,
                              "evaluator_pred_reference": k, "passed_metamer_test": k != 3 or e == "lenet5_robust"})
     rec = tmp_path / "recognizability.csv"
     pd.DataFrame(rows).to_csv(rec, index=False)
     rep = tmp_path / "representation.csv"
-    pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "passing_only": True,
+    pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "member": 0, "passing_only": True,
                    "evaluator": "lenet5_standard", "evaluator_layer": el, "measure": "debiased_cka", "value": v,
                    "n_images": 4, "unstable": True} for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
     # the set's aligned bootstrap values at its two evaluator layers (a representation job's draws file)

@@ -285,3 +285,39 @@ def test_the_library_api_makes_k_metamers_per_reference_with_a_layer_space(tmp_p
     back = MetamerResult.load(result.save(tmp_path / "r.h5"))
     assert back.batch.member.tolist() == [0, 1, 2] * 2
     assert json.loads(back.batch.attrs["diversity"])["space"] == {"model": "other", "layer": "relu3"}
+
+
+def test_the_generation_job_loads_a_layer_spaces_model(config, tmp_path):
+    """A workflow method whose diversity space is another model's layer: the job loads that model
+    (not a generator of the study) and its metamers differ there; the checkpoint's fingerprint
+    holds that model's weights."""
+    from metamers.jobs.generate import generate
+
+    config = copy.deepcopy(config)
+    config["images"].update(per_class=1, limit=2)
+    config["images_per_job"] = 2
+    config["generators"] = {"lenet5_standard": {"layers": ["relu1"]}}
+    config["methods"] = {"adam": {"iterations": 3, "diversity": {
+        "k": 2, "weight": 0.5, "space": {"model": "lenet5_robust", "layer": "relu3"}}}}
+    study = validate_config(config)
+    path = generate(study, "adam", "lenet5_standard", "relu1", "b000", tmp_path / "b000.h5", progress=False)
+    batch = read_metamer_batch(path, activations=False)
+    assert batch.member.tolist() == [0, 1, 0, 1]
+    assert json.loads(batch.attrs["job_config"])["models"].keys() == {"lenet5_standard", "lenet5_robust"}
+    assert json.loads(batch.attrs["diversity"])["space"] == {"model": "lenet5_robust", "layer": "relu3"}
+
+
+def test_the_fingerprint_holds_the_space_models_weights():
+    model, reference = _lenet(), _references(1)
+    method = resolve_method("adam", {"iterations": 2, "diversity": {"k": 2, "weight": 1.0,
+                                                                     "space": {"model": "other", "layer": "relu2"}}})
+    prints = [MetamerSynthesis([method_target(model, "relu1", method)], reference, method, 0,
+                               diversity_model=_lenet(seed, "other")).fingerprint() for seed in (1, 1, 2)]
+    assert prints[0] == prints[1] != prints[2]
+
+
+def test_k_1_or_weight_0_runs_where_a_reference_is_zero_in_the_space():
+    zero = torch.zeros(1, 1, 28, 28)
+    assert Diversity(1, 1.0, 1.0, zero).k == 1 and Diversity(3, 0.0, 1.0, zero).weight == 0
+    with pytest.raises(ValueError, match="a reference is zero in the diversity space pixels"):
+        Diversity(3, 1.0, 1.0, zero)

@@ -129,7 +129,8 @@ def representation_vs_recognizability(rows: pd.DataFrame, transfer: pd.DataFrame
 def ood_by_layer(ood: pd.DataFrame) -> plt.Figure:
     """Per method: the AUROC that separates references from the passing metamers by each
     evaluator's maximum softmax probability, against the generation layer (one line per
-    (generator, evaluator); 0.5: the evaluator is as confident on metamers as on references)."""
+    (generator, evaluator); 0.5: the evaluator is as confident on metamers as on references;
+    with a method's diversity term, the mean over its members' sets)."""
     from .style import plt
 
     ood = ood[ood["passing_only"].astype(bool)]
@@ -138,7 +139,7 @@ def ood_by_layer(ood: pd.DataFrame) -> plt.Figure:
     for ax, method in zip(axes[0], methods):
         sub = ood[ood["method"] == method]
         for (gen, evaluator), line in sub.groupby(["generator", "evaluator"], sort=False):
-            line = line.sort_values("layer_index")
+            line = line.groupby(["layer_index", "layer"])["auroc"].mean().reset_index()  # (over a term's members)
             ax.plot(line["layer"], line["auroc"], marker="o", label=f"{gen} → {evaluator}")
         ax.axhline(0.5, color="0.5", lw=0.8, ls="--")
         ax.set_ylim(0, 1.02)

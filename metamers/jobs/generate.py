@@ -104,8 +104,12 @@ def generate(
         pool, pool_ids = pool_images(config["images"], config["metamer_test"].get("pool"), images.ids, 1)
         start_data = StartData(labels, pool.tensor(pool_ids, model.input_shape), [pool.labels[i] for i in pool_ids])
         log.info("starting points from the null pool %s (%d images)", pool.name, len(pool_ids))
+    space_model = config.diversity_model(method)  # a diversity term's (model, layer) space
+    if space_model is not None and space_model not in models:
+        models[space_model] = load_model(config["models"], space_model, device)
     synth = MetamerSynthesis(targets, reference, settings, seed, ids, comparison=comparison,
-                             batch_invariant=config["batch_invariant"], start_data=start_data, job_key=key)
+                             batch_invariant=config["batch_invariant"], start_data=start_data, job_key=key,
+                             diversity_model=models[space_model] if space_model is not None else None)
     checkpoint = checkpoint_path(out_path)
     result = synth.synthesize(progress=progress, checkpoint=checkpoint,
                               checkpoint_every=int(config.get("checkpoint_every", 0)))

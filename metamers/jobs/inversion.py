@@ -62,7 +62,7 @@ def _sources(config: Mapping[str, Any], ids: Sequence[str], artifact_paths: Sequ
         batch = read_metamer_batch(path, activations=False)
         key = (batch.attrs["method"], batch.attrs["generator"], batch.attrs["layer"])
         for k, i in enumerate(batch.image_ids):
-            if i in ids:
+            if i in ids and batch.member[k] == 0:  # a diversity term's member 0, as the grid shows
                 found.setdefault(key, {})[i] = (batch.metamer_uint8[k], int(batch.labels[k]))
                 references.setdefault(i, (batch.reference[k], int(batch.labels[k])))
     rows: dict[str, list[str]] = {name: [] for name in ("image_id", "kind", "method", "generator", "layer")}

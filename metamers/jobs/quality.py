@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 #: member empty). ``niqe``, ``brisque``: no-reference naturalness (lower: more natural; small images
 #: upsampled to 224 pixels a side first, :data:`metamers.stats.quality.DEFAULT_UPSAMPLE_TO`);
 #: ``gmsd`` (0: identical), ``haarpsi`` (1: identical): the metamer against its reference;
-#: ``semantic_fidelity``: the mean over ``fidelity_evaluators`` (the evaluators that are not the
-#: generator's models: held out from its synthesis) of the cosine between the penultimate-layer
+#: ``semantic_fidelity``: the mean over ``fidelity_evaluators`` (the evaluators held out from the
+#: synthesis: not the generator's models, nor the method's diversity model) of the cosine between the penultimate-layer
 #: embeddings of metamer and reference; ``passed_metamer_test`` (metamers only).
 QUALITY_COLUMNS = ["method", "generator", "layer", "layer_index", "image_id", "member", "kind", "niqe", "brisque",
                    "gmsd", "haarpsi", "semantic_fidelity", "fidelity_evaluators", "passed_metamer_test"]
@@ -44,13 +44,14 @@ DIVERSITY_SUMMARY_COLUMNS = ["method", "generator", "layer", "layer_index", "spa
                              "confidence", "seed"]
 
 
-def held_out_evaluators(config: Mapping[str, Any], generator: str) -> list[str]:
-    """The evaluators that are none of ``generator``'s models (held out from its synthesis)."""
-    own = set(config.generator_models(generator))
+def held_out_evaluators(config: Mapping[str, Any], method: str, generator: str) -> list[str]:
+    """The evaluators held out from the synthesis of ``method``'s metamers from ``generator``: none
+    of the generator's models, nor the model of the method's diversity space."""
+    own = set(config.job_models(method, generator))
     return [e for e in config["evaluators"] if e not in own]
 
 
-def image_quality(config: Mapping[str, Any], generator: str, artifact_paths: Sequence[str | Path],
+def image_quality(config: Mapping[str, Any], method: str, generator: str, artifact_paths: Sequence[str | Path],
                   out_path: str | Path) -> Path:
     """Rule ``image_quality``: the quality of the metamers in ``artifact_paths`` (one method, one
     generator) and of their references; rows of :data:`JOB_QUALITY_COLUMNS`."""
@@ -59,7 +60,7 @@ def image_quality(config: Mapping[str, Any], generator: str, artifact_paths: Seq
     from ..stats.quality import brisque, gmsd, haarpsi, niqe, semantic_fidelity
 
     batches = [read_metamer_batch(p, activations=False) for p in artifact_paths]
-    evaluators = held_out_evaluators(config, generator)
+    evaluators = held_out_evaluators(config, method, generator)
     fidelity: list[list[np.ndarray]] = [[] for _ in batches]
     for name in evaluators:  # one model in memory at a time
         model = load_model(config["models"], name, job_device(config))

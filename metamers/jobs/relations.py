@@ -123,9 +123,13 @@ def transfer_by_relation(config: Mapping[str, Any], recognizability_path: str | 
     measures = [m + suffix for m in settings["measures"] for suffix in ("", DIFFERENCE)]
     rep = rep[rep["passing_only"].astype(bool) & rep["measure"].isin(measures)]
     if len(rep):
-        sets = (rep.groupby(["method", "generator", "layer", "evaluator", "measure"], sort=False)
-                .agg(value=("value", "mean"), n_images=("n_images", "first"),
-                     unstable=("unstable", lambda u: bool(u.astype(bool).any()))).reset_index())
+        keys = ["method", "generator", "layer", "evaluator", "measure"]
+        sets = (rep.groupby(keys, sort=False)
+                .agg(value=("value", "mean"), unstable=("unstable", lambda u: bool(u.astype(bool).any())))
+                .reset_index())
+        # a set's passing metamers: each member's set (a diversity term's) once, at any evaluator layer
+        counts = rep.groupby([*keys, "member"], sort=False)["n_images"].first().groupby(level=keys).sum()
+        sets["n_images"] = [counts[tuple(k)] for k in sets[keys].itertuples(index=False)]
         draws, n_images = set_draws(draw_paths)
         rows += representation_by_relation(_with_relation(sets, config, depth, edges), settings["n_bootstrap"],
                                            settings["confidence"], seed, draws, n_images)

@@ -65,7 +65,7 @@ RULES.register("transfer_by_relation", lambda smk, config: job("relations", "tra
     config, smk.input.recognizability, smk.input.representation, smk.input.depths, smk.output.table,
     smk.output.pairs, list(smk.input.draws)))
 RULES.register("image_quality", lambda smk, config: job("quality", "image_quality")(
-    config, smk.wildcards.generator, list(smk.input.artifacts), smk.output[0]))
+    config, smk.wildcards.method, smk.wildcards.generator, list(smk.input.artifacts), smk.output[0]))
 RULES.register("image_quality_table", lambda smk, config: job("quality", "image_quality_table")(
     list(smk.input.quality), smk.input.metamer_test, smk.output[0]))
 RULES.register("diversity", lambda smk, config: job("quality", "diversity")(

@@ -139,7 +139,7 @@ class Diversity:
         self._reader = LayerReader(self.model, [self.layer]) if self.model is not None else None
         with torch.no_grad():
             self.scale = torch.linalg.vector_norm(self.features(self.reference), dim=1)  # (N,)
-        if not bool((self.scale > 0).all()):
+        if self.k > 1 and self.weight > 0 and not bool((self.scale > 0).all()):
             raise ValueError(f"a reference is zero in the diversity space {self.space_name}: its distances "
                              "cannot be normalised")
 

@@ -349,6 +349,8 @@ class MetamerSynthesis:
             "optimizer_groups": [(g.images.start, g.images.stop) for g in self.groups],
             "reference": hashlib.sha256(self.reference.detach().cpu().numpy().tobytes()).hexdigest(),
             **({"job": self.job_key} if self.job_key else {}),
+            **({"diversity_model": weights_digest(self.diversity.model)}
+               if self.diversity is not None and self.diversity.model is not None else {}),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
