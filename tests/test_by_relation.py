@@ -129,9 +129,11 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
     rec = tmp_path / "recognizability.csv"
     pd.DataFrame(rows).to_csv(rec, index=False)
     rep = tmp_path / "representation.csv"
-    pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "member": 0, "passing_only": True,
+    # two members' sets (a diversity term's), of 4 and 3 passing metamers, with the same values
+    pd.DataFrame([{"method": "adam", "generator": "lenet5_robust", "layer": "linear2", "member": m, "passing_only": True,
                    "evaluator": "lenet5_standard", "evaluator_layer": el, "measure": "debiased_cka", "value": v,
-                   "n_images": 4, "unstable": True} for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
+                   "n_images": n, "unstable": True} for m, n in ((0, 4), (1, 3))
+                  for el, v in (("relu1", 0.2), ("relu2", 0.6))]).to_csv(rep, index=False)
     # the set's aligned bootstrap values at its two evaluator layers (a representation job's draws file)
     rng = np.random.default_rng(5)
     layer_draws = {("linear2", el, "debiased_cka"): rng.normal(v, 0.1, 200) for el, v in (("relu1", 0.2), ("relu2", 0.6))}
@@ -158,6 +160,7 @@ def test_transfer_by_relation_rule_on_two_lenets(study_config, tmp_path):
                               layer_draws[("linear2", "relu2", "debiased_cka")]) / 2, [2.5, 97.5])
     assert (cka["ci_images_low"], cka["ci_images_high"]) == pytest.approx(tuple(expected))
     assert cka["n_unstable_sets"] == 1  # 4 images: too few for a stable debiased CKA
+    assert cka["n_metamers"] == 4 + 3  # each member's set once, at any evaluator layer
     assert cka["n_images"] == 4 and np.isnan(cka["ci_low"])  # one generator and evaluator: no interval over models
     assert cka["ci_note"] == "one level of generators, evaluators: no interval over generators, evaluators"
     assert set(got["relation"]) == {"self", "same_architecture_standard_to_robust", "same_architecture_robust_to_standard"}
