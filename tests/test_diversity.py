@@ -321,3 +321,36 @@ def test_k_1_or_weight_0_runs_where_a_reference_is_zero_in_the_space():
     assert Diversity(1, 1.0, 1.0, zero).k == 1 and Diversity(3, 0.0, 1.0, zero).weight == 0
     with pytest.raises(ValueError, match="a reference is zero in the diversity space pixels"):
         Diversity(3, 1.0, 1.0, zero)
+
+
+def test_the_summary_compares_a_term_with_the_studys_independent_seeds(config, tmp_path):
+    import pandas as pd
+
+    from metamers.jobs.quality import diversity_table, independent_seeds
+    from metamers.stats.diversity import DIVERSITY_COLUMNS
+    from metamers.stats.resampling import percentile_interval
+
+    config = copy.deepcopy(config)
+    config["methods"] = {"term": {"preset": "adam", "diversity": {"k": 2, "weight": 0.1}},
+                         "seeds": {"preset": "adam", "diversity": {"k": 2, "weight": 0}},
+                         "other_seeds": {"preset": "adam", "lr": 0.05, "diversity": {"k": 2, "weight": 0}}}
+    study = validate_config(config)
+    assert independent_seeds(study, "term") == "seeds" and independent_seeds(study, "seeds") is None
+    rng = np.random.default_rng(0)
+    ids = [f"i{k}" for k in range(6)]
+    values = {"term": rng.uniform(2, 3, 6), "seeds": rng.uniform(1, 1.5, 6)}
+    frames = [pd.DataFrame({"method": m, "generator": "g", "layer": "l", "layer_index": 0,
+                            "image_id": ids if m == "term" else ids[::-1], "space": "pixels", "n_members": 2,
+                            "n_passing": 2, "mean_distance": v if m == "term" else v[::-1], "min_distance": v,
+                            "between_references": 10.0, "relative_mean": v / 10, "relative_min": v / 10})
+              for m, v in values.items()]
+    pd.concat(frames)[DIVERSITY_COLUMNS].to_csv(tmp_path / "rows.csv", index=False)
+    diversity_table(study, [tmp_path / "rows.csv"], tmp_path / "d.csv", tmp_path / "s.csv")
+    summary = pd.read_csv(tmp_path / "s.csv").set_index("method")
+    assert summary.at["term", "independent_seeds"] == "seeds" and np.isnan(summary.at["seeds", "ratio_to_seeds"])
+    assert summary.at["term", "ratio_to_seeds"] == pytest.approx(values["term"].mean() / values["seeds"].mean())
+    n_boot = study["relations"]["n_bootstrap"]
+    samples = np.random.default_rng([study["seed"], 6]).integers(0, 6, (n_boot, 6))  # paired by image id
+    low, high = percentile_interval(values["term"][samples].mean(1) / values["seeds"][samples].mean(1),
+                                    study["relations"]["confidence"])
+    assert (summary.at["term", "ratio_ci_low"], summary.at["term", "ratio_ci_high"]) == pytest.approx((low, high))

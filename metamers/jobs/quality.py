@@ -38,9 +38,13 @@ JOB_QUALITY_COLUMNS = QUALITY_COLUMNS[:-1]
 #: ``k`` and ``weight``, the mean over references of ``relative_mean`` and ``mean_distance``
 #: (:data:`metamers.stats.diversity.DIVERSITY_COLUMNS`) with a percentile bootstrap interval over
 #: references of the former (for ``space`` ``ssim``, of the mean pairwise SSIM, ``mean_distance``),
-#: and the fraction of the metamers that passed the metamer test.
+#: and the fraction of the metamers that passed the metamer test; ``independent_seeds``: the study's
+#: method that is this one with weight 0 (:func:`independent_seeds`; empty if none), and
+#: ``ratio_to_seeds``: the mean pairwise distance over theirs, with a paired bootstrap interval over
+#: references (``ratio_ci_low``, ``ratio_ci_high``; empty for ``ssim``).
 DIVERSITY_SUMMARY_COLUMNS = ["method", "generator", "layer", "layer_index", "space", "k", "weight", "n_images",
-                             "mean_distance", "relative_mean", "ci_low", "ci_high", "pass_fraction", "n_bootstrap",
+                             "mean_distance", "relative_mean", "ci_low", "ci_high", "pass_fraction",
+                             "independent_seeds", "ratio_to_seeds", "ratio_ci_low", "ratio_ci_high", "n_bootstrap",
                              "confidence", "seed"]
 
 
@@ -146,23 +150,48 @@ def diversity(config: Mapping[str, Any], method: str, generator: str, artifact_p
     return write_table(concat_tables(frames, DIVERSITY_COLUMNS), out_path)
 
 
+def independent_seeds(config: Mapping[str, Any], method: str) -> str | None:
+    """The study's method that is ``method`` with a diversity weight of 0 (its ``k`` independent
+    seeds: the same settings, ``k`` and space), or None."""
+    mine = config.method_settings(method)
+    for other in config.diversity_methods():
+        theirs = config.method_settings(other)
+        if other != method and theirs["diversity"].get("weight") == 0 and mine.get("diversity", {}).get("weight"):
+            if {**theirs, "diversity": {**theirs["diversity"], "weight": mine["diversity"]["weight"]}} == mine:
+                return other
+    return None
+
+
 def diversity_table(config: Mapping[str, Any], paths: Sequence[str | Path], rows_out: str | Path,
                     summary_out: str | Path) -> None:
     """Rule ``diversity_table``: merge the rows (``diversity.csv``) and summarise them per (method,
     generator, layer, space) (``diversity_summary.csv``, :data:`DIVERSITY_SUMMARY_COLUMNS`): the
-    mean over references with a percentile bootstrap interval over references."""
+    mean over references with a percentile bootstrap interval over references, and, where the
+    study has the method's independent seeds (:func:`independent_seeds`), the ratio of the mean
+    pairwise distances to theirs with a paired bootstrap interval (the same references resampled
+    for both)."""
     rows = read_tables(paths, DIVERSITY_COLUMNS)
     write_table(rows, rows_out)
     settings = config["relations"]
     n_boot, confidence, seed = int(settings["n_bootstrap"]), float(settings["confidence"]), int(config["seed"])
+    keys = ["method", "generator", "layer", "space"]
+    by_key = {key: group.set_index("image_id") for key, group in rows.groupby(keys, sort=False)}
     out = []
-    for (method, generator, layer, space), group in rows.groupby(["method", "generator", "layer", "space"],
-                                                                 sort=False):
+    for (method, generator, layer, space), group in by_key.items():
         diversity_entry = config.method_settings(method).get("diversity") or {}
         value = group["relative_mean" if space != SSIM else "mean_distance"].to_numpy(float)
         rng = np.random.default_rng([seed, len(value)])
-        draws = value[rng.integers(0, len(value), (n_boot, len(value)))].mean(1) if len(value) else np.empty(0)
+        samples = rng.integers(0, len(value), (n_boot, len(value))) if len(value) else np.empty((0, 0), int)
+        draws = value[samples].mean(1) if len(value) else np.empty(0)
         low, high = percentile_interval(draws, confidence) if len(value) > 1 else (np.nan, np.nan)
+        seeds = independent_seeds(config, method)
+        ratio = ratio_low = ratio_high = np.nan
+        if seeds is not None and space != SSIM and (seeds, generator, layer, space) in by_key:
+            base = by_key[(seeds, generator, layer, space)]["mean_distance"].reindex(group.index).to_numpy(float)
+            mine = group["mean_distance"].to_numpy(float)
+            ratio = float(mine.mean() / base.mean())
+            if len(mine) > 1:  # paired: each sample's references for both methods
+                ratio_low, ratio_high = percentile_interval(mine[samples].mean(1) / base[samples].mean(1), confidence)
         out.append({"method": method, "generator": generator, "layer": layer,
                     "layer_index": int(group["layer_index"].iloc[0]), "space": space,
                     "k": int(diversity_entry.get("k", 1)), "weight": float(diversity_entry.get("weight", 0.0)),
@@ -170,6 +199,6 @@ def diversity_table(config: Mapping[str, Any], paths: Sequence[str | Path], rows
                     "relative_mean": float(group["relative_mean"].mean()) if space != SSIM else np.nan,
                     "ci_low": low, "ci_high": high,
                     "pass_fraction": float(group["n_passing"].sum() / group["n_members"].sum()),
-                    "n_bootstrap": n_boot, "confidence": confidence, "seed": seed})
+                    "independent_seeds": seeds or "", "ratio_to_seeds": ratio, "ratio_ci_low": ratio_low,
+                    "ratio_ci_high": ratio_high, "n_bootstrap": n_boot, "confidence": confidence, "seed": seed})
     write_table(pd.DataFrame(out, columns=DIVERSITY_SUMMARY_COLUMNS), summary_out)
-
