@@ -15,8 +15,8 @@ from slurm_cluster import ClusterUnavailable, start
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability", "representation_activations",
-             "inversion"}
+GPU_RULES = {"generate", "null_distribution", "metamer_test", "recognizability", "image_quality",
+             "representation_activations", "inversion"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_outputs_are_complete(slurm_run):
                                                   "iterations_vs_distance", "representation_heatmap",
                                                   "representation_vs_recognizability", "ood_by_layer",
                                                   "msp_histograms", "mds_embedding", "transfer_by_relation",
-                                                  "transfer_matrix", "inversion_panels"))
+                                                  "transfer_matrix", "inversion_panels", "naturalness_by_depth"))
 
 
 def test_gpu_rules_requested_a_gpu_and_cpu_rules_none(slurm_run):

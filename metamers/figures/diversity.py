@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..artifacts.metamers import MetamerBatch
 from ..data import from_uint8, to_input
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the registry of figures is read without pandas or matplotlib)
     import matplotlib.pyplot as plt
+    import pandas as pd
 
 #: References per (method, generator, layer) in the members figure.
 MEMBER_REFERENCES = 3
