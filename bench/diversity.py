@@ -24,12 +24,13 @@ distance over every digit and case, with the term over with independent seeds) a
     python bench/diversity.py [--images 16] [--k 4] [--weights 0.02 0.05 0.1] [--until 1]
                               [--method feather2023] [--iterations 2000] [--check-every 50]
                               [--on-success continue] [--cases lenet5_standard/relu2 ...]
-                              [--workers 2] [--cache DIR] [--csv FILE] [--markdown docs/results/diversity.md]
+                              [--workers 2] [--null-pairs N] [--null-pool N] [--cache DIR] [--csv FILE]
+                              [--markdown docs/results/diversity.md]
                               [--fast]
 
 ``--fast``: one case (the standard LeNet's ``relu2``), 2 digits, ``K`` = 2, one weight, 60
-iterations tested every 20, a null of 10,000 pairs in a temporary ``--cache`` (nothing is read
-from or left in ``bench/.cache``), 1 worker: the same code path in seconds (any option given beside
+iterations tested every 20, a null of 10,000 pairs of the pool's first 300 images (``--null-pool``,
+not kept), a temporary ``--cache`` (nothing is read from or left in ``bench/.cache``), 1 worker: the same code path in seconds (any option given beside
 it wins). Needs ``../shared`` (or ``$METAMERS_SHARED``) for nothing but the standard LeNet's weights,
 which ship with advertorch.
 
@@ -66,9 +67,26 @@ SHOWN = ["model", "layer", "weight", "k", "images", "pass_fraction", "mean_pairw
          "relative_mean", "mean_pairwise_ssim", "median_l2_to_reference", "ratio", "wall_s"]
 #: What ``--fast`` sets (options given beside it win).
 FAST = {"cases": ["lenet5_standard/relu2"], "images": 2, "k": 2, "weights": [0.1], "iterations": 60,
-        "check_every": 20, "workers": 1, "null_pairs": 10_000}
+        "check_every": 20, "workers": 1, "null_pairs": 10_000, "null_pool": 300}
 #: Pass fraction a weight must keep to be the RESULT's.
 MIN_PASS = 0.9
+
+
+def null_thresholds(model_name: str, layer: str, args: dict) -> dict[str, float]:
+    """A case's null thresholds: ``bench/generation.py``'s (its pool, ``null_pairs`` pairs, kept in
+    the cache), or with ``null_pool`` from the pool's first images only (``--fast``; not kept)."""
+    if not args.get("null_pool"):
+        generation.NULL_PAIRS = args["null_pairs"]
+        return generation.null_thresholds(model_name, layer, args["images"], Path(args["cache"]))
+    from metamers.models import load_model
+    from metamers.stats.nulls import compute_nulls
+    from metamers.stats.pairs import n_possible_pairs
+
+    model = load_model(generation.MODELS, model_name)
+    pool = generation.case_images(model_name, args["images"]).pool(model.input_shape)[:args["null_pool"]]
+    nulls = compute_nulls(model, layer, pool, generation.STATISTICS,
+                          min(args["null_pairs"], n_possible_pairs(len(pool))), seed=0)
+    return {name: float(null.threshold) for name, null in nulls.items()}
 
 
 def run_case(model_name: str, layer: str, weight: float, args: dict) -> dict:
@@ -82,13 +100,12 @@ def run_case(model_name: str, layer: str, weight: float, args: dict) -> dict:
     from metamers.synthesis import MetamerSynthesis, resolve_method
     from metamers.synthesis.objective import method_target
 
-    generation.NULL_PAIRS = args["null_pairs"]
     n, k = args["images"], args["k"]
     method = resolve_method(args["method"], {
         "iterations": args["iterations"], "check_every": args["check_every"], "on_success": args["on_success"],
         "diversity": {"k": k, "weight": weight, "until": args["until"]}})
     model = load_model(generation.MODELS, model_name)
-    thresholds = generation.null_thresholds(model_name, layer, n, Path(args["cache"]))
+    thresholds = null_thresholds(model_name, layer, args)
     target = method_target(model, layer, method, thresholds={s: thresholds[s] for s in generation.STATISTICS})
     images = generation.case_images(model_name, n)
     synth = MetamerSynthesis([target], images.references(model.input_shape), method, seed=0, image_ids=images.ids,
@@ -172,6 +189,7 @@ def main() -> int:
     parser.add_argument("--cases", nargs="*", help="model/layer, default: " + " ".join(f"{m}/{x}" for m, x in CASES))
     parser.add_argument("--workers", type=int, default=2, help="processes, one CPU thread each")
     parser.add_argument("--null-pairs", type=int, default=generation.NULL_PAIRS, help="pairs of each null")
+    parser.add_argument("--null-pool", type=int, help="the null's pool: its first N images (default: all)")
     parser.add_argument("--cache", help="where nulls are kept between runs (default bench/.cache; with --fast, "
                                         "a temporary folder)")
     parser.add_argument("--csv", help="also write the table here")
@@ -193,11 +211,10 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown case(s) {unknown}; models: {', '.join(generation.MODELS)}")
     settings = {key: getattr(args, key) for key in ("images", "k", "method", "iterations", "check_every",
-                                                    "on_success", "until", "null_pairs", "cache")}
+                                                    "on_success", "until", "null_pairs", "null_pool", "cache")}
     weights = [0.0, *sorted(w for w in args.weights if w > 0)]
-    for m, x in dict.fromkeys(cases):  # the nulls first, once each
-        generation.NULL_PAIRS = args.null_pairs
-        generation.null_thresholds(m, x, args.images, Path(args.cache))
+    for m, x in dict.fromkeys(cases) if not args.null_pool else ():  # the kept nulls first, once each
+        null_thresholds(m, x, settings)
     jobs = [(m, x, w, settings) for m, x in cases for w in weights]
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
