@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..artifacts.metamers import MetamerBatch
-from ..data import from_uint8, to_input
+from .grid import display_pixels
 
 if TYPE_CHECKING:  # (the registry of figures is read without pandas or matplotlib)
     import matplotlib.pyplot as plt
@@ -34,9 +34,6 @@ def member_images(batches: Sequence[MetamerBatch], chosen: Sequence[str], shape:
         return {"member_rows": np.asarray([], dtype=str), "member_images": np.zeros((0, 1, *shape[1:], shape[0]),
                                                                                        np.uint8)}
 
-    def pixels(x: np.ndarray) -> np.ndarray:
-        return (to_input(from_uint8(x[None]), shape)[0].permute(1, 2, 0) * 255).round().byte().numpy()
-
     keys = list(dict.fromkeys((b.attrs["method"], b.attrs["generator"], b.attrs["layer"]) for b in batches
                               if len(b.member) and int(b.member.max()) == k - 1))
     for key in keys:
@@ -47,7 +44,8 @@ def member_images(batches: Sequence[MetamerBatch], chosen: Sequence[str], shape:
                 found.setdefault(i, {"reference": b.reference[r]})[int(m)] = b.metamer_uint8[r]
         for i in [i for i in chosen if i in found][:count]:
             rows.append(" | ".join((*key, str(i))))
-            images.append(np.stack([pixels(found[i]["reference"]), *[pixels(found[i][m]) for m in range(k)]]))
+            images.append(np.stack([display_pixels(found[i]["reference"], shape),
+                                    *[display_pixels(found[i][m], shape) for m in range(k)]]))
     return {"member_rows": np.asarray(rows), "member_images": np.stack(images)}
 
 

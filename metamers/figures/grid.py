@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 
+def display_pixels(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """An 8-bit image ``(C, H, W)`` adapted to ``shape`` ``(C, H, W)`` (``to_input``)
+    as the figures show it: ``(H, W, C)`` uint8."""
+    return (to_input(from_uint8(image[None]), shape)[0].permute(1, 2, 0) * 255).round().byte().numpy()
+
+
 def grid_images(
     batches: Sequence[MetamerBatch], count: int, layer_order: Mapping[str, Sequence[str]]
 ) -> dict[str, Any]:
@@ -42,8 +48,7 @@ def grid_images(
         for b in keep:
             for k, i in enumerate(b.image_ids):
                 if i in chosen and i not in out:
-                    x = from_uint8(getattr(b, attr)[k : k + 1])
-                    out[i] = (to_input(x, shape)[0].permute(1, 2, 0) * 255).round().byte().numpy()
+                    out[i] = display_pixels(getattr(b, attr)[k], shape)
         return out
 
     refs = lookup("reference", batches)

@@ -16,7 +16,7 @@ from ..artifacts.metamers import read_metamer_batch
 from ..artifacts.representations import read_activations
 from ..stats.diversity import DIVERSITY_COLUMNS, SSIM, diversity_rows
 from ..stats.metamer_test import METAMER_KEY, metamer_verdicts
-from ..stats.resampling import percentile_interval
+from ..stats.resampling import bootstrap_samples, percentile_interval
 from ..tables import concat_tables, read_tables, write_table
 from .common import job_device
 
@@ -180,17 +180,16 @@ def diversity_table(config: Mapping[str, Any], paths: Sequence[str | Path], rows
     for (method, generator, layer, space), group in by_key.items():
         diversity_entry = config.method_settings(method).get("diversity") or {}
         value = group["relative_mean" if space != SSIM else "mean_distance"].to_numpy(float)
-        rng = np.random.default_rng([seed, len(value)])
-        samples = rng.integers(0, len(value), (n_boot, len(value))) if len(value) else np.empty((0, 0), int)
-        draws = value[samples].mean(1) if len(value) else np.empty(0)
-        low, high = percentile_interval(draws, confidence) if len(value) > 1 else (np.nan, np.nan)
+        n = len(value)  # references (one row each); the same samples serve the paired ratio below
+        samples = bootstrap_samples(n, n_boot, np.random.default_rng([seed, n])) if n > 1 else None
+        low, high = percentile_interval(value[samples].mean(1), confidence) if samples is not None else (np.nan, np.nan)
         seeds = independent_seeds(config, method)
         ratio = ratio_low = ratio_high = np.nan
         if seeds is not None and space != SSIM and (seeds, generator, layer, space) in by_key:
             base = by_key[(seeds, generator, layer, space)]["mean_distance"].reindex(group.index).to_numpy(float)
             mine = group["mean_distance"].to_numpy(float)
             ratio = float(mine.mean() / base.mean())
-            if len(mine) > 1:  # paired: each sample's references for both methods
+            if samples is not None:  # paired: each sample's references for both methods
                 ratio_low, ratio_high = percentile_interval(mine[samples].mean(1) / base[samples].mean(1), confidence)
         out.append({"method": method, "generator": generator, "layer": layer,
                     "layer_index": int(group["layer_index"].iloc[0]), "space": space,
